@@ -1,0 +1,35 @@
+# icpi_ros: `make demo` runs the main job, `make test` the tests. Both set up first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+RUN := source env.sh &&
+
+.PHONY: help setup demo test lint format bench lock clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup:  ## create .venv (ROS 2 Kilted wheels + pinned deps) and colcon-build; idempotent
+	@bash scripts/setup.sh
+
+demo: setup  ## the main job: the sim bringup improving a policy
+	@$(RUN) icpi demo
+
+test: setup  ## lint, unit tests, node tests on real processes
+	@$(RUN) python -m pytest
+
+lint: setup  ## ruff lint + format check
+	@$(RUN) ruff check . && ruff format --check .
+
+format: setup  ## apply ruff's fixes and formatting
+	@$(RUN) ruff check --fix . && ruff format .
+
+bench: setup  ## run the benchmarks and refresh docs/benchmarks.md
+	@$(RUN) python scripts/bench.py
+
+lock:  ## re-resolve requirements.in into requirements.lock (needs the registries)
+	@rm -rf .venv-lock && python3.11 -m venv .venv-lock \
+	  && .venv-lock/bin/pip install --quiet -r requirements.in \
+	  && .venv-lock/bin/python scripts/lock.py requirements.lock && rm -rf .venv-lock
+
+clean:  ## remove build products (keeps .venv)
+	rm -rf build install log

@@ -1,0 +1,153 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""The `icpi` command: the core without ROS, and a client for a running graph."""
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from icpi_ros import __version__
+
+EXIT_OK = 0
+EXIT_REJECTED = 2
+EXIT_UNAVAILABLE = 3
+
+
+def _floats(text: str) -> list[float]:
+    """Parse a comma-separated vector such as `0.1,-0.2,0.3` (empty string: empty vector)."""
+    if not text.strip():
+        return []
+    try:
+        return [float(v) for v in text.split(',')]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'expected comma-separated numbers, got {text!r}'
+        ) from None
+
+
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    from icpi_ros.core.tasks import load_tasks
+
+    tasks = load_tasks(args.tasks_file)
+    if args.json:
+        out = {
+            name: {
+                'description': t.description,
+                'goal_conditioned': t.goal_conditioned,
+                'parameters': [vars(p) for p in t.parameters],
+                'outcome': list(t.outcome_names),
+                'default_goal': list(t.default_goal),
+                'goal_low': list(t.goal_low),
+                'goal_high': list(t.goal_high),
+            }
+            for name, t in tasks.items()
+        }
+        print(json.dumps(out, indent=2))
+        return EXIT_OK
+    for name, t in tasks.items():
+        params = ', '.join(f'{p.name} [{p.low:g}, {p.high:g}] {p.unit}' for p in t.parameters)
+        print(f'{name:14s} theta: {params}')
+        print(f'{"":14s} {t.description}')
+    return EXIT_OK
+
+
+def _cmd_next_policy(args: argparse.Namespace) -> int:
+    from icpi_ros.client import GraphUnavailable, ICPIClient
+
+    with ICPIClient(planner=args.planner) as client:
+        try:
+            resp = client.next_policy(
+                args.task,
+                args.theta,
+                error=args.error,
+                outcome=args.outcome,
+                goal=args.goal,
+                improver=args.improver,
+                timeout_s=args.timeout,
+            )
+        except GraphUnavailable as exc:
+            print(f'icpi next-policy: {exc}', file=sys.stderr)
+            return EXIT_UNAVAILABLE
+    result = {
+        'success': resp.success,
+        'message': resp.message,
+        'theta_next': list(resp.theta_next),
+        'delta_theta': list(resp.delta_theta),
+        'improver_used': resp.improver_used,
+        'clipped': resp.clipped,
+    }
+    if args.json:
+        print(json.dumps(result))
+    elif resp.success:
+        print(f'theta_next = {result["theta_next"]} ({resp.message})')
+    else:
+        print(f'icpi next-policy: {resp.message}', file=sys.stderr)
+    return EXIT_OK if resp.success else EXIT_REJECTED
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    print(
+        'icpi demo: not available yet. The sim demo needs the MuJoCo tasks and sim bridge, '
+        'the tracker, the planner improvers and the Improve loop, which are still being built '
+        '(see the README, "Status").',
+        file=sys.stderr,
+    )
+    return EXIT_UNAVAILABLE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the `icpi` command."""
+    parser = argparse.ArgumentParser(
+        prog='icpi',
+        description='In-context policy improvement for dynamic manipulation (icpi_ros).',
+    )
+    parser.add_argument('--version', action='version', version=f'icpi_ros {__version__}')
+    sub = parser.add_subparsers(dest='command', metavar='COMMAND')
+
+    p = sub.add_parser('tasks', help='list the tasks and their parameter bounds')
+    p.add_argument('--tasks-file', default=None, help='tasks YAML (default: config/tasks.yaml)')
+    p.add_argument('--json', action='store_true', help='print JSON')
+    p.set_defaults(func=_cmd_tasks)
+
+    p = sub.add_parser(
+        'next-policy',
+        help='ask a running planner for the next policy (NextPolicy service)',
+        description='Call <planner>/next_policy once; like `ros2 service call`, without ros2cli.',
+    )
+    p.add_argument('--task', required=True)
+    p.add_argument('--theta', type=_floats, required=True, help='e.g. 0.1,0.12,0.3')
+    p.add_argument('--error', type=_floats, default=[], help='e = outcome - goal, e.g. 0.05,-0.02')
+    p.add_argument('--outcome', type=_floats, default=[], help='with --goal, instead of --error')
+    p.add_argument('--goal', type=_floats, default=[])
+    p.add_argument('--improver', default='', help="empty: the planner's configured improver")
+    p.add_argument('--planner', default='/icpi_planner', help='planner node name')
+    p.add_argument('--timeout', type=float, default=10.0, help='seconds to wait in all')
+    p.add_argument('--json', action='store_true', help='print the response as JSON')
+    p.set_defaults(func=_cmd_next_policy)
+
+    p = sub.add_parser('demo', help='the sim bringup improving a policy (not available yet)')
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `icpi` command; return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    from icpi_ros.core.validation import InvalidInput
+
+    try:
+        return args.func(args)
+    except InvalidInput as exc:
+        print(f'icpi {args.command}: {exc}', file=sys.stderr)
+        return EXIT_REJECTED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,75 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""One planning step: validate a request, ask an improver, make the answer safe to execute."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from icpi_ros.core.improvers import Improver, PolicyQuery
+from icpi_ros.core.tasks import TaskSpec
+from icpi_ros.core.validation import InvalidInput, as_vector
+
+
+class ImproverFailed(RuntimeError):
+    """The improver raised or proposed something unusable (wrong length, not finite)."""
+
+
+@dataclass(frozen=True)
+class PolicyStep:
+    """The next policy: always finite and inside the task's bounds."""
+
+    theta_next: np.ndarray
+    delta_theta: np.ndarray
+    improver: str
+    clipped: bool
+
+
+def make_query(
+    task: TaskSpec,
+    theta: Sequence[float],
+    error: Sequence[float] = (),
+    outcome: Sequence[float] = (),
+    goal: Sequence[float] = (),
+) -> PolicyQuery:
+    """Validate a request: theta plus either the error, or the outcome and the goal.
+
+    Raises:
+        InvalidInput: naming the field that is missing, of the wrong length or not finite.
+
+    """
+    theta_vec = task.check_theta(theta)
+    goal_vec = task.check_outcome(goal, 'goal') if len(goal) else None
+    if len(error):
+        if len(outcome):
+            raise InvalidInput('give either error, or outcome and goal, not error and outcome')
+        error_vec = task.check_outcome(error, 'error')
+    elif len(outcome) and goal_vec is not None:
+        error_vec = task.check_outcome(outcome, 'outcome') - goal_vec
+    else:
+        raise InvalidInput('missing error: give error, or both outcome and goal')
+    return PolicyQuery(task=task, theta=theta_vec, error=error_vec, goal=goal_vec)
+
+
+def next_policy(improver: Improver, query: PolicyQuery) -> PolicyStep:
+    """Ask `improver` for the next theta and clip it to the task's bounds.
+
+    Raises:
+        ImproverFailed: when the improver fails or proposes a non-finite or wrong-size theta.
+
+    """
+    try:
+        proposal = improver.propose(query)
+        proposed = as_vector(f'{improver.name} proposal', proposal, query.task.theta_dim)
+    except InvalidInput as exc:
+        raise ImproverFailed(str(exc)) from None
+    except Exception as exc:  # an improver bug must not take the planner down
+        raise ImproverFailed(f'{improver.name} failed: {type(exc).__name__}: {exc}') from exc
+    theta_next, clipped = query.task.clip(proposed)
+    return PolicyStep(
+        theta_next=theta_next,
+        delta_theta=theta_next - query.theta,
+        improver=improver.name,
+        clipped=clipped,
+    )

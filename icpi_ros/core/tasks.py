@@ -1,0 +1,211 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Task definitions: policy parameters with bounds, outcome space and goals (config/tasks.yaml)."""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from icpi_ros.core.paths import config_file
+from icpi_ros.core.validation import InvalidInput, as_vector
+
+SUPPORTED_VERSION = 1
+COSTS = ('euclidean',)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One policy parameter: its name, unit and closed bounds."""
+
+    name: str
+    unit: str
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task: parametric policy theta, outcome space and goal range."""
+
+    name: str
+    description: str
+    goal_conditioned: bool
+    parameters: tuple[Parameter, ...]
+    outcome_names: tuple[str, ...]
+    outcome_unit: str
+    default_goal: tuple[float, ...]
+    goal_low: tuple[float, ...]
+    goal_high: tuple[float, ...]
+    cost: str
+    trial_duration_s: float
+
+    @property
+    def theta_dim(self) -> int:
+        """Number of policy parameters."""
+        return len(self.parameters)
+
+    @property
+    def outcome_dim(self) -> int:
+        """Dimension of the outcome (and goal, and error) space."""
+        return len(self.outcome_names)
+
+    @property
+    def theta_low(self) -> np.ndarray:
+        """Lower bounds of theta."""
+        return np.array([p.low for p in self.parameters])
+
+    @property
+    def theta_high(self) -> np.ndarray:
+        """Upper bounds of theta."""
+        return np.array([p.high for p in self.parameters])
+
+    def theta_middle(self) -> np.ndarray:
+        """Return the middle of the parameter bounds."""
+        return 0.5 * (self.theta_low + self.theta_high)
+
+    def clip(self, theta: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Clip theta to the bounds; also say whether anything had to be clipped."""
+        clipped = np.clip(theta, self.theta_low, self.theta_high)
+        return clipped, bool(np.any(clipped != theta))
+
+    def check_theta(self, values: Iterable[float], name: str = 'theta') -> np.ndarray:
+        """Validate a theta vector (length, finite); bounds are enforced by `clip`."""
+        return as_vector(name, values, self.theta_dim)
+
+    def check_outcome(self, values: Iterable[float], name: str) -> np.ndarray:
+        """Validate a vector of the outcome space (outcome, goal or error)."""
+        return as_vector(name, values, self.outcome_dim)
+
+    def check_goal(self, values: Iterable[float]) -> np.ndarray:
+        """Validate a goal: the outcome space's length, finite, inside the goal range."""
+        goal = self.check_outcome(values, 'goal')
+        outside = (goal < np.array(self.goal_low)) | (goal > np.array(self.goal_high))
+        if np.any(outside):
+            i = int(np.flatnonzero(outside)[0])
+            raise InvalidInput(
+                f'goal[{i}] ({self.outcome_names[i]}) = {goal[i]:g} {self.outcome_unit} is outside '
+                f'the range [{self.goal_low[i]:g}, {self.goal_high[i]:g}] of task {self.name!r}'
+            )
+        return goal
+
+
+def _field(raw: Mapping[str, Any], key: str, where: str) -> Any:
+    if not isinstance(raw, Mapping) or key not in raw:
+        raise InvalidInput(f'{where}: missing field {key!r}')
+    return raw[key]
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInput(f'{where}: expected a number, got {value!r}')
+    if not np.isfinite(value):
+        raise InvalidInput(f'{where}: must be finite, got {value!r}')
+    return float(value)
+
+
+def _numbers(value: Any, length: int, where: str) -> tuple[float, ...]:
+    if not isinstance(value, list) or len(value) != length:
+        raise InvalidInput(f'{where}: expected a list of {length} numbers, got {value!r}')
+    return tuple(_number(v, f'{where}[{i}]') for i, v in enumerate(value))
+
+
+def parse_task(name: str, raw: Mapping[str, Any]) -> TaskSpec:
+    """Build a TaskSpec from its YAML mapping; errors name the task and the field."""
+    where = f'tasks.{name}'
+    params_raw = _field(raw, 'parameters', where)
+    if not isinstance(params_raw, list) or not params_raw:
+        raise InvalidInput(f'{where}.parameters: expected a non-empty list')
+    parameters = []
+    for i, p in enumerate(params_raw):
+        pw = f'{where}.parameters[{i}]'
+        low = _number(_field(p, 'low', pw), f'{pw}.low')
+        high = _number(_field(p, 'high', pw), f'{pw}.high')
+        if not low < high:
+            raise InvalidInput(f'{pw}: low ({low:g}) must be below high ({high:g})')
+        parameters.append(Parameter(str(_field(p, 'name', pw)), str(p.get('unit', '')), low, high))
+
+    outcome = _field(raw, 'outcome', where)
+    names = _field(outcome, 'names', f'{where}.outcome')
+    if not isinstance(names, list) or not names:
+        raise InvalidInput(f'{where}.outcome.names: expected a non-empty list')
+    dim = len(names)
+    goal = _field(raw, 'goal', where)
+    low = _numbers(_field(goal, 'low', f'{where}.goal'), dim, f'{where}.goal.low')
+    high = _numbers(_field(goal, 'high', f'{where}.goal'), dim, f'{where}.goal.high')
+    default = _numbers(_field(goal, 'default', f'{where}.goal'), dim, f'{where}.goal.default')
+    if any(lo > hi for lo, hi in zip(low, high, strict=False)):
+        raise InvalidInput(f'{where}.goal: low must not exceed high')
+    if any(not lo <= d <= hi for lo, d, hi in zip(low, default, high, strict=False)):
+        raise InvalidInput(f'{where}.goal.default: must lie inside [low, high]')
+
+    cost = str(raw.get('cost', 'euclidean'))
+    if cost not in COSTS:
+        raise InvalidInput(f'{where}.cost: unknown cost {cost!r}; known: {", ".join(COSTS)}')
+    duration = _number(_field(raw, 'trial_duration_s', where), f'{where}.trial_duration_s')
+    if duration <= 0:
+        raise InvalidInput(f'{where}.trial_duration_s: must be positive')
+
+    return TaskSpec(
+        name=name,
+        description=str(raw.get('description', '')),
+        goal_conditioned=bool(raw.get('goal_conditioned', False)),
+        parameters=tuple(parameters),
+        outcome_names=tuple(str(n) for n in names),
+        outcome_unit=str(outcome.get('unit', '')),
+        default_goal=default,
+        goal_low=low,
+        goal_high=high,
+        cost=cost,
+        trial_duration_s=duration,
+    )
+
+
+class TaskRegistry(Mapping[str, TaskSpec]):
+    """The tasks of one tasks.yaml, looked up by name with a helpful error."""
+
+    def __init__(self, tasks: Mapping[str, TaskSpec], source: str = '<memory>') -> None:
+        self._tasks = dict(tasks)
+        self.source = source
+
+    def __getitem__(self, name: str) -> TaskSpec:
+        try:
+            return self._tasks[name]
+        except KeyError:
+            known = ', '.join(sorted(self._tasks))
+            raise InvalidInput(f'unknown task {name!r}; known tasks: {known}') from None
+
+    def __iter__(self):
+        return iter(self._tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+
+def load_tasks(path: Path | str | None = None) -> TaskRegistry:
+    """Load and validate a tasks file (default: the package's config/tasks.yaml)."""
+    path = Path(path) if path is not None else config_file('tasks.yaml')
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise InvalidInput(f'cannot read tasks file {path}: {exc.strerror}') from None
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f'tasks file {path} is not valid YAML: {exc}') from None
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(f'tasks file {path}: expected a mapping at the top level')
+    if raw.get('version') != SUPPORTED_VERSION:
+        raise InvalidInput(
+            f'tasks file {path}: version {raw.get("version")!r} is not supported '
+            f'(expected {SUPPORTED_VERSION})'
+        )
+    tasks_raw = raw.get('tasks')
+    if not isinstance(tasks_raw, Mapping) or not tasks_raw:
+        raise InvalidInput(f'tasks file {path}: expected a non-empty mapping under "tasks"')
+    try:
+        tasks = {str(n): parse_task(str(n), t) for n, t in tasks_raw.items()}
+    except InvalidInput as exc:
+        raise InvalidInput(f'tasks file {path}: {exc}') from None
+    return TaskRegistry(tasks, source=str(path))

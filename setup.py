@@ -1,0 +1,44 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""ament_python package icpi_ros: the ROS-free core, the nodes and the `icpi` command."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+PACKAGE = 'icpi_ros'
+HERE = Path(__file__).parent
+
+
+def _data(folder: str, pattern: str) -> list[str]:
+    return sorted(str(p.relative_to(HERE)) for p in (HERE / folder).glob(pattern))
+
+
+# One console script per node, plus the `icpi` command.
+NODES = {
+    'icpi_planner': 'icpi_ros.nodes.icpi_planner:main',
+}
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    packages=find_packages(include=[PACKAGE, f'{PACKAGE}.*']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
+        (f'share/{PACKAGE}', ['package.xml']),
+        (f'share/{PACKAGE}/launch', _data('launch', '*.launch.py')),
+        (f'share/{PACKAGE}/config', _data('config', '*.yaml')),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=True,
+    maintainer='icpi_ros maintainers',
+    maintainer_email='maintainers@icpi-ros.org',
+    description='In-context policy improvement for dynamic manipulation over ROS 2.',
+    license='Apache-2.0',
+    entry_points={
+        'console_scripts': [
+            'icpi = icpi_ros.cli:main',
+            *(f'{name} = {target}' for name, target in NODES.items()),
+        ],
+    },
+)

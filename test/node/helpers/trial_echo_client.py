@@ -1,0 +1,95 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Test-only node: calls trial_echo_server over DDS and prints what it got as one JSON line.
+
+Usage: trial_echo_client.py THETA_CSV
+Calls `reset` (ResetScene), sends an `execute_trial` goal (ExecuteTrial) collecting feedback,
+and waits for the TrialResult on `trial_results`. Every wait has a timeout.
+"""
+
+import contextlib
+import json
+import sys
+import time
+
+import rclpy
+from icpi_interfaces.action import ExecuteTrial
+from icpi_interfaces.msg import TrialResult
+from icpi_interfaces.srv import ResetScene
+from rclpy.action import ActionClient
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+TIMEOUT_S = 15.0
+
+
+def _spin_until(node: Node, done, what: str, timeout_s: float = TIMEOUT_S) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f'timed out after {timeout_s} s waiting for {what}')
+        rclpy.spin_once(node, timeout_sec=0.1)
+    return True
+
+
+def main() -> int:
+    theta = [float(v) for v in sys.argv[1].split(',')]
+    rclpy.init()
+    node = Node('trial_echo_client')
+    try:
+        received: list[TrialResult] = []
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        node.create_subscription(TrialResult, 'trial_results', received.append, qos)
+        reset = node.create_client(ResetScene, 'reset')
+        action = ActionClient(node, ExecuteTrial, 'execute_trial')
+
+        _spin_until(node, lambda: reset.service_is_ready() and action.server_is_ready(), 'servers')
+        # Wait until the server's publishers are discovered, so no message or feedback is lost.
+        _spin_until(
+            node,
+            lambda: (
+                node.count_publishers('trial_results') > 0
+                and node.count_publishers('execute_trial/_action/feedback') > 0
+            ),
+            'publishers',
+        )
+
+        reset_future = reset.call_async(ResetScene.Request(task='slide', seed=7))
+        _spin_until(node, reset_future.done, 'reset response')
+
+        feedback: list[int] = []
+        goal = ExecuteTrial.Goal(task='slide', theta=theta, goal=[0.8, 0.1], trial_id='t-1')
+        send = action.send_goal_async(
+            goal, feedback_callback=lambda m: feedback.append(m.feedback.phase)
+        )
+        _spin_until(node, send.done, 'goal acceptance')
+        result_future = send.result().get_result_async()
+        _spin_until(node, result_future.done, 'result')
+        result = result_future.result().result
+        if result.error_code == ExecuteTrial.Result.NONE:
+            _spin_until(node, lambda: received, 'TrialResult message')
+            # Feedback and result travel on separate channels: the last feedback may come
+            # after the result. Report what arrived; the test decides what it expects.
+            with contextlib.suppress(TimeoutError):
+                _spin_until(node, lambda: len(feedback) >= 3, 'all feedback', timeout_s=5.0)
+        print(
+            json.dumps(
+                {
+                    'reset_success': reset_future.result().success,
+                    'feedback_phases': feedback,
+                    'error_code': result.error_code,
+                    'error_msg': result.error_msg,
+                    'result_trial_id': result.trial.trial_id,
+                    'result_cost': result.trial.cost,
+                    'topic_trial_ids': [m.trial_id for m in received],
+                }
+            )
+        )
+        return 0
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    sys.exit(main())

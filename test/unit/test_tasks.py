@@ -1,0 +1,109 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Task definitions: the shipped tasks.yaml, clipping, goal checks, malformed files."""
+
+import numpy as np
+import pytest
+import yaml
+
+from icpi_ros.core.tasks import load_tasks
+from icpi_ros.core.validation import InvalidInput
+
+DESIGN_TASKS = {'slide', 'slide-gc', 'roll-gc', 'rope-swing', 'roll-gc-real'}
+
+
+def test_shipped_tasks_file_defines_every_design_task():
+    tasks = load_tasks()
+    assert set(tasks) == DESIGN_TASKS
+    for task in tasks.values():
+        assert task.theta_dim == 3
+        assert np.all(task.theta_low < task.theta_high)
+        assert task.check_goal(task.default_goal).shape == (task.outcome_dim,)
+        assert task.trial_duration_s > 0
+    assert not tasks['slide'].goal_conditioned
+    assert tasks['slide-gc'].goal_conditioned
+
+
+def test_clip_reports_whether_it_clipped():
+    task = load_tasks()['slide']
+    inside = task.theta_middle()
+    clipped, was = task.clip(inside)
+    assert not was and np.array_equal(clipped, inside)
+    clipped, was = task.clip(np.array([10.0, -10.0, 0.3]))
+    assert was
+    np.testing.assert_array_equal(clipped, [task.theta_high[0], task.theta_low[1], 0.3])
+
+
+def test_goal_outside_range_names_the_coordinate():
+    task = load_tasks()['slide-gc']
+    with pytest.raises(InvalidInput, match=r'goal\[1\] \(y\).*outside the range'):
+        task.check_goal([0.85, 5.0])
+    with pytest.raises(InvalidInput, match='goal: expected 2 values, got 3'):
+        task.check_goal([0.85, 0.0, 0.0])
+
+
+def test_unknown_task_lists_the_known_ones():
+    with pytest.raises(InvalidInput, match="unknown task 'nope'; known tasks: roll-gc"):
+        load_tasks()['nope']
+
+
+def _write(tmp_path, data) -> str:
+    path = tmp_path / 'tasks.yaml'
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return str(path)
+
+
+def _minimal_task(**overrides):
+    task = {
+        'parameters': [{'name': 'a', 'unit': 'm', 'low': 0.0, 'high': 1.0}],
+        'outcome': {'names': ['x'], 'unit': 'm'},
+        'goal': {'default': [0.5], 'low': [0.0], 'high': [1.0]},
+        'trial_duration_s': 1.0,
+    }
+    task.update(overrides)
+    return {'version': 1, 'tasks': {'t': task}}
+
+
+def test_minimal_file_loads(tmp_path):
+    task = load_tasks(_write(tmp_path, _minimal_task()))['t']
+    assert task.theta_dim == 1 and task.outcome_names == ('x',)
+
+
+@pytest.mark.parametrize(
+    ('data', 'message'),
+    [
+        ('tasks: [unclosed', 'not valid YAML'),
+        ('- a list', 'expected a mapping at the top level'),
+        ({'version': 2, 'tasks': {}}, 'version 2 is not supported'),
+        ({'version': 1, 'tasks': {}}, 'non-empty mapping under "tasks"'),
+        (_minimal_task(parameters=[]), 'tasks.t.parameters: expected a non-empty list'),
+        (
+            _minimal_task(parameters=[{'name': 'a', 'low': 1.0, 'high': 0.0}]),
+            r'tasks.t.parameters\[0\]: low \(1\) must be below high \(0\)',
+        ),
+        (
+            _minimal_task(parameters=[{'name': 'a', 'low': 'x', 'high': 1.0}]),
+            r'tasks.t.parameters\[0\].low: expected a number',
+        ),
+        (_minimal_task(parameters=[{'low': 0.0, 'high': 1.0}]), "missing field 'name'"),
+        (
+            _minimal_task(goal={'default': [0.5, 0.1], 'low': [0.0], 'high': [1.0]}),
+            'tasks.t.goal.default: expected a list of 1 numbers',
+        ),
+        (
+            _minimal_task(goal={'default': [2.0], 'low': [0.0], 'high': [1.0]}),
+            r'tasks.t.goal.default: must lie inside \[low, high\]',
+        ),
+        (_minimal_task(cost='manhattan'), "unknown cost 'manhattan'"),
+        (_minimal_task(trial_duration_s=0.0), 'trial_duration_s: must be positive'),
+        (_minimal_task(trial_duration_s=float('nan')), 'must be finite'),
+    ],
+)
+def test_malformed_files_name_the_problem(tmp_path, data, message):
+    with pytest.raises(InvalidInput, match=message):
+        load_tasks(_write(tmp_path, data))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InvalidInput, match='cannot read tasks file .*missing.yaml'):
+        load_tasks(tmp_path / 'missing.yaml')
