@@ -14,9 +14,9 @@ def _data(folder: str, pattern: str) -> list[str]:
     return sorted(str(p.relative_to(HERE)) for p in (HERE / folder).glob(pattern))
 
 
-# One console script per node, plus the `icpi` command.
+# One console script per node (entry points guard the import against Ctrl-C), plus `icpi`.
 NODES = {
-    'icpi_planner': 'icpi_ros.nodes.icpi_planner:main',
+    'icpi_planner': 'icpi_ros.nodes.entry:icpi_planner',
 }
 
 setup(

@@ -23,14 +23,14 @@ from icpi_ros.core.validation import InvalidInput
 def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None) -> int:
     """Init, spin until Ctrl-C or shutdown, clean up; return the process exit code.
 
-    Ctrl-C (SIGINT) and external shutdown end the node quietly with code 0. A configuration
-    error raised while the node starts (a bad file or parameter) is logged in one line, with
-    code 1.
+    Ctrl-C (SIGINT) and external shutdown end the node quietly with code 0, also while the
+    node is starting. A configuration error raised while the node starts (a bad file or
+    parameter) is logged in one line, with code 1.
     """
-    rclpy.init(args=args)
     node: Node | None = None
     code = 0
     try:
+        rclpy.init(args=args)
         node = make_node()
         executor = MultiThreadedExecutor()
         executor.add_node(node)
@@ -40,6 +40,11 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None) -
     except (InvalidInput, InvalidParameterTypeException, InvalidParameterValueException) as exc:
         rclpy.logging.get_logger('icpi_ros').fatal(f'cannot start: {exc}')
         code = 1
+    except Exception:
+        # A Ctrl-C while the node is being built shuts the context down under the
+        # constructor, which then fails; that is a clean stop, anything else is a bug.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             node.destroy_node()

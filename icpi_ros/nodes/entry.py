@@ -1,0 +1,36 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Console-script entry points of the nodes.
+
+Importing rclpy takes about half a second; a Ctrl-C in that window would otherwise end the
+process with a KeyboardInterrupt traceback. Only the standard library is imported here, and
+the node module is imported inside the guard.
+"""
+
+import importlib
+
+
+def _interrupted(exc: BaseException | None) -> bool:
+    """Whether `exc` is, or was caused by, a Ctrl-C (some imports re-raise it as ImportError)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _run(module: str) -> None:
+    try:
+        main = importlib.import_module(module).main
+    except BaseException as exc:
+        if _interrupted(exc):
+            raise SystemExit(0) from None
+        raise
+    main()
+
+
+def icpi_planner() -> None:
+    """Run the icpi_planner node."""
+    _run('icpi_ros.nodes.icpi_planner')
