@@ -12,98 +12,58 @@ import pytest
 from icpi_ros.core.tasks import load_tasks
 
 READY = r'\[icpi_planner\]: ready'
+GOOD = '--task slide --theta 0,0.1,0.3 --error 0,0'
 
 
-def _call(ros_graph, *args: str):
-    done = ros_graph.run(['icpi', 'next-policy', '--json', '--timeout', '20', *args], timeout=40)
+def _call(ros_graph, args: str, timeout_s: float = 20.0):
+    """Run `icpi next-policy --json ARGS`; return (exit code, parsed response, stderr)."""
+    argv = ['icpi', 'next-policy', '--json', '--timeout', str(timeout_s), *args.split()]
+    done = ros_graph.run(argv, timeout=timeout_s + 20)
     assert 'Traceback' not in done.stderr, done.stderr
-    return (
-        done.returncode,
-        json.loads(done.stdout) if done.stdout.strip() else None,
-        done.stderr,
-    )
+    resp = json.loads(done.stdout) if done.stdout.strip() else None
+    return done.returncode, resp, done.stderr
 
 
 def test_next_policy_answers_clipped_finite_theta(ros_graph):
     planner = ros_graph.start('icpi_planner', ['icpi_planner'], ready=READY)
     task = load_tasks()['slide-gc']
-    theta = [0.1, 0.1, 0.3]
-    code, resp, _ = _call(
-        ros_graph,
-        '--task',
-        'slide-gc',
-        '--theta',
-        '0.1,0.1,0.3',
-        '--error',
-        '0.05,-0.02',
-    )
+    code, resp, _ = _call(ros_graph, '--task slide-gc --theta 0.1,0.1,0.3 --error 0.05,-0.02')
     assert code == 0 and resp['success'] is True
     theta_next = np.array(resp['theta_next'])
     assert np.all(np.isfinite(theta_next))
     assert np.all(theta_next >= task.theta_low) and np.all(theta_next <= task.theta_high)
-    np.testing.assert_allclose(resp['delta_theta'], theta_next - theta, atol=1e-12)
+    np.testing.assert_allclose(resp['delta_theta'], theta_next - [0.1, 0.1, 0.3], atol=1e-12)
     assert resp['improver_used'] == 'random_shooting'
 
     # outcome + goal instead of the error is accepted too.
     code, resp, _ = _call(
-        ros_graph,
-        *('--task', 'slide-gc', '--theta', '0.1,0.1,0.3'),
-        *('--outcome', '0.9,0.1', '--goal', '0.85,0.12'),
+        ros_graph, '--task slide-gc --theta 0.1,0.1,0.3 --outcome 0.9,0.1 --goal 0.85,0.12'
     )
     assert code == 0 and resp['success'] is True
     planner.assert_clean_exit(planner.stop())
 
 
 BAD_REQUESTS = [
-    (
-        ['--task', 'slide-gc', '--theta', '0.1,nan,0.3', '--error', '0,0'],
-        'theta[1] is nan',
-    ),
-    (
-        ['--task', 'slide-gc', '--theta', '0.1,0.3', '--error', '0,0'],
-        'theta: expected 3',
-    ),
-    (
-        ['--task', 'slide-gc', '--theta', '0.1,0.1,0.3', '--error', '0,inf'],
-        'error[1] is inf',
-    ),
-    (
-        ['--task', 'slide-gc', '--theta', '0.1,0.1,0.3', '--error', '0,0,0'],
-        'error: expected 2',
-    ),
-    (['--task', 'slide-gc', '--theta', '0.1,0.1,0.3'], 'missing error'),
-    (
-        ['--task', 'nope', '--theta', '0.1,0.1,0.3', '--error', '0,0'],
-        "unknown task 'nope'",
-    ),
-    (
-        [
-            '--task',
-            'slide',
-            '--theta',
-            '0,0.1,0.3',
-            '--error',
-            '0,0',
-            '--improver',
-            'magic',
-        ],
-        "unknown improver 'magic'",
-    ),
+    ('--task slide-gc --theta 0.1,nan,0.3 --error 0,0', 'theta[1] is nan'),
+    ('--task slide-gc --theta 0.1,0.3 --error 0,0', 'theta: expected 3'),
+    ('--task slide-gc --theta 0.1,0.1,0.3 --error 0,inf', 'error[1] is inf'),
+    ('--task slide-gc --theta 0.1,0.1,0.3 --error 0,0,0', 'error: expected 2'),
+    ('--task slide-gc --theta 0.1,0.1,0.3', 'missing error'),
+    ('--task nope --theta 0.1,0.1,0.3 --error 0,0', "unknown task 'nope'"),
+    (f'{GOOD} --improver magic', "unknown improver 'magic'"),
 ]
 
 
 def test_bad_requests_are_rejected_and_the_planner_keeps_serving(ros_graph):
     planner = ros_graph.start('icpi_planner', ['icpi_planner'], ready=READY)
     for args, message in BAD_REQUESTS:
-        code, resp, _ = _call(ros_graph, *args)
+        code, resp, _ = _call(ros_graph, args)
         assert code == 2, (args, resp)
         assert resp['success'] is False and message in resp['message'], (args, resp)
         assert resp['theta_next'] == []
         planner.wait_for_output('next_policy rejected: .*' + re.escape(message))
         # Still serving after every bad request.
-        code, resp, _ = _call(
-            ros_graph, '--task', 'slide', '--theta', '0,0.1,0.3', '--error', '0,0'
-        )
+        code, resp, _ = _call(ros_graph, GOOD)
         assert code == 0 and resp['success'] is True
     planner.assert_clean_exit(planner.stop())
 
@@ -126,24 +86,9 @@ def test_bad_configuration_fails_fast_with_a_named_reason(ros_graph, ros_args, m
 
 
 def test_missing_planner_times_out_with_a_clear_message(ros_graph):
-    done = ros_graph.run(
-        [
-            'icpi',
-            'next-policy',
-            '--timeout',
-            '2',
-            '--task',
-            'slide',
-            '--theta',
-            '0,0.1,0.3',
-            '--error',
-            '0,0',
-        ],
-        timeout=30,
-    )
-    code, stderr = done.returncode, done.stderr
     # No planner on this domain: the client gives up within its timeout and says why.
-    assert code == 3
+    code, resp, stderr = _call(ros_graph, GOOD, timeout_s=2.0)
+    assert code == 3 and resp is None
     assert 'not available' in stderr
 
 
