@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from icpi_ros import __version__
+from icpi_ros.core.validation import InvalidInput
 
 EXIT_OK = 0
 EXIT_REJECTED = 2
@@ -86,6 +87,40 @@ def _cmd_next_policy(args: argparse.Namespace) -> int:
     return EXIT_OK if resp.success else EXIT_REJECTED
 
 
+def _cmd_trial(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from icpi_ros.core.motion import PlanRejected
+    from icpi_ros.core.sim.simulator import run_trial
+    from icpi_ros.core.tasks import load_tasks
+
+    task = load_tasks(args.tasks_file)[args.task]
+    if task.sim_object is None:
+        raise InvalidInput(f'task {task.name!r} is a real-robot task; it has no simulation')
+    theta = task.theta_middle() if args.theta is None else args.theta
+    goal = None if args.goal is None else np.array(args.goal)
+    try:
+        record = run_trial(task, theta, goal, seed=args.seed, render=args.render)
+    except PlanRejected as exc:
+        print(f'icpi trial: plan rejected ({exc.reason}): {exc}', file=sys.stderr)
+        return EXIT_REJECTED
+    result = record.as_dict()
+    if args.render:
+        result['frames'] = len(record.frames)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        names = ', '.join(
+            f'{p.name}={v:.4g}' for p, v in zip(task.parameters, record.theta, strict=True)
+        )
+        print(
+            f'{task.name}: {names} -> outcome {np.round(record.outcome, 4).tolist()} '
+            f'goal {record.goal.tolist()} cost {record.cost:.4f} {task.outcome_unit} '
+            f'({record.wall_s * 1e3:.1f} ms)'
+        )
+    return EXIT_OK
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     print(
         'icpi demo: not available yet. The sim demo needs the MuJoCo tasks and sim bridge, '
@@ -126,6 +161,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--json', action='store_true', help='print the response as JSON')
     p.set_defaults(func=_cmd_next_policy)
 
+    p = sub.add_parser(
+        'trial',
+        help='simulate one trial on the fast path (MuJoCo, ground truth)',
+        description='Run one trial of a sim task: theta is clipped to the bounds, planned, '
+        'checked against the arm limits, simulated and scored.',
+    )
+    p.add_argument('--task', required=True)
+    p.add_argument('--theta', type=_floats, default=None, help='default: middle of the bounds')
+    p.add_argument('--goal', type=_floats, default=None, help="default: the task's default goal")
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--render', action='store_true', help='also render the camera at 30 Hz')
+    p.add_argument('--tasks-file', default=None, help='tasks YAML (default: config/tasks.yaml)')
+    p.add_argument('--json', action='store_true', help='print one JSON object')
+    p.set_defaults(func=_cmd_trial)
+
     p = sub.add_parser('demo', help='the sim bringup improving a policy (not available yet)')
     p.set_defaults(func=_cmd_demo)
     return parser
@@ -138,8 +188,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_OK
-    from icpi_ros.core.validation import InvalidInput
-
     try:
         return args.func(args)
     except InvalidInput as exc:

@@ -10,11 +10,13 @@ from typing import Any
 import numpy as np
 import yaml
 
+from icpi_ros.core.motion import MotionConfig
 from icpi_ros.core.paths import config_file
 from icpi_ros.core.validation import InvalidInput, as_vector
 
 SUPPORTED_VERSION = 1
 COSTS = ('euclidean',)
+SIM_OBJECTS = ('puck', 'ball', 'rope')
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class TaskSpec:
     goal_high: tuple[float, ...]
     cost: str
     trial_duration_s: float
+    motion: MotionConfig
+    # Object simulated for this task (puck, ball, rope); None for real-robot-only tasks.
+    sim_object: str | None = None
 
     @property
     def theta_dim(self) -> int:
@@ -149,6 +154,10 @@ def parse_task(name: str, raw: Mapping[str, Any]) -> TaskSpec:
     if duration <= 0:
         raise InvalidInput(f'{where}.trial_duration_s: must be positive')
 
+    sim_object = raw.get('sim_object')
+    if sim_object is not None and sim_object not in SIM_OBJECTS:
+        raise InvalidInput(f'{where}.sim_object: expected one of {", ".join(SIM_OBJECTS)}')
+
     return TaskSpec(
         name=name,
         description=str(raw.get('description', '')),
@@ -161,6 +170,8 @@ def parse_task(name: str, raw: Mapping[str, Any]) -> TaskSpec:
         goal_high=high,
         cost=cost,
         trial_duration_s=duration,
+        motion=MotionConfig.parse(name, _field(raw, 'motion', where)),
+        sim_object=sim_object,
     )
 
 

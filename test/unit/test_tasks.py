@@ -59,6 +59,7 @@ def _minimal_task(**overrides):
         'outcome': {'names': ['x'], 'unit': 'm'},
         'goal': {'default': [0.5], 'low': [0.0], 'high': [1.0]},
         'trial_duration_s': 1.0,
+        'motion': {'kind': 'swing', 'home': [0.4, 0.0, 0.4], 'tool_pitch': 0.0},
     }
     task.update(overrides)
     return {'version': 1, 'tasks': {'t': task}}
@@ -97,6 +98,16 @@ def test_minimal_file_loads(tmp_path):
         (_minimal_task(cost='manhattan'), "unknown cost 'manhattan'"),
         (_minimal_task(trial_duration_s=0.0), 'trial_duration_s: must be positive'),
         (_minimal_task(trial_duration_s=float('nan')), 'must be finite'),
+        (_minimal_task(motion={'kind': 'throw'}), 'tasks.t.motion.kind: expected strike or swing'),
+        (
+            _minimal_task(motion={'kind': 'swing', 'home': [0.4], 'tool_pitch': 0.0}),
+            r'tasks.t.motion.home: expected 3 numbers',
+        ),
+        (
+            _minimal_task(motion={'kind': 'strike', 'home': [0.2, 0, 0.02], 'tool_pitch': 1.5}),
+            r'tasks.t.motion.object_start: expected 2 numbers',
+        ),
+        (_minimal_task(sim_object='cube'), 'tasks.t.sim_object: expected one of puck'),
     ],
 )
 def test_malformed_files_name_the_problem(tmp_path, data, message):

@@ -1,0 +1,173 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""theta -> Cartesian tool path -> joint plan, with the checks done before anything moves.
+
+Shared by the simulator and the real robot. A plan starts with the arm at its home pose:
+approach (minimum-jerk) to the start of the stroke, pause, the stroke itself (minimum-jerk
+over the stroke time), then hold. Striking tasks: theta = (angle, distance, time), a straight
+stroke through the object's start position in direction `angle`. Swing tasks: theta = (reach,
+move_time, lift), the tool moves out by `reach` and up by `lift` in `move_time`.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from icpi_ros.core.arm import ArmSpec, Unreachable
+from icpi_ros.core.validation import InvalidInput
+
+PLAN_RATE_HZ = 100.0
+_FD_STEP_S = 1e-4
+
+
+class PlanRejected(ValueError):
+    """A plan that must not be executed; `reason` is 'limits' or 'unreachable'."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    """A task's motion settings (config/tasks.yaml, `motion:`)."""
+
+    kind: str  # 'strike' or 'swing'
+    home: tuple[float, float, float]  # tool tip at rest, table frame (m)
+    tool_pitch: float  # rad; pi/2 = tool pointing down
+    approach_time: float  # s, home -> stroke start
+    pause: float  # s, still at the stroke start before the stroke
+    object_start: tuple[float, float]  # strike: object centre (x, y) on the table
+    contact_height: float  # strike: tool tip centre height during the stroke
+    contact_offset: float  # strike: tip centre behind the object centre at the stroke start
+
+    @classmethod
+    def parse(cls, task: str, raw: Mapping[str, Any]) -> 'MotionConfig':
+        """Validate a task's `motion:` mapping."""
+        where = f'tasks.{task}.motion'
+        if not isinstance(raw, Mapping):
+            raise InvalidInput(f'{where}: expected a mapping')
+        kind = raw.get('kind')
+        if kind not in ('strike', 'swing'):
+            raise InvalidInput(f'{where}.kind: expected strike or swing, got {kind!r}')
+
+        def num(key: str, default: float | None = None) -> float:
+            value = raw.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InvalidInput(f'{where}.{key}: expected a number, got {value!r}')
+            return float(value)
+
+        def vec(key: str, n: int, default: list[float] | None = None) -> tuple[float, ...]:
+            value = raw.get(key, default)
+            if not isinstance(value, list) or len(value) != n:
+                raise InvalidInput(f'{where}.{key}: expected {n} numbers, got {value!r}')
+            return tuple(float(v) for v in value)
+
+        strike = kind == 'strike'
+        return cls(
+            kind=kind,
+            home=vec('home', 3),
+            tool_pitch=num('tool_pitch'),
+            approach_time=num('approach_time', 0.8),
+            pause=num('pause', 0.2),
+            object_start=vec('object_start', 2) if strike else (0.0, 0.0),
+            contact_height=num('contact_height') if strike else 0.0,
+            contact_offset=num('contact_offset') if strike else 0.0,
+        )
+
+
+@dataclass(frozen=True)
+class JointPlan:
+    """Joint positions and velocities sampled at PLAN_RATE_HZ, plus the tool path."""
+
+    joint_names: tuple[str, ...]
+    times: np.ndarray  # (N,) s from the plan's start
+    positions: np.ndarray  # (N, dof) rad
+    velocities: np.ndarray  # (N, dof) rad/s
+    tip: np.ndarray  # (N, 3) planned tool tip, table frame
+    stroke: tuple[float, float]  # start and end time of the stroke
+
+    @property
+    def duration(self) -> float:
+        """Time of the last sample."""
+        return float(self.times[-1])
+
+    def sample(self, t: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+        """Cubic Hermite interpolation of positions and velocities at times `t`.
+
+        Before the first sample it holds the first; after the last it holds the last.
+        """
+        t = np.clip(np.asarray(t, dtype=float), self.times[0], self.times[-1])
+        i = np.clip(np.searchsorted(self.times, t, side='right') - 1, 0, len(self.times) - 2)
+        t0, t1 = self.times[i], self.times[i + 1]
+        h = (t1 - t0)[..., None]
+        s = ((t - t0) / (t1 - t0))[..., None]
+        p0, p1 = self.positions[i], self.positions[i + 1]
+        v0, v1 = self.velocities[i] * h, self.velocities[i + 1] * h
+        s2, s3 = s * s, s * s * s
+        pos = (2 * s3 - 3 * s2 + 1) * p0 + (s3 - 2 * s2 + s) * v0
+        pos += (-2 * s3 + 3 * s2) * p1 + (s3 - s2) * v1
+        vel = (6 * s2 - 6 * s) * p0 + (3 * s2 - 4 * s + 1) * v0
+        vel += (-6 * s2 + 6 * s) * p1 + (3 * s2 - 2 * s) * v1
+        return pos, vel / h
+
+
+def min_jerk(tau: np.ndarray) -> np.ndarray:
+    """Minimum-jerk progress in [0, 1] for normalised time tau (clipped to [0, 1])."""
+    tau = np.clip(tau, 0.0, 1.0)
+    return tau**3 * (10.0 - 15.0 * tau + 6.0 * tau * tau)
+
+
+def _segments(motion: MotionConfig, theta: np.ndarray):
+    """Return (stroke start point, stroke end point, stroke start time, stroke duration)."""
+    home = np.array(motion.home)
+    if motion.kind == 'strike':
+        angle, distance, duration = theta
+        u = np.array([np.cos(angle), np.sin(angle), 0.0])
+        obj = np.array([*motion.object_start, motion.contact_height])
+        start = obj - motion.contact_offset * u
+        end = start + distance * u
+    else:
+        reach, duration, lift = theta
+        start = home
+        end = home + np.array([reach, 0.0, lift])
+    t0 = motion.approach_time + motion.pause
+    return home, start, end, t0, float(duration)
+
+
+def tool_path(motion: MotionConfig, theta: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Tool tip positions (len(t), 3) of the plan for `theta` at times `t`."""
+    home, start, end, t0, duration = _segments(motion, theta)
+    t = np.asarray(t, dtype=float)[:, None]
+    approach = min_jerk(t / motion.approach_time) if motion.approach_time > 0 else 1.0
+    stroke = min_jerk((t - t0) / duration)
+    return home + (start - home) * approach + (end - start) * stroke
+
+
+def plan_motion(
+    motion: MotionConfig, arm: ArmSpec, theta: np.ndarray, duration: float
+) -> JointPlan:
+    """Plan the joint motion for a theta that the caller has clipped to the task's bounds.
+
+    Raises:
+        PlanRejected: the path leaves the workspace ('unreachable') or a joint would exceed
+            its position or velocity limit ('limits'). Nothing has moved.
+
+    """
+    _, _, _, t0, stroke_time = _segments(motion, theta)
+    n = int(round(duration * PLAN_RATE_HZ)) + 1
+    times = np.linspace(0.0, (n - 1) / PLAN_RATE_HZ, n)
+    try:
+        tip = tool_path(motion, theta, times)
+        q = arm.inverse(tip, motion.tool_pitch)
+        q_plus = arm.inverse(tool_path(motion, theta, times + _FD_STEP_S), motion.tool_pitch)
+        q_minus = arm.inverse(tool_path(motion, theta, times - _FD_STEP_S), motion.tool_pitch)
+    except Unreachable as exc:
+        raise PlanRejected('unreachable', str(exc)) from None
+    qd = (q_plus - q_minus) / (2 * _FD_STEP_S)
+    for problem in (arm.limit_violation(q), arm.velocity_violation(qd)):
+        if problem:
+            raise PlanRejected('limits', problem)
+    return JointPlan(arm.joint_names, times, q, qd, tip, (t0, t0 + stroke_time))

@@ -1,0 +1,240 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""The MuJoCo simulator of one task, and the fast trial path used by datasets and benchmarks."""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+
+from icpi_ros.core.arm import ArmSpec
+from icpi_ros.core.motion import JointPlan, plan_motion
+from icpi_ros.core.sim.scenes import CAMERA_HEIGHT, CAMERA_WIDTH, ObjectSpec, scene_xml
+from icpi_ros.core.tasks import TaskSpec
+
+AXIS = {'x': 0, 'y': 1, 'z': 2}
+FRAME_RATE_HZ = 30.0
+
+
+@dataclass
+class TrialRecord:
+    """One simulated trial, scored on the object's ground-truth trajectory."""
+
+    task: str
+    theta: np.ndarray  # executed (clipped) parameters
+    theta_clipped: bool
+    goal: np.ndarray
+    outcome: np.ndarray
+    error: np.ndarray  # outcome - goal
+    cost: float
+    times: np.ndarray  # (F,) s, frame times
+    object_positions: np.ndarray  # (F, 3) table frame, ground truth
+    tip_positions: np.ndarray  # (F, 3) tool tip, ground truth
+    planned_tip: np.ndarray  # (F, 3) tool tip the plan asked for at the same times
+    wall_s: float
+    seed: int
+    frames: list[np.ndarray] = field(default_factory=list)  # RGB images when rendered
+
+    def as_dict(self) -> dict:
+        """JSON-friendly summary (without trajectories and frames)."""
+        return {
+            'task': self.task,
+            'theta': self.theta.tolist(),
+            'theta_clipped': self.theta_clipped,
+            'goal': self.goal.tolist(),
+            'outcome': self.outcome.tolist(),
+            'error': self.error.tolist(),
+            'cost': self.cost,
+            'seed': self.seed,
+            'wall_s': self.wall_s,
+        }
+
+
+class Simulator:
+    """MuJoCo model and state of one task's scene."""
+
+    def __init__(self, task: TaskSpec, arm: ArmSpec | None = None, obj: ObjectSpec | None = None):
+        self.task = task
+        self.arm = arm or ArmSpec()
+        self.obj = obj or ObjectSpec()
+        self.model = mujoco.MjModel.from_xml_string(scene_xml(task, self.arm, self.obj))
+        self.data = mujoco.MjData(self.model)
+        m = self.model
+        joints = [m.joint(n) for n in self.arm.joint_names]
+        self.arm_qpos = np.array([m.jnt_qposadr[j.id] for j in joints])
+        self.arm_dof = np.array([m.jnt_dofadr[j.id] for j in joints])
+        self.pos_act = np.array([m.actuator(f'p_{n}').id for n in self.arm.joint_names])
+        self.vel_act = np.array([m.actuator(f'v_{n}').id for n in self.arm.joint_names])
+        self.object_site = m.site('object').id
+        self.tip_site = m.site('tip').id
+        self.goal_mocap = m.body_mocapid[m.body('goal').id]
+        self.outcome_axes = [AXIS[n] for n in task.outcome_names]
+        self.camera = 'side' if task.sim_object == 'rope' else 'top'
+        self._renderer: mujoco.Renderer | None = None
+        self._object_qpos = None
+        if task.sim_object != 'rope':
+            free = m.joint(task.sim_object)
+            self._object_qpos = m.jnt_qposadr[free.id]
+
+    @property
+    def timestep(self) -> float:
+        """Physics step, s."""
+        return float(self.model.opt.timestep)
+
+    def reset(self, goal: np.ndarray, seed: int = 0, start_noise_m: float = 0.0) -> None:
+        """Arm at home, object at rest at its start (jittered by `seed` if asked), goal shown."""
+        mujoco.mj_resetData(self.model, self.data)
+        home = self.arm.inverse(np.array(self.task.motion.home), self.task.motion.tool_pitch)
+        self.data.qpos[self.arm_qpos] = home
+        self.data.ctrl[self.pos_act] = home
+        self.data.ctrl[self.vel_act] = 0.0
+        if self._object_qpos is not None and start_noise_m > 0:
+            jitter = np.random.default_rng(seed).normal(0.0, start_noise_m, 2)
+            self.data.qpos[self._object_qpos : self._object_qpos + 2] += jitter
+        marker = np.zeros(3)
+        for axis, value in zip(self.outcome_axes, goal, strict=True):
+            marker[axis] = value
+        if 2 not in self.outcome_axes:
+            marker[2] = 0.0005
+        self.data.mocap_pos[self.goal_mocap] = marker
+        mujoco.mj_forward(self.model, self.data)
+
+    def object_position(self) -> np.ndarray:
+        """Ground-truth position of the tracked point (puck top, ball centre, rope tip)."""
+        return self.data.site_xpos[self.object_site].copy()
+
+    def tip_position(self) -> np.ndarray:
+        """Ground-truth tool tip position."""
+        return self.data.site_xpos[self.tip_site].copy()
+
+    def joint_positions(self) -> np.ndarray:
+        """Arm joint positions, rad."""
+        return self.data.qpos[self.arm_qpos].copy()
+
+    def joint_velocities(self) -> np.ndarray:
+        """Arm joint velocities, rad/s."""
+        return self.data.qvel[self.arm_dof].copy()
+
+    def set_targets(self, q: np.ndarray, qd: np.ndarray) -> None:
+        """Servo targets: position and velocity (feed-forward) per arm joint."""
+        self.data.ctrl[self.pos_act] = q
+        self.data.ctrl[self.vel_act] = qd
+
+    def step(self, n: int = 1) -> None:
+        """Advance physics by `n` steps."""
+        mujoco.mj_step(self.model, self.data, nstep=n)
+
+    def render(self) -> np.ndarray:
+        """RGB image (H, W, 3) from the task's camera; needs MUJOCO_GL=egl or osmesa."""
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.model, CAMERA_HEIGHT, CAMERA_WIDTH)
+        self._renderer.update_scene(self.data, self.camera)
+        return self._renderer.render()
+
+    def close(self) -> None:
+        """Release the renderer's GL context (before interpreter exit, to keep it quiet)."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    def run_plan(
+        self,
+        plan: JointPlan,
+        duration: float,
+        on_frame: Callable[[float], None] | None = None,
+        frame_rate_hz: float = FRAME_RATE_HZ,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Execute `plan` for `duration` s; return frame times, object and tip positions."""
+        dt = self.timestep
+        n_steps = int(round(duration / dt))
+        step_times = np.arange(n_steps) * dt
+        q_targets, qd_targets = plan.sample(step_times)
+        frame_every = max(1, int(round(1.0 / (frame_rate_hz * dt))))
+        times, objects, tips = [], [], []
+        for k in range(n_steps + 1):
+            if k % frame_every == 0 or k == n_steps:
+                t = k * dt
+                times.append(t)
+                objects.append(self.object_position())
+                tips.append(self.tip_position())
+                if on_frame is not None:
+                    on_frame(t)
+            if k == n_steps:
+                break
+            self.data.ctrl[self.pos_act] = q_targets[k]
+            self.data.ctrl[self.vel_act] = qd_targets[k]
+            mujoco.mj_step(self.model, self.data)
+        return np.array(times), np.array(objects), np.array(tips)
+
+
+class TrialRunner:
+    """Runs trials of one task on the fast path (ground truth), reusing one simulator."""
+
+    def __init__(self, task: TaskSpec, arm: ArmSpec | None = None, start_noise_m: float = 0.0):
+        self.task = task
+        self.sim = Simulator(task, arm)
+        self.start_noise_m = start_noise_m
+
+    def run(
+        self,
+        theta: np.ndarray,
+        goal: np.ndarray | None = None,
+        seed: int = 0,
+        render: bool = False,
+    ) -> TrialRecord:
+        """Clip theta, plan, check, simulate and score one trial.
+
+        Raises:
+            PlanRejected: the clipped theta still gives a plan that violates the arm's limits.
+
+        """
+        start = time.perf_counter()
+        task = self.task
+        requested = task.check_theta(theta)
+        theta_exec, clipped = task.clip(requested)
+        goal_vec = task.check_goal(task.default_goal if goal is None else goal)
+        plan = plan_motion(task.motion, self.sim.arm, theta_exec, task.trial_duration_s)
+        self.sim.reset(goal_vec, seed, self.start_noise_m)
+        frames: list[np.ndarray] = []
+        on_frame = (lambda t: frames.append(self.sim.render())) if render else None
+        times, objects, tips = self.sim.run_plan(plan, task.trial_duration_s, on_frame)
+        outcome = objects[-1, self.sim.outcome_axes]
+        error = outcome - goal_vec
+        planned = np.stack([np.interp(times, plan.times, plan.tip[:, i]) for i in range(3)], -1)
+        return TrialRecord(
+            task=task.name,
+            theta=theta_exec,
+            theta_clipped=clipped,
+            goal=goal_vec,
+            outcome=outcome,
+            error=error,
+            cost=float(np.linalg.norm(error)),
+            times=times,
+            object_positions=objects,
+            tip_positions=tips,
+            planned_tip=planned,
+            wall_s=time.perf_counter() - start,
+            seed=seed,
+            frames=frames,
+        )
+
+    def close(self) -> None:
+        """Release rendering resources."""
+        self.sim.close()
+
+
+def run_trial(
+    task: TaskSpec,
+    theta: np.ndarray,
+    goal: np.ndarray | None = None,
+    seed: int = 0,
+    render: bool = False,
+) -> TrialRecord:
+    """One trial on a fresh simulator (use TrialRunner for many trials of one task)."""
+    runner = TrialRunner(task)
+    try:
+        return runner.run(theta, goal, seed, render)
+    finally:
+        runner.close()
