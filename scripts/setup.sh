@@ -15,18 +15,23 @@ say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
-# 1. System tools the interface build needs (cmake, a C/C++ compiler). Debian/Ubuntu only.
-missing=()
-command -v cmake >/dev/null || missing+=(cmake)
-command -v cc >/dev/null || missing+=(gcc)
-command -v c++ >/dev/null || missing+=(g++)
-command -v make >/dev/null || missing+=(make)
-if ((${#missing[@]})); then
-  command -v apt-get >/dev/null || die "missing ${missing[*]}; install them with your package manager"
-  say "installing ${missing[*]} with apt-get"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+# 1. System packages: cmake and a C/C++ compiler for the interface build; Mesa's EGL (and
+#    OSMesa as a fallback) for MuJoCo's headless rendering. Debian/Ubuntu: installed if missing.
+system_packages=(cmake gcc g++ make libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6)
+if command -v dpkg-query >/dev/null; then
+  missing=()
+  for pkg in "${system_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+  done
+  if ((${#missing[@]})); then
+    say "installing ${missing[*]} with apt-get"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+else
+  command -v cmake >/dev/null && command -v cc >/dev/null \
+    || die "not Debian/Ubuntu: install ${system_packages[*]} (or equivalents) yourself"
 fi
 
 # 2. The virtual environment, on CPython 3.11 (the ROS 2 Kilted wheels are cp311 only).
