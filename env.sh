@@ -30,4 +30,9 @@ case ":$PATH:" in
   *) export PATH="$_icpi_root/install/icpi_ros/lib/icpi_ros:$PATH" ;;
 esac
 export ICPI_ROOT="$_icpi_root"
+# Headless rendering backend for MuJoCo, probed by `make setup` (egl, else osmesa).
+if [ -z "${MUJOCO_GL:-}" ] && [ -s "$_icpi_root/.venv/.icpi-mujoco-gl" ]; then
+  MUJOCO_GL=$(cat "$_icpi_root/.venv/.icpi-mujoco-gl")
+  export MUJOCO_GL
+fi
 unset _icpi_root

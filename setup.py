@@ -17,6 +17,7 @@ def _data(folder: str, pattern: str) -> list[str]:
 # One console script per node (entry points guard the import against Ctrl-C), plus `icpi`.
 NODES = {
     'icpi_planner': 'icpi_ros.nodes.entry:icpi_planner',
+    'sim_bridge': 'icpi_ros.nodes.entry:sim_bridge',
 }
 
 setup(

@@ -93,5 +93,12 @@ if [ "$(cat install/.icpi-build 2>/dev/null)" != "$build_hash" ] || [ ! -d insta
   echo "$build_hash" > install/.icpi-build
 fi
 
+# 6. MuJoCo's headless OpenGL backend (EGL, else OSMesa), probed once; env.sh exports it.
+if [ ! -s "$VENV/.icpi-mujoco-gl" ]; then
+  MUJOCO_GL="" "$VENV/bin/python" -c 'import os, icpi_ros.core.sim; print(os.environ["MUJOCO_GL"])' \
+    > "$VENV/.icpi-mujoco-gl" 2>/dev/null || true
+  say "MuJoCo rendering backend: $(cat "$VENV/.icpi-mujoco-gl")"
+fi
+
 elapsed_ms=$((($(date +%s%N) - START_NS) / 1000000))
 say "ready in $((elapsed_ms / 1000)).$(printf '%03d' $((elapsed_ms % 1000))) s; next: source env.sh"

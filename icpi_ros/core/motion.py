@@ -86,8 +86,8 @@ class JointPlan:
     times: np.ndarray  # (N,) s from the plan's start
     positions: np.ndarray  # (N, dof) rad
     velocities: np.ndarray  # (N, dof) rad/s
-    tip: np.ndarray  # (N, 3) planned tool tip, table frame
-    stroke: tuple[float, float]  # start and end time of the stroke
+    tip: np.ndarray | None = None  # (N, 3) planned tool tip, table frame
+    stroke: tuple[float, float] | None = None  # start and end time of the stroke
 
     @property
     def duration(self) -> float:
@@ -171,3 +171,70 @@ def plan_motion(
         if problem:
             raise PlanRejected('limits', problem)
     return JointPlan(arm.joint_names, times, q, qd, tip, (t0, t0 + stroke_time))
+
+
+def plan_from_points(
+    arm: ArmSpec,
+    joint_names: list[str],
+    times: list[float],
+    positions: list[list[float]],
+    velocities: list[list[float]] | None,
+    current: np.ndarray,
+) -> JointPlan:
+    """Validate a received joint trajectory and turn it into a JointPlan in the arm's order.
+
+    The semantics of ros2_control's joint_trajectory_controller: every arm joint named once,
+    times from the start strictly increasing; when the first point is later than 0 the motion
+    starts from `current`. Missing velocities are estimated from the positions.
+
+    Raises:
+        InvalidInput: unknown or missing joints, wrong lengths, non-finite values,
+            non-monotonic times, positions outside the joint limits or speeds over them.
+
+    """
+    unknown = [n for n in joint_names if n not in arm.joint_names]
+    if unknown:
+        raise InvalidInput(f'unknown joints {unknown}; the arm has {list(arm.joint_names)}')
+    missing = [n for n in arm.joint_names if n not in joint_names]
+    if missing or len(joint_names) != arm.dof:
+        raise InvalidInput(f'every arm joint must be named once; missing {missing}')
+    if not times:
+        raise InvalidInput('trajectory has no points')
+    order = [joint_names.index(n) for n in arm.joint_names]
+    t = np.asarray(times, dtype=float)
+    try:
+        q = np.asarray(positions, dtype=float)
+    except ValueError:
+        raise InvalidInput('every point needs one position per joint') from None
+    if q.shape != (len(t), arm.dof):
+        raise InvalidInput(f'every point needs {arm.dof} positions')
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(q))):
+        raise InvalidInput('times and positions must be finite')
+    if t[0] < 0 or np.any(np.diff(t) <= 0):
+        raise InvalidInput('time_from_start must start at >= 0 and strictly increase')
+    q = q[:, order]
+    if velocities is not None:
+        qd = np.asarray(velocities, dtype=float)
+        if qd.shape != q.shape or not np.all(np.isfinite(qd)):
+            raise InvalidInput(f'velocities: give none, or {arm.dof} finite values per point')
+        qd = qd[:, order]
+    if t[0] > 0:
+        t = np.concatenate([[0.0], t])
+        q = np.vstack([current, q])
+        qd = None if velocities is None else np.vstack([np.zeros(arm.dof), qd])
+    if velocities is None:
+        qd = np.gradient(q, t, axis=0) if len(t) > 1 else np.zeros_like(q)
+        qd[0] = qd[-1] = 0.0
+    mean_speed = np.diff(q, axis=0) / np.diff(t)[:, None] if len(t) > 1 else qd
+    checks = (
+        arm.limit_violation(q),
+        arm.velocity_violation(qd),
+        arm.velocity_violation(mean_speed),
+    )
+    for problem in checks:
+        if problem:
+            raise InvalidInput(problem)
+    if len(t) == 1:  # a single point at time 0: hold it
+        t = np.array([0.0, 1e-3])
+        q, qd = np.vstack([q, q]), np.zeros((2, arm.dof))
+    return JointPlan(arm.joint_names, t, q, qd)

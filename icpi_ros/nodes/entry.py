@@ -8,6 +8,8 @@ the node module is imported inside the guard.
 """
 
 import importlib
+import os
+import sys
 
 
 def _interrupted(exc: BaseException | None) -> bool:
@@ -22,6 +24,8 @@ def _interrupted(exc: BaseException | None) -> bool:
 
 
 def _run(module: str) -> None:
+    if os.environ.get('ICPI_TRACE_ENTRY'):  # lets tests time a Ctrl-C after this point
+        print(f'entry: importing {module}', file=sys.stderr, flush=True)
     try:
         main = importlib.import_module(module).main
     except BaseException as exc:
@@ -34,3 +38,8 @@ def _run(module: str) -> None:
 def icpi_planner() -> None:
     """Run the icpi_planner node."""
     _run('icpi_ros.nodes.icpi_planner')
+
+
+def sim_bridge() -> None:
+    """Run the sim_bridge node."""
+    _run('icpi_ros.nodes.sim_bridge')

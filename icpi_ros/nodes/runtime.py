@@ -31,8 +31,10 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None) -
     code = 0
     try:
         rclpy.init(args=args)
-        node = make_node()
+        # The executor first: it registers the guard condition that rclpy's SIGINT handler
+        # triggers, so a Ctrl-C while the node is being built still stops the spin below.
         executor = MultiThreadedExecutor()
+        node = make_node()
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

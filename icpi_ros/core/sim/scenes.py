@@ -74,7 +74,7 @@ def _arm_xml(arm: ArmSpec, tool_children: str) -> str:
                     fromto="0 0 0 {arm.tool - arm.tip_radius:g} 0 0"/>
               <geom name="tip" class="arm" type="sphere" size="{arm.tip_radius:g}"
                     pos="{arm.tool:g} 0 0" rgba=".15 .15 .18 1"/>
-              <site name="tip" pos="{arm.tool:g} 0 0" size="0.005"/>
+              <site name="tip" pos="{arm.tool:g} 0 0" size="0.005" group="5"/>
               {tool_children}
             </body>
           </body>
@@ -88,7 +88,7 @@ def _rope_xml(obj: ObjectSpec, arm: ArmSpec) -> str:
     xml = (
         f'<geom name="rope_tip" type="sphere" size="0.012" pos="0 0 {-seg:g}" '
         f'rgba="{_rgba(obj.marker_colour)}" mass="0.002"/>'
-        f'<site name="object" pos="0 0 {-seg:g}" size="0.004"/>'
+        f'<site name="object" pos="0 0 {-seg:g}" size="0.004" group="5"/>'
     )
     for i in reversed(range(obj.rope_segments)):
         pos = f'{arm.tool:g} 0 0' if i == 0 else f'0 0 {-seg:g}'
@@ -114,7 +114,7 @@ def _object_xml(kind: str, obj: ObjectSpec, task: TaskSpec) -> str:
             rgba=".2 .2 .22 1"/>
       <geom name="marker" type="cylinder" size="{obj.puck_radius * 0.8:g} 0.001"
             pos="0 0 {h2 + 0.001:g}" mass="0" contype="0" conaffinity="0" rgba="{marker}"/>
-      <site name="object" pos="0 0 {h2:g}" size="0.004"/>
+      <site name="object" pos="0 0 {h2:g}" size="0.004" group="5"/>
     </body>"""
     r = obj.ball_radius
     return f"""
@@ -122,7 +122,7 @@ def _object_xml(kind: str, obj: ObjectSpec, task: TaskSpec) -> str:
       <freejoint name="ball"/>
       <geom name="object" type="sphere" size="{r:g}" mass="{obj.ball_mass:g}" condim="6"
             friction="{obj.ball_friction:g} 0.002 {obj.ball_rolling_friction:g}" rgba="{marker}"/>
-      <site name="object" size="0.004"/>
+      <site name="object" size="0.004" group="5"/>
     </body>"""
 
 
@@ -166,7 +166,7 @@ def scene_xml(task: TaskSpec, arm: ArmSpec, obj: ObjectSpec | None = None) -> st
   <visual>
     <global offwidth="{CAMERA_WIDTH}" offheight="{CAMERA_HEIGHT}"/>
     <quality shadowsize="0"/>
-    <headlight ambient=".45 .45 .45" diffuse=".55 .55 .55" specular="0 0 0"/>
+    <headlight ambient=".3 .3 .3" diffuse=".35 .35 .35" specular="0 0 0"/>
   </visual>
   <default>
     <default class="arm">
@@ -175,7 +175,7 @@ def scene_xml(task: TaskSpec, arm: ArmSpec, obj: ObjectSpec | None = None) -> st
   </default>
   <worldbody>
     <light pos="0.7 0 2.5" dir="0 0 -1" castshadow="false" diffuse=".4 .4 .4"/>
-    <geom name="table" type="plane" pos="0.7 0 0" size="1.0 0.8 0.05" rgba=".82 .84 .8 1"
+    <geom name="table" type="plane" pos="0.7 0 0" size="1.0 0.8 0.05" rgba=".5 .52 .5 1"
           friction="0.01 0 0"/>
     {cameras}
     <body name="goal" mocap="true" pos="0.8 0 0.0005">{goal_geom}</body>

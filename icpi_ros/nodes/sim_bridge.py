@@ -1,0 +1,305 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""sim_bridge: MuJoCo standing in for the arm, its controller, the camera and the world.
+
+Takes joint trajectories on the topic interface of ros2_control's joint_trajectory_controller
+and publishes what the hardware would (/joint_states, /camera/image_raw + camera_info), the
+simulation clock (/clock) and, for evaluation only, the object's ground truth (/sim/object_pose).
+Physics runs in its own thread, paced by `realtime_factor` (0: as fast as possible).
+"""
+
+import math
+import threading
+import time
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import PoseStamped
+from icpi_interfaces.srv import ResetScene
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from icpi_ros.core.motion import JointPlan, plan_from_points
+from icpi_ros.core.sim.scenes import CAMERA_HEIGHT, CAMERA_WIDTH
+from icpi_ros.core.sim.simulator import Simulator
+from icpi_ros.core.tasks import load_tasks
+from icpi_ros.core.validation import InvalidInput
+from icpi_ros.nodes.runtime import declare, run_node
+
+NODE_NAME = 'sim_bridge'
+TABLE_FRAME = 'table'
+CAMERA_FRAME = 'camera_optical'
+CAMERA_FOVY_DEG = 45.0
+RESET_TIMEOUT_S = 10.0
+
+
+def to_time(seconds: float) -> Time:
+    """builtin_interfaces/Time from seconds."""
+    sec = int(math.floor(seconds))
+    return Time(sec=sec, nanosec=int(round((seconds - sec) * 1e9)) % 1_000_000_000)
+
+
+def camera_info(stamp: Time) -> CameraInfo:
+    """Intrinsics of the simulated camera (pinhole, no distortion, pixel centres at integers)."""
+    f = 0.5 * CAMERA_HEIGHT / math.tan(math.radians(CAMERA_FOVY_DEG) / 2)
+    cx, cy = CAMERA_WIDTH / 2 - 0.5, CAMERA_HEIGHT / 2 - 0.5
+    msg = CameraInfo(width=CAMERA_WIDTH, height=CAMERA_HEIGHT, distortion_model='plumb_bob')
+    msg.header.stamp, msg.header.frame_id = stamp, CAMERA_FRAME
+    msg.d = [0.0] * 5
+    msg.k = [f, 0.0, cx, 0.0, f, cy, 0.0, 0.0, 1.0]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [f, 0.0, cx, 0.0, 0.0, f, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return msg
+
+
+class SimBridge(Node):
+    """The simulated robot and world, on the topics of the real ones."""
+
+    def __init__(self) -> None:
+        super().__init__(NODE_NAME)
+        tasks_file = declare(
+            self,
+            'tasks_file',
+            '',
+            'Task definitions (YAML); empty: config/tasks.yaml.',
+            read_only=True,
+        )
+        self._tasks = load_tasks(tasks_file or None)
+        self._sim_tasks = sorted(n for n, t in self._tasks.items() if t.sim_object)
+        task = declare(
+            self,
+            'task',
+            'slide-gc',
+            'Scene loaded at start (ResetScene switches).',
+            read_only=True,
+            choices=self._sim_tasks,
+        )
+        self._rtf = declare(
+            self,
+            'realtime_factor',
+            1.0,
+            'Simulated seconds per wall second; 0: as fast as possible.',
+            float_range=(0.0, 100.0),
+        )
+        self._camera_rate = declare(
+            self,
+            'camera_rate_hz',
+            30.0,
+            'Camera frame rate (simulated time).',
+            read_only=True,
+            float_range=(1.0, 120.0),
+        )
+        self._publish_camera = declare(
+            self, 'publish_camera', True, 'Render and publish camera images.', read_only=True
+        )
+        self._state_rate = declare(
+            self,
+            'state_rate_hz',
+            100.0,
+            'Rate of /clock, /joint_states and /sim/object_pose.',
+            read_only=True,
+            float_range=(10.0, 1000.0),
+        )
+        self._seed = declare(
+            self, 'seed', 0, 'Seed of the initial scene.', read_only=True, int_range=(0, 2**31 - 1)
+        )
+        self.add_post_set_parameters_callback(self._on_parameters_set)
+
+        self._sim = Simulator(self._tasks[task])
+        self._sim.reset(np.array(self._tasks[task].default_goal), self._seed)
+        self._time_offset = 0.0
+        self._lock = threading.Lock()
+        self._plan: JointPlan | None = None
+        self._plan_start = 0.0
+        self._hold = self._sim.joint_positions()
+        self._pending_reset: tuple | None = None
+        self._reset_done = threading.Event()
+        self._reset_result: tuple[bool, str, float] = (False, '', 0.0)
+
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self._clock_pub = self.create_publisher(Clock, '/clock', reliable)
+        self._joint_pub = self.create_publisher(JointState, '/joint_states', reliable)
+        self._pose_pub = self.create_publisher(PoseStamped, '/sim/object_pose', reliable)
+        self._image_pub = self.create_publisher(Image, '/camera/image_raw', qos_profile_sensor_data)
+        self._info_pub = self.create_publisher(
+            CameraInfo, '/camera/camera_info', qos_profile_sensor_data
+        )
+        self._traj_sub = self.create_subscription(
+            JointTrajectory, '/arm_controller/joint_trajectory', self._on_trajectory, reliable
+        )
+        self._reset_srv = self.create_service(ResetScene, '~/reset', self._on_reset)
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._physics_loop, name='physics', daemon=True)
+        self._thread.start()
+        camera = f'{self._camera_rate:g} Hz' if self._publish_camera else 'off'
+        self.get_logger().info(
+            f'ready: task {task!r}, realtime_factor {self._rtf:g}, camera {camera}'
+        )
+
+    # ROS callbacks (executor threads) -------------------------------------------------------
+
+    def _on_parameters_set(self, params) -> None:
+        for param in params:
+            if param.name == 'realtime_factor':
+                self._rtf = param.value
+
+    def _sim_time(self) -> float:
+        return self._time_offset + float(self._sim.data.time)
+
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        with self._lock:
+            current = self._sim.joint_positions()
+            now = self._sim_time()
+        points = msg.points
+        if not points:  # an empty trajectory stops the arm where it is
+            with self._lock:
+                self._plan, self._hold = None, current
+            self.get_logger().info('empty trajectory: holding the current position')
+            return
+        try:
+            velocities = [list(p.velocities) for p in points]
+            has_velocities = all(velocities)
+            if any(velocities) and not has_velocities:
+                raise InvalidInput('give velocities for every point or for none')
+            plan = plan_from_points(
+                self._sim.arm,
+                list(msg.joint_names),
+                [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in points],
+                [list(p.positions) for p in points],
+                velocities if has_velocities else None,
+                current,
+            )
+        except InvalidInput as exc:
+            self.get_logger().error(f'rejected trajectory: {exc}')
+            return
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        with self._lock:
+            self._plan, self._plan_start = plan, (stamp if stamp > 0 else now)
+        self.get_logger().debug(f'accepted trajectory: {len(points)} points, {plan.duration:.2f} s')
+
+    def _on_reset(self, request: ResetScene.Request, response: ResetScene.Response):
+        try:
+            task = self._tasks[request.task]
+            if task.sim_object is None:
+                raise InvalidInput(f'task {task.name!r} has no simulation')
+            goal = task.check_goal(request.goal if len(request.goal) else task.default_goal)
+        except InvalidInput as exc:
+            response.success, response.message = False, f'rejected: {exc}'
+            self.get_logger().warning(f'reset {response.message}')
+            return response
+        self._reset_done.clear()
+        with self._lock:
+            self._pending_reset = (task, goal, int(request.seed))
+        if not self._reset_done.wait(RESET_TIMEOUT_S):
+            response.success, response.message = False, 'physics thread did not answer'
+            return response
+        ok, message, stamp = self._reset_result
+        response.success, response.message, response.stamp = ok, message, to_time(stamp)
+        return response
+
+    # Physics thread --------------------------------------------------------------------------
+
+    def _apply_reset(self) -> None:
+        task, goal, seed = self._pending_reset
+        self._pending_reset = None
+        try:
+            if task.name != self._sim.task.name:
+                self._sim.close()
+                self._sim = Simulator(task)
+            self._time_offset += float(self._sim.data.time)
+            self._sim.reset(goal, seed)
+            self._plan, self._hold = None, self._sim.joint_positions()
+            self._reset_result = (
+                True,
+                f'{task.name} reset, goal {goal.tolist()}',
+                self._sim_time(),
+            )
+        except Exception as exc:  # keep the bridge alive; the caller gets the reason
+            self._reset_result = (False, f'reset failed: {exc}', self._sim_time())
+        self._reset_done.set()
+
+    def _physics_loop(self) -> None:
+        try:
+            self._run_physics()
+        except BaseException as exc:
+            if self.context.ok():  # not just Ctrl-C shutting the context down under us
+                self.get_logger().fatal(f'physics thread stopped: {type(exc).__name__}: {exc}')
+        finally:
+            self._sim.close()
+
+    def _run_physics(self) -> None:
+        wall0, sim0 = time.monotonic(), self._sim_time()
+        next_frame = sim0
+        while not self._stop.is_set():
+            with self._lock:
+                if self._pending_reset is not None:
+                    self._apply_reset()
+                    wall0, sim0 = time.monotonic(), self._sim_time()
+                    next_frame = sim0
+                dt = self._sim.timestep
+                steps = max(1, int(round(1.0 / (self._state_rate * dt))))
+                for _ in range(steps):
+                    t = self._sim_time()
+                    if self._plan is not None:
+                        q, qd = self._plan.sample(t - self._plan_start)
+                    else:
+                        q, qd = self._hold, np.zeros_like(self._hold)
+                    self._sim.set_targets(q, qd)
+                    self._sim.step()
+                now = self._sim_time()
+                q, qd = self._sim.joint_positions(), self._sim.joint_velocities()
+                obj = self._sim.object_position()
+                frame = None
+                if self._publish_camera and now >= next_frame:
+                    frame = self._sim.render()
+                    next_frame += 1.0 / self._camera_rate
+            self._publish_state(now, q, qd, obj)
+            if frame is not None:
+                self._publish_frame(now, frame)
+            if self._rtf > 0:
+                delay = wall0 + (now - sim0) / self._rtf - time.monotonic()
+                if delay > 0:
+                    self._stop.wait(delay)
+
+    def _publish_state(self, now: float, q: np.ndarray, qd: np.ndarray, obj: np.ndarray) -> None:
+        stamp = to_time(now)
+        self._clock_pub.publish(Clock(clock=stamp))
+        joints = JointState(name=list(self._sim.arm.joint_names))
+        joints.header.stamp = stamp
+        joints.position, joints.velocity = q.tolist(), qd.tolist()
+        self._joint_pub.publish(joints)
+        pose = PoseStamped()
+        pose.header.stamp, pose.header.frame_id = stamp, TABLE_FRAME
+        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = obj.tolist()
+        pose.pose.orientation.w = 1.0
+        self._pose_pub.publish(pose)
+
+    def _publish_frame(self, now: float, frame: np.ndarray) -> None:
+        stamp = to_time(now)
+        image = Image(
+            height=frame.shape[0], width=frame.shape[1], encoding='rgb8', step=frame.shape[1] * 3
+        )
+        image.header.stamp, image.header.frame_id = stamp, CAMERA_FRAME
+        image.data = frame.tobytes()
+        self._image_pub.publish(image)
+        self._info_pub.publish(camera_info(stamp))
+
+    def destroy_node(self) -> None:
+        """Stop the physics thread (which releases the renderer) before the node goes."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5.0)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the sim bridge until Ctrl-C."""
+    raise SystemExit(run_node(SimBridge, args))
+
+
+if __name__ == '__main__':
+    main()

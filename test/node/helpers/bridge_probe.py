@@ -1,0 +1,111 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Test-only client of sim_bridge: sends trajectories, watches the topics, prints JSON.
+
+Usage: bridge_probe.py
+Sends three malformed trajectories (unknown joint, over a joint limit, times going back),
+then one that turns base_yaw by +0.3 rad in 1 s, and reports what /joint_states, /clock,
+/camera/image_raw, /camera/camera_info and /sim/object_pose showed, plus two ResetScene calls.
+"""
+
+import json
+import sys
+import time
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Duration
+from geometry_msgs.msg import PoseStamped
+from icpi_interfaces.srv import ResetScene
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+TIMEOUT_S = 30.0
+JOINTS = ['base_yaw', 'shoulder', 'elbow', 'wrist']
+
+
+def trajectory(names, points):
+    msg = JointTrajectory(joint_names=names)
+    for t, q in points:
+        sec = int(t)
+        msg.points.append(
+            JointTrajectoryPoint(
+                positions=list(q), time_from_start=Duration(sec=sec, nanosec=int((t - sec) * 1e9))
+            )
+        )
+    return msg
+
+
+def main() -> int:
+    rclpy.init()
+    node = Node('bridge_probe')
+    seen = {'joints': [], 'clock': [], 'images': [], 'info': [], 'pose': []}
+    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    node.create_subscription(JointState, '/joint_states', seen['joints'].append, reliable)
+    node.create_subscription(Clock, '/clock', seen['clock'].append, reliable)
+    node.create_subscription(PoseStamped, '/sim/object_pose', seen['pose'].append, reliable)
+    node.create_subscription(
+        Image, '/camera/image_raw', seen['images'].append, qos_profile_sensor_data
+    )
+    node.create_subscription(
+        CameraInfo, '/camera/camera_info', seen['info'].append, qos_profile_sensor_data
+    )
+    pub = node.create_publisher(JointTrajectory, '/arm_controller/joint_trajectory', reliable)
+    reset = node.create_client(ResetScene, '/sim_bridge/reset')
+
+    def spin_until(done, what):
+        deadline = time.monotonic() + TIMEOUT_S
+        while not done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f'timed out waiting for {what}')
+            rclpy.spin_once(node, timeout_sec=0.05)
+
+    try:
+        spin_until(lambda: all(seen.values()) and pub.get_subscription_count(), 'every topic')
+        home = np.array(seen['joints'][-1].position)
+        bad_limit = home.copy()
+        bad_limit[2] = 5.0
+        pub.publish(trajectory(['base_yaw', 'shoulder', 'elbow', 'gripper'], [(1.0, home)]))
+        pub.publish(trajectory(JOINTS, [(1.0, bad_limit)]))
+        pub.publish(trajectory(JOINTS, [(1.0, home), (0.5, home)]))
+        target = home + np.array([0.3, 0.0, 0.0, 0.0])
+        pub.publish(trajectory(JOINTS, [(1.0, target)]))
+        start_clock = seen['clock'][-1].clock
+        spin_until(lambda: abs(seen['joints'][-1].position[0] - target[0]) < 0.01, 'the move')
+        moved_clock = seen['clock'][-1].clock
+        n_images = len(seen['images'])
+
+        spin_until(reset.service_is_ready, 'reset service')
+        bad = reset.call_async(ResetScene.Request(task='nope'))
+        spin_until(bad.done, 'reset answer')
+        good = reset.call_async(ResetScene.Request(task='rope-swing', seed=1))
+        spin_until(good.done, 'reset answer')
+        image = seen['images'][-1]
+        print(
+            json.dumps(
+                {
+                    'home': home.tolist(),
+                    'final': list(seen['joints'][-1].position),
+                    'move_sim_s': (moved_clock.sec + moved_clock.nanosec * 1e-9)
+                    - (start_clock.sec + start_clock.nanosec * 1e-9),
+                    'images_during_move': n_images,
+                    'image': [image.height, image.width, image.encoding, image.step],
+                    'image_mean': float(np.frombuffer(image.data, np.uint8).mean()),
+                    'camera_k': list(seen['info'][-1].k),
+                    'object': [seen['pose'][-1].pose.position.x, seen['pose'][-1].pose.position.y],
+                    'bad_reset': [bad.result().success, bad.result().message],
+                    'good_reset': [good.result().success, good.result().message],
+                }
+            )
+        )
+        return 0
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
