@@ -127,10 +127,10 @@ class NodeProcess:
         self.collected = True
         return code
 
-    def stop(self, timeout: float = 10.0) -> int:
-        """Send SIGINT (Ctrl-C) and wait for the exit code."""
+    def stop(self, timeout: float = 10.0, sig: int = signal.SIGINT) -> int:
+        """Send SIGINT (Ctrl-C; or `sig`) and wait for the exit code."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(sig)
         return self.wait(timeout)
 
     def kill(self) -> None:

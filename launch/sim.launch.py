@@ -1,13 +1,15 @@
 # Copyright 2026 icpi_ros maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""Sim-only bringup: the core bringup on simulated time, headless by default.
+"""Sim-only bringup: the MuJoCo sim bridge plus the core bringup on simulated time.
 
-A thin wrapper over bringup.launch.py; the MuJoCo sim bridge joins here once it exists.
+A thin wrapper over bringup.launch.py: the bridge stands in for the arm, its controller and
+the camera on the same topics, and publishes /clock. It renders offscreen (no window).
 """
 
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
@@ -19,9 +21,9 @@ def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [
             DeclareLaunchArgument(
-                'headless',
-                default_value='true',
-                description='Render offscreen only (no viewer window).',
+                'realtime_factor',
+                default_value='1.0',
+                description='Simulated seconds per wall second; 0.0 runs as fast as possible.',
             ),
             DeclareLaunchArgument(
                 'log_level',
@@ -32,6 +34,17 @@ def generate_launch_description() -> LaunchDescription:
                 'improver',
                 default_value='random_shooting',
                 description='Default improver of the planner.',
+            ),
+            Node(
+                package='icpi_ros',
+                executable='sim_bridge',
+                name='sim_bridge',
+                output='screen',
+                parameters=[
+                    PathJoinSubstitution([share, 'config', 'sim.yaml']),
+                    {'realtime_factor': LaunchConfiguration('realtime_factor')},
+                ],
+                arguments=['--ros-args', '--log-level', LaunchConfiguration('log_level')],
             ),
             IncludeLaunchDescription(
                 PythonLaunchDescriptionSource(

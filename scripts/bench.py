@@ -8,6 +8,10 @@ setup_noop       a second `make setup` with nothing changed (target <= 10 s)
 fresh_setup      setup of a fresh clone with an empty pip cache (target <= 6 min; --fresh-setup)
 planning_core    one NextPolicy step in the core (validation + improver + clipping)
 planner_service  NextPolicy round trip between two processes over DDS (client -> planner)
+physics_<task>   one physics-only trial on the fast path (target <= 60 ms slide/roll, 200 rope)
+render_<task>    one 640x480 frame from the task's camera (target: >= 30 fps)
+smooth_<task>    theta -> outcome jitter on one-parameter sweeps (target: <= 2 mm RMS)
+bridge_rtf       simulated seconds per wall second of sim_bridge with the camera on (target >= 1)
 """
 
 import argparse
@@ -109,6 +113,131 @@ def bench_planner_service(repeats: int = 500) -> dict:
     return summary(samples, 'ms')
 
 
+SIM_TASKS = ('slide', 'slide-gc', 'roll-gc', 'rope-swing')
+STATS = ('unit', 'n', 'min', 'median', 'p99', 'max')
+
+
+def bench_physics(task_name: str, repeats: int = 30) -> dict:
+    """Time physics-only trials (plan + simulate + score) at varied theta."""
+    from icpi_ros.core.sim.simulator import TrialRunner
+    from icpi_ros.core.tasks import load_tasks
+
+    task = load_tasks()[task_name]
+    runner = TrialRunner(task)
+    rng = np.random.default_rng(0)
+    runner.run(task.theta_middle())  # warm up
+    samples = [
+        runner.run(rng.uniform(task.theta_low, task.theta_high)).wall_s for _ in range(repeats)
+    ]
+    return summary(samples, 'ms')
+
+
+def bench_render(task_name: str, repeats: int = 60) -> dict:
+    """Time one offscreen 640x480 render of the task's camera (fps = 1000 / median ms)."""
+    from icpi_ros.core.sim.simulator import Simulator
+    from icpi_ros.core.tasks import load_tasks
+
+    task = load_tasks()[task_name]
+    sim = Simulator(task)
+    sim.reset(np.array(task.default_goal))
+    sim.render()  # creates the GL context
+    samples = []
+    for _ in range(repeats):
+        sim.step(33)
+        start = time.perf_counter()
+        sim.render()
+        samples.append(time.perf_counter() - start)
+    sim.close()
+    result = summary(samples, 'ms')
+    result['fps_median'] = 1e3 / result['median']
+    return result
+
+
+def bench_smoothness(task_name: str, points: int = 41) -> dict:
+    """Jitter (RMS residual from local quadratic fits) of one-parameter sweeps, per parameter."""
+    from icpi_ros.core.sim.simulator import TrialRunner
+    from icpi_ros.core.tasks import load_tasks
+
+    task = load_tasks()[task_name]
+    runner = TrialRunner(task)
+    jitter = {}
+    for j, param in enumerate(task.parameters):
+        values = np.linspace(param.low, param.high, points)
+        outcomes = []
+        for v in values:
+            theta = task.theta_middle()
+            theta[j] = v
+            outcomes.append(runner.run(theta).outcome)
+        outcomes = np.array(outcomes)
+        residuals = [
+            outcomes[i, k]
+            - np.polyval(
+                np.polyfit(values[i - 3 : i + 4], outcomes[i - 3 : i + 4, k], 2), values[i]
+            )
+            for i in range(3, points - 3)
+            for k in range(outcomes.shape[1])
+        ]
+        jitter[param.name] = float(np.sqrt(np.mean(np.square(residuals))) * 1e3)
+    values = list(jitter.values())
+    return {
+        'unit': 'mm',
+        'n': points,
+        'min': min(values),
+        'median': float(np.median(values)),
+        'p99': max(values),
+        'max': max(values),
+        'per_parameter': jitter,
+    }
+
+
+def bench_bridge_rtf(seconds: float = 8.0) -> dict:
+    """Run sim_bridge as fast as it can (realtime_factor 0) with the camera on; sim s per wall s."""
+    from icpi_ros.node_processes import DomainLease, ProcessGraph
+
+    lease = DomainLease()
+    probe = (
+        'import rclpy, time, sys\n'
+        'from rclpy.node import Node\n'
+        'from rosgraph_msgs.msg import Clock\n'
+        'from sensor_msgs.msg import Image\n'
+        'from rclpy.qos import qos_profile_sensor_data\n'
+        'rclpy.init(); n = Node("rtf_probe"); c = []; imgs = [0]\n'
+        'def on_clock(m): c.append(m.clock.sec + m.clock.nanosec * 1e-9)\n'
+        'def on_image(m): imgs[0] += 1\n'
+        'n.create_subscription(Clock, "/clock", on_clock, 10)\n'
+        'n.create_subscription(Image, "/camera/image_raw", on_image, qos_profile_sensor_data)\n'
+        'while not c: rclpy.spin_once(n, timeout_sec=0.1)\n'
+        't0, s0 = time.monotonic(), c[-1]; imgs[0] = 0\n'
+        f'while time.monotonic() - t0 < {seconds}: rclpy.spin_once(n, timeout_sec=0.05)\n'
+        'print((c[-1] - s0) / (time.monotonic() - t0), imgs[0] / (time.monotonic() - t0))\n'
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        graph = ProcessGraph(lease.domain_id, Path(tmp), ROOT)
+        try:
+            graph.start(
+                'sim_bridge',
+                ['sim_bridge', '--ros-args', '-p', 'realtime_factor:=0.0'],
+                ready=r'\]: ready',
+                timeout=60,
+            )
+            done = graph.run([sys.executable, '-c', probe], timeout=seconds + 60)
+        finally:
+            problems = graph.shutdown()
+            lease.release()
+    if done.returncode != 0 or problems:
+        raise RuntimeError(done.stderr + '\n'.join(problems))
+    rtf, fps = (float(v) for v in done.stdout.split())
+    return {
+        'unit': 'x',
+        'n': 1,
+        'min': rtf,
+        'median': rtf,
+        'p99': rtf,
+        'max': rtf,
+        'images_per_wall_s': fps,
+    }
+
+
 def main() -> int:
     """Run the benchmarks and print (and optionally save) the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -123,6 +252,13 @@ def main() -> int:
         'planning_core': bench_planning_core,
         'planner_service': bench_planner_service,
     }
+    for name in SIM_TASKS:
+        benches[f'physics_{name}'] = lambda name=name: bench_physics(name)
+    for name in ('slide-gc', 'rope-swing'):
+        benches[f'render_{name}'] = lambda name=name: bench_render(name)
+    for name in ('slide-gc', 'roll-gc', 'rope-swing'):
+        benches[f'smooth_{name}'] = lambda name=name: bench_smoothness(name)
+    benches['bridge_rtf'] = bench_bridge_rtf
     if args.fresh_setup:
         benches['fresh_setup'] = bench_fresh_setup
     results = {
@@ -137,9 +273,11 @@ def main() -> int:
         print(f'[bench] {name} ...', file=sys.stderr, flush=True)
         results[name] = bench()
         r = results[name]
+        extra = {k: v for k, v in r.items() if k not in STATS}
         print(
-            f'{name:16s} n={r["n"]:<6d} min={r["min"]:.3f} median={r["median"]:.3f} '
+            f'{name:20s} n={r["n"]:<6d} min={r["min"]:.3f} median={r["median"]:.3f} '
             f'p99={r["p99"]:.3f} max={r["max"]:.3f} {r["unit"]}',
+            json.dumps(extra) if extra else '',
             flush=True,
         )
     if args.json:

@@ -3,6 +3,7 @@
 """sim_bridge as a real process: trajectories in, joint states and images out, bad input refused."""
 
 import json
+import signal
 import sys
 
 import numpy as np
@@ -34,3 +35,9 @@ def test_trajectory_moves_the_arm_and_the_camera_publishes(ros_graph):
     assert got['bad_reset'][0] is False and "unknown task 'nope'" in got['bad_reset'][1]
     assert got['good_reset'][0] is True and 'rope-swing' in got['good_reset'][1]
     bridge.assert_clean_exit(bridge.stop())
+
+
+def test_sigterm_stops_the_bridge_cleanly(ros_graph):
+    # Process managers send SIGTERM; the physics thread and renderer must wind down as on Ctrl-C.
+    bridge = ros_graph.start('sim_bridge', ['sim_bridge'], ready=READY, timeout=30)
+    bridge.assert_clean_exit(bridge.stop(sig=signal.SIGTERM))

@@ -9,8 +9,16 @@ import numpy as np
 import pytest
 
 from icpi_ros.core.arm import ArmSpec, Unreachable
-from icpi_ros.core.motion import PLAN_RATE_HZ, PlanRejected, min_jerk, plan_motion, tool_path
+from icpi_ros.core.motion import (
+    PLAN_RATE_HZ,
+    PlanRejected,
+    min_jerk,
+    plan_from_points,
+    plan_motion,
+    tool_path,
+)
 from icpi_ros.core.tasks import load_tasks
+from icpi_ros.core.validation import InvalidInput
 
 ARM = ArmSpec()
 TASKS = load_tasks()
@@ -104,3 +112,37 @@ def test_hermite_sampling_matches_samples_and_holds_the_ends():
     tip, _ = ARM.forward(q)
     expected = tool_path(task.motion, np.array([0.1, 0.1, 0.3]), t)
     np.testing.assert_allclose(tip, expected, atol=2e-5)
+
+
+HOME = ARM.inverse(np.array([0.3, 0.0, 0.05]), np.pi / 2)
+NAMES = list(ARM.joint_names)
+
+
+@pytest.mark.parametrize(
+    ('names', 'times', 'positions', 'velocities', 'message'),
+    [
+        (['base_yaw', 'shoulder', 'elbow', 'gripper'], [1.0], [HOME], None, 'unknown joints'),
+        (NAMES[:3], [1.0], [HOME[:3]], None, 'missing'),
+        (NAMES, [], [], None, 'no points'),
+        (NAMES, [1.0, 0.5], [HOME, HOME], None, 'strictly increase'),
+        (NAMES, [-1.0], [HOME], None, 'strictly increase'),
+        (NAMES, [1.0], [[0.0, np.nan, 1.0, 0.5]], None, 'finite'),
+        (NAMES, [1.0], [[0.0, 0.1, 1.0]], None, '4 positions'),
+        (NAMES, [1.0], [HOME], [[0.0, 0.0]], 'velocities'),
+        (NAMES, [1.0], [HOME + [0, 0, 5.0, 0]], None, 'joint elbow'),
+        (NAMES, [0.01], [HOME + [1.0, 0, 0, 0]], None, 'speed'),
+    ],
+)
+def test_received_trajectories_are_validated(names, times, positions, velocities, message):
+    with pytest.raises(InvalidInput, match=message):
+        plan_from_points(ARM, names, times, positions, velocities, HOME)
+
+
+def test_received_trajectory_starts_from_the_current_position_in_arm_order():
+    target = HOME + np.array([0.3, 0.0, 0.0, 0.0])
+    shuffled = [NAMES[i] for i in (3, 2, 1, 0)]
+    plan = plan_from_points(ARM, shuffled, [1.0], [target[[3, 2, 1, 0]]], None, HOME)
+    np.testing.assert_allclose(plan.positions[0], HOME)
+    np.testing.assert_allclose(plan.positions[-1], target)
+    assert plan.times.tolist() == [0.0, 1.0]
+    np.testing.assert_allclose(plan.sample(np.array([2.0]))[0][0], target)
