@@ -23,16 +23,15 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from icpi_ros.core.motion import JointPlan, plan_from_points
-from icpi_ros.core.sim.scenes import CAMERA_HEIGHT, CAMERA_WIDTH
 from icpi_ros.core.sim.simulator import Simulator
 from icpi_ros.core.tasks import load_tasks
 from icpi_ros.core.validation import InvalidInput
+from icpi_ros.core.vision.camera import CameraModel
 from icpi_ros.nodes.runtime import declare, run_node
 
 NODE_NAME = 'sim_bridge'
 TABLE_FRAME = 'table'
 CAMERA_FRAME = 'camera_optical'
-CAMERA_FOVY_DEG = 45.0
 RESET_TIMEOUT_S = 10.0
 
 
@@ -42,16 +41,14 @@ def to_time(seconds: float) -> Time:
     return Time(sec=sec, nanosec=int(round((seconds - sec) * 1e9)) % 1_000_000_000)
 
 
-def camera_info(stamp: Time) -> CameraInfo:
-    """Intrinsics of the simulated camera (pinhole, no distortion, pixel centres at integers)."""
-    f = 0.5 * CAMERA_HEIGHT / math.tan(math.radians(CAMERA_FOVY_DEG) / 2)
-    cx, cy = CAMERA_WIDTH / 2 - 0.5, CAMERA_HEIGHT / 2 - 0.5
-    msg = CameraInfo(width=CAMERA_WIDTH, height=CAMERA_HEIGHT, distortion_model='plumb_bob')
+def camera_info(camera: CameraModel, stamp: Time) -> CameraInfo:
+    """CameraInfo of a camera model (pinhole, plumb_bob distortion)."""
+    msg = CameraInfo(width=camera.width, height=camera.height, distortion_model='plumb_bob')
     msg.header.stamp, msg.header.frame_id = stamp, CAMERA_FRAME
-    msg.d = [0.0] * 5
-    msg.k = [f, 0.0, cx, 0.0, f, cy, 0.0, 0.0, 1.0]
-    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    msg.p = [f, 0.0, cx, 0.0, 0.0, f, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    msg.d = camera.dist.tolist()
+    msg.k = camera.k.reshape(-1).tolist()
+    msg.r = np.eye(3).reshape(-1).tolist()
+    msg.p = np.hstack([camera.k, np.zeros((3, 1))]).reshape(-1).tolist()
     return msg
 
 
@@ -110,6 +107,7 @@ class SimBridge(Node):
 
         self._sim = Simulator(self._tasks[task])
         self._sim.reset(np.array(self._tasks[task].default_goal), self._seed)
+        self._camera = self._sim.camera_model()
         self._time_offset = 0.0
         self._lock = threading.Lock()
         self._plan: JointPlan | None = None
@@ -212,6 +210,7 @@ class SimBridge(Node):
                 self._sim = Simulator(task)
             self._time_offset += float(self._sim.data.time)
             self._sim.reset(goal, seed)
+            self._camera = self._sim.camera_model()
             self._plan, self._hold = None, self._sim.joint_positions()
             self._reset_result = (
                 True,
@@ -286,7 +285,7 @@ class SimBridge(Node):
         image.header.stamp, image.header.frame_id = stamp, CAMERA_FRAME
         image.data = frame.tobytes()
         self._image_pub.publish(image)
-        self._info_pub.publish(camera_info(stamp))
+        self._info_pub.publish(camera_info(self._camera, stamp))
 
     def destroy_node(self) -> None:
         """Stop the physics thread (which releases the renderer) before the node goes."""

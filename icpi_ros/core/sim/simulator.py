@@ -13,6 +13,10 @@ from icpi_ros.core.arm import ArmSpec
 from icpi_ros.core.motion import JointPlan, plan_motion
 from icpi_ros.core.sim.scenes import CAMERA_HEIGHT, CAMERA_WIDTH, ObjectSpec, scene_xml
 from icpi_ros.core.tasks import TaskSpec
+from icpi_ros.core.vision.camera import CameraModel
+
+# MuJoCo cameras look along -z with y up; the optical frame looks along +z with y down.
+_MJ_TO_OPTICAL = np.diag([1.0, -1.0, -1.0])
 
 AXIS = {'x': 0, 'y': 1, 'z': 2}
 FRAME_RATE_HZ = 30.0
@@ -132,6 +136,27 @@ class Simulator:
             self._renderer = mujoco.Renderer(self.model, CAMERA_HEIGHT, CAMERA_WIDTH)
         self._renderer.update_scene(self.data, self.camera)
         return self._renderer.render()
+
+    def camera_model(self) -> CameraModel:
+        """Exact intrinsics and extrinsics of the task's camera (pixel centres at integers)."""
+        cam = self.model.camera(self.camera).id
+        fovy = np.radians(float(self.model.cam_fovy[cam]))
+        f = 0.5 * CAMERA_HEIGHT / np.tan(fovy / 2)
+        k = np.array([[f, 0, CAMERA_WIDTH / 2 - 0.5], [0, f, CAMERA_HEIGHT / 2 - 0.5], [0, 0, 1]])
+        mujoco.mj_kinematics(self.model, self.data)
+        mujoco.mj_camlight(self.model, self.data)
+        rotation = self.data.cam_xmat[cam].reshape(3, 3) @ _MJ_TO_OPTICAL
+        return CameraModel(
+            CAMERA_WIDTH, CAMERA_HEIGHT, k, np.zeros(5), rotation, self.data.cam_xpos[cam].copy()
+        )
+
+    def marker_plane(self) -> tuple[np.ndarray, float]:
+        """Plane (normal, offset) the visible marker moves in, for the tracker."""
+        if self.task.sim_object == 'rope':
+            return np.array([0.0, 1.0, 0.0]), 0.0  # the rope swings in the x-z plane
+        if self.task.sim_object == 'puck':
+            return np.array([0.0, 0.0, 1.0]), self.obj.puck_height + 0.002  # top of the cap
+        return np.array([0.0, 0.0, 1.0]), self.obj.ball_radius  # the ball's centre
 
     def close(self) -> None:
         """Release the renderer's GL context (before interpreter exit, to keep it quiet)."""
