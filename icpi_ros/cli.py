@@ -143,6 +143,102 @@ def _cmd_track_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _read_camera_info(path: str):
+    """Intrinsics from a ROS camera_info YAML (camera_calibration's output format)."""
+    import yaml
+
+    from icpi_ros.core.vision.camera import intrinsics_from_camera_info
+
+    try:
+        raw = yaml.safe_load(open(path).read())  # noqa: SIM115
+        return (
+            int(raw['image_width']),
+            int(raw['image_height']),
+            *intrinsics_from_camera_info(
+                int(raw['image_width']),
+                int(raw['image_height']),
+                list(raw['camera_matrix']['data']),
+                list(raw.get('distortion_coefficients', {}).get('data', [])),
+            ),
+        )
+    except OSError as exc:
+        raise InvalidInput(f'cannot read camera info {path}: {exc.strerror}') from None
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(f'camera info {path} is malformed: {exc}') from None
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    import cv2
+    import numpy as np
+
+    from icpi_ros.core.vision.calibration import calibrate, load_layout
+    from icpi_ros.core.vision.camera import save_extrinsics
+
+    layout = load_layout(args.markers)
+    exact = None
+    if args.sim:
+        from icpi_ros.core.sim.simulator import Simulator
+        from icpi_ros.core.tasks import load_tasks
+
+        task = load_tasks()[args.sim]
+        sim = Simulator(task, markers=layout)
+        sim.reset(np.array(task.default_goal))
+        try:
+            image = cv2.cvtColor(sim.render(), cv2.COLOR_RGB2BGR)
+            exact = sim.camera_model()
+        finally:
+            sim.close()
+        k, dist, source = exact.k, exact.dist, f'simulator ({task.name}, {sim.camera} camera)'
+        if args.save_image:
+            cv2.imwrite(args.save_image, image)
+    else:
+        if not args.image or not args.camera_info:
+            raise InvalidInput('give --image and --camera-info, or --sim TASK')
+        image = cv2.imread(args.image)
+        if image is None:
+            raise InvalidInput(f'cannot read image {args.image}')
+        width, height, k, dist = _read_camera_info(args.camera_info)
+        if image.shape[:2] != (height, width):
+            raise InvalidInput(
+                f'image is {image.shape[1]}x{image.shape[0]}, camera info says {width}x{height}'
+            )
+        source = args.image
+    result = calibrate(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), k, dist, layout)
+    report = {
+        'out': args.out,
+        'markers_used': list(result.marker_ids),
+        'reprojection_error_px': result.reprojection_error_px,
+        'camera_position_m': result.translation.tolist(),
+        'image': source,
+    }
+    if exact is not None:
+        cos = (np.trace(result.rotation.T @ exact.rotation) - 1) / 2
+        report['rotation_error_deg'] = float(np.degrees(np.arccos(np.clip(cos, -1, 1))))
+        report['position_error_m'] = float(np.linalg.norm(result.translation - exact.translation))
+    save_extrinsics(
+        args.out,
+        result.rotation,
+        result.translation,
+        reprojection_error_px=round(result.reprojection_error_px, 4),
+        markers_used=list(result.marker_ids),
+        image=source,
+    )
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(
+            f'wrote {args.out}: {len(result.marker_ids)} markers, reprojection error '
+            f'{result.reprojection_error_px:.3f} px, camera at '
+            f'{np.round(result.translation, 4).tolist()} m'
+        )
+        if exact is not None:
+            print(
+                f'  vs the simulator: rotation off by {report["rotation_error_deg"]:.3f} deg, '
+                f'position by {report["position_error_m"] * 1e3:.1f} mm'
+            )
+    return EXIT_OK
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     print(
         'icpi demo: not available yet. The sim demo needs the MuJoCo tasks and sim bridge, '
@@ -210,6 +306,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--tasks-file', default=None, help='tasks YAML (default: config/tasks.yaml)')
     p.add_argument('--json', action='store_true', help='print one JSON object')
     p.set_defaults(func=_cmd_track_check)
+
+    p = sub.add_parser(
+        'calibrate',
+        help='camera extrinsics from an image of ArUco markers on the table',
+        description='Detect the ArUco markers of the layout (config/calibration_markers.yaml) '
+        'in one image, estimate the camera pose in the table frame, write it as YAML and '
+        'report the reprojection error. Real camera: --image and --camera-info (ROS '
+        'camera_info YAML). Simulator: --sim TASK renders the scene with the markers.',
+    )
+    p.add_argument('--image', help='image of the table with the markers')
+    p.add_argument('--camera-info', help='ROS camera_info YAML with the intrinsics')
+    p.add_argument('--sim', metavar='TASK', help='render the simulated camera of TASK instead')
+    p.add_argument('--markers', default=None, help='marker layout YAML')
+    p.add_argument('--out', required=True, help='calibration YAML to write')
+    p.add_argument('--save-image', default=None, help='with --sim: also save the rendered image')
+    p.add_argument('--json', action='store_true', help='print one JSON object')
+    p.set_defaults(func=_cmd_calibrate)
 
     p = sub.add_parser('demo', help='the sim bringup improving a policy (not available yet)')
     p.set_defaults(func=_cmd_demo)

@@ -10,8 +10,11 @@ Newton solver and the implicitfast integrator.
 
 from dataclasses import dataclass
 
+import cv2
+
 from icpi_ros.core.arm import ArmSpec
 from icpi_ros.core.tasks import TaskSpec
+from icpi_ros.core.vision.calibration import MARGIN, MarkerLayout
 
 
 @dataclass(frozen=True)
@@ -126,8 +129,34 @@ def _object_xml(kind: str, obj: ObjectSpec, task: TaskSpec) -> str:
     </body>"""
 
 
-def scene_xml(task: TaskSpec, arm: ArmSpec, obj: ObjectSpec | None = None) -> str:
-    """Return the MJCF of `task`'s scene."""
+def markers_xml(layout: MarkerLayout | None) -> tuple[str, str, dict[str, bytes]]:
+    """Assets, bodies and texture files of ArUco markers lying flat on the table."""
+    if layout is None:
+        return '', '', {}
+    assets, bodies, files = [], [], {}
+    for marker in layout.markers:
+        name = f'aruco_{marker.id}'
+        ok, png = cv2.imencode(
+            '.png', cv2.cvtColor(layout.marker_image(marker.id), cv2.COLOR_GRAY2RGB)
+        )
+        files[f'{name}.png'] = png.tobytes()
+        assets.append(
+            f'<texture name="{name}" type="2d" file="{name}.png"/>'
+            f'<material name="{name}" texture="{name}"/>'
+        )
+        half = marker.size * (1 + 2 * MARGIN) / 2
+        bodies.append(
+            f'<geom name="{name}" type="box" size="{half:g} {half:g} 0.0002" '
+            f'pos="{marker.x:g} {marker.y:g} 0.0002" material="{name}" contype="0" '
+            'conaffinity="0"/>'
+        )
+    return ''.join(assets), ''.join(bodies), files
+
+
+def scene_xml(
+    task: TaskSpec, arm: ArmSpec, obj: ObjectSpec | None = None, markers: str = '', assets: str = ''
+) -> str:
+    """Return the MJCF of `task`'s scene (with `markers` geoms and `assets`, if given)."""
     obj = obj or ObjectSpec()
     kind = task.sim_object
     if kind is None:
@@ -173,8 +202,10 @@ def scene_xml(task: TaskSpec, arm: ArmSpec, obj: ObjectSpec | None = None) -> st
       <geom contype="0" conaffinity="0" density="300" rgba=".62 .64 .7 1"/>
     </default>
   </default>
+  <asset>{assets}</asset>
   <worldbody>
     <light pos="0.7 0 2.5" dir="0 0 -1" castshadow="false" diffuse=".4 .4 .4"/>
+    {markers}
     <geom name="table" type="plane" pos="0.7 0 0" size="1.0 0.8 0.05" rgba=".5 .52 .5 1"
           friction="0.01 0 0"/>
     {cameras}

@@ -11,8 +11,15 @@ import numpy as np
 
 from icpi_ros.core.arm import ArmSpec
 from icpi_ros.core.motion import JointPlan, plan_motion
-from icpi_ros.core.sim.scenes import CAMERA_HEIGHT, CAMERA_WIDTH, ObjectSpec, scene_xml
+from icpi_ros.core.sim.scenes import (
+    CAMERA_HEIGHT,
+    CAMERA_WIDTH,
+    ObjectSpec,
+    markers_xml,
+    scene_xml,
+)
 from icpi_ros.core.tasks import TaskSpec
+from icpi_ros.core.vision.calibration import MarkerLayout
 from icpi_ros.core.vision.camera import CameraModel
 
 # MuJoCo cameras look along -z with y up; the optical frame looks along +z with y down.
@@ -59,11 +66,19 @@ class TrialRecord:
 class Simulator:
     """MuJoCo model and state of one task's scene."""
 
-    def __init__(self, task: TaskSpec, arm: ArmSpec | None = None, obj: ObjectSpec | None = None):
+    def __init__(
+        self,
+        task: TaskSpec,
+        arm: ArmSpec | None = None,
+        obj: ObjectSpec | None = None,
+        markers: MarkerLayout | None = None,
+    ):
         self.task = task
         self.arm = arm or ArmSpec()
         self.obj = obj or ObjectSpec()
-        self.model = mujoco.MjModel.from_xml_string(scene_xml(task, self.arm, self.obj))
+        assets, bodies, files = markers_xml(markers)
+        xml = scene_xml(task, self.arm, self.obj, markers=bodies, assets=assets)
+        self.model = mujoco.MjModel.from_xml_string(xml, files)
         self.data = mujoco.MjData(self.model)
         m = self.model
         joints = [m.joint(n) for n in self.arm.joint_names]
