@@ -18,6 +18,7 @@ def _data(folder: str, pattern: str) -> list[str]:
 NODES = {
     'icpi_planner': 'icpi_ros.nodes.entry:icpi_planner',
     'sim_bridge': 'icpi_ros.nodes.entry:sim_bridge',
+    'trajectory_tracker': 'icpi_ros.nodes.entry:trajectory_tracker',
 }
 
 setup(

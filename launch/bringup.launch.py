@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Core bringup shared by the sim and real-robot launch files.
 
-Starts the nodes that are the same on a real robot and in simulation. Today that is the
-planner; the trajectory tracker and the trial executor join it as they are implemented.
+Starts the nodes that are the same on a real robot and in simulation: the trajectory tracker
+and the planner (the trial executor joins them when it is implemented).
 Needs a full ROS 2 install (launch, launch_ros); without one, the `icpi` command starts the
 same graph (see README).
 """
@@ -23,6 +23,7 @@ def generate_launch_description() -> LaunchDescription:
     log_level = LaunchConfiguration('log_level')
     tasks_file = LaunchConfiguration('tasks_file')
     improver = LaunchConfiguration('improver')
+    calibration_file = LaunchConfiguration('calibration_file')
 
     return LaunchDescription(
         [
@@ -42,9 +43,26 @@ def generate_launch_description() -> LaunchDescription:
                 description='Task definitions: parameter bounds, outcome space, goal ranges.',
             ),
             DeclareLaunchArgument(
+                'calibration_file',
+                default_value='',
+                description='Camera pose in the table frame, from `icpi calibrate` (required '
+                'for tracking).',
+            ),
+            DeclareLaunchArgument(
                 'improver',
                 default_value='random_shooting',
                 description='Default improver of the planner.',
+            ),
+            Node(
+                package='icpi_ros',
+                executable='trajectory_tracker',
+                name='trajectory_tracker',
+                output='screen',
+                parameters=[
+                    PathJoinSubstitution([share, 'config', 'tracker.yaml']),
+                    {'use_sim_time': use_sim_time, 'calibration_file': calibration_file},
+                ],
+                arguments=['--ros-args', '--log-level', log_level],
             ),
             Node(
                 package='icpi_ros',

@@ -31,6 +31,10 @@ def generate_launch_description() -> LaunchDescription:
                 description='Log level of every node (debug, info, warn, error).',
             ),
             DeclareLaunchArgument(
+                'calibration_file',
+                description='Camera pose from `icpi calibrate --sim slide-gc --out FILE`.',
+            ),
+            DeclareLaunchArgument(
                 'improver',
                 default_value='random_shooting',
                 description='Default improver of the planner.',
@@ -54,6 +58,7 @@ def generate_launch_description() -> LaunchDescription:
                     'use_sim_time': 'true',
                     'log_level': LaunchConfiguration('log_level'),
                     'improver': LaunchConfiguration('improver'),
+                    'calibration_file': LaunchConfiguration('calibration_file'),
                 }.items(),
             ),
         ]

@@ -12,6 +12,8 @@ physics_<task>   one physics-only trial on the fast path (target <= 60 ms slide/
 render_<task>    one 640x480 frame from the task's camera (target: >= 30 fps)
 smooth_<task>    theta -> outcome jitter on one-parameter sweeps (target: <= 2 mm RMS)
 bridge_rtf       simulated seconds per wall second of sim_bridge with the camera on (target >= 1)
+tracker_<task>   tracking a rendered trial: ms per 640x480 frame (<= 5 ms) and error (<= 2 mm)
+calibration      ArUco camera pose vs the simulator's: reprojection, rotation and position error
 """
 
 import argparse
@@ -238,6 +240,46 @@ def bench_bridge_rtf(seconds: float = 8.0) -> dict:
     }
 
 
+def bench_tracker(task_name: str, seeds: int = 10) -> dict:
+    """Track rendered trials (camera pose from the simulator); ms per frame and mean error."""
+    from icpi_ros.core.tasks import load_tasks
+    from icpi_ros.core.vision.check import track_check
+
+    task = load_tasks()[task_name]
+    runs = [track_check(task, seed=seed) for seed in range(seeds)]
+    ms = [r['ms_per_frame'] / 1e3 for r in runs]
+    result = summary(ms, 'ms')
+    result['mean_error_mm'] = float(np.mean([r['mean_error_m'] for r in runs]) * 1e3)
+    result['max_error_mm'] = float(np.max([r['max_error_m'] for r in runs]) * 1e3)
+    result['coverage_min'] = float(min(r['coverage'] for r in runs))
+    return result
+
+
+def bench_calibration() -> dict:
+    """Calibrate the simulated top camera from its ArUco markers; errors vs the exact pose."""
+    import cv2
+
+    from icpi_ros.core.sim.simulator import Simulator
+    from icpi_ros.core.tasks import load_tasks
+    from icpi_ros.core.vision.calibration import calibrate, load_layout
+
+    task, layout = load_tasks()['slide-gc'], load_layout()
+    sim = Simulator(task, markers=layout)
+    sim.reset(np.array(task.default_goal))
+    gray = cv2.cvtColor(sim.render(), cv2.COLOR_RGB2GRAY)
+    exact = sim.camera_model()
+    sim.close()
+    start = time.perf_counter()
+    result = calibrate(gray, exact.k, exact.dist, layout)
+    elapsed = time.perf_counter() - start
+    cos = (np.trace(result.rotation.T @ exact.rotation) - 1) / 2
+    out = summary([elapsed], 'ms')
+    out['reprojection_error_px'] = result.reprojection_error_px
+    out['rotation_error_deg'] = float(np.degrees(np.arccos(np.clip(cos, -1, 1))))
+    out['position_error_mm'] = float(np.linalg.norm(result.translation - exact.translation) * 1e3)
+    return out
+
+
 def main() -> int:
     """Run the benchmarks and print (and optionally save) the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -259,6 +301,9 @@ def main() -> int:
     for name in ('slide-gc', 'roll-gc', 'rope-swing'):
         benches[f'smooth_{name}'] = lambda name=name: bench_smoothness(name)
     benches['bridge_rtf'] = bench_bridge_rtf
+    for name in ('slide-gc', 'roll-gc', 'rope-swing'):
+        benches[f'tracker_{name}'] = lambda name=name: bench_tracker(name)
+    benches['calibration'] = bench_calibration
     if args.fresh_setup:
         benches['fresh_setup'] = bench_fresh_setup
     results = {

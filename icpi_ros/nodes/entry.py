@@ -43,3 +43,8 @@ def icpi_planner() -> None:
 def sim_bridge() -> None:
     """Run the sim_bridge node."""
     _run('icpi_ros.nodes.sim_bridge')
+
+
+def trajectory_tracker() -> None:
+    """Run the trajectory_tracker node."""
+    _run('icpi_ros.nodes.trajectory_tracker')

@@ -1,0 +1,262 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""trajectory_tracker: the camera's view of the object, as trajectories in the table frame.
+
+Tracks the coloured marker in every image it receives and keeps the detections of the last
+`buffer_s` seconds; `~/get_trajectory` answers for any window [start, end] of image stamps,
+waiting (with a timeout) until a frame at or after `end` has arrived, and publishes the answer
+on `~/trajectory`. Bad images and missing calibration are reported, never a crash.
+"""
+
+import threading
+import time
+from collections import deque
+
+import cv2
+import numpy as np
+from geometry_msgs.msg import Point
+from icpi_interfaces.msg import ObjectTrajectory
+from icpi_interfaces.srv import GetTrajectory
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image
+
+from icpi_ros.core.validation import InvalidInput
+from icpi_ros.core.vision.camera import CameraModel, intrinsics_from_camera_info, load_extrinsics
+from icpi_ros.core.vision.tracker import Detection, MarkerTracker, TrackerConfig, check_image
+from icpi_ros.nodes.conversions import seconds, to_time
+from icpi_ros.nodes.runtime import declare, run_node
+
+NODE_NAME = 'trajectory_tracker'
+TABLE_FRAME = 'table'
+ERROR_LOG_PERIOD_S = 5.0
+
+
+class TrajectoryTracker(Node):
+    """Colour-marker tracker over the camera topics."""
+
+    def __init__(self) -> None:
+        super().__init__(NODE_NAME)
+        calibration = declare(
+            self, 'calibration_file', '', 'Camera pose YAML from `icpi calibrate`.', read_only=True
+        )
+        ranges = []
+        for suffix in ('', '_2'):
+            low = declare(self, f'hsv_low{suffix}', [0, 0, 0], 'HSV lower bound.', read_only=True)
+            high = declare(self, f'hsv_high{suffix}', [0, 0, 0], 'HSV upper bound.', read_only=True)
+            if any(high):
+                ranges.append((tuple(low), tuple(high)))
+        normal = declare(
+            self, 'plane_normal', [0.0, 0.0, 1.0], 'Normal of the marker plane.', read_only=True
+        )
+        self._config = TrackerConfig(
+            hsv_ranges=tuple(ranges),
+            min_area_px=declare(self, 'min_area_px', 20, 'Smallest blob, px.', read_only=True),
+            plane_normal=tuple(normal),
+            plane_offset=declare(
+                self, 'plane_offset', 0.042, 'Marker plane offset (m).', read_only=True
+            ),
+            reject_border=declare(
+                self, 'reject_border', True, 'Refuse blobs touching the border.', read_only=True
+            ),
+            min_coverage=declare(
+                self, 'min_coverage', 0.8, 'Minimum detected fraction.', float_range=(0.0, 1.0)
+            ),
+        )
+        if not ranges:
+            raise InvalidInput('parameters hsv_low/hsv_high: no colour range given')
+        self._buffer_s = declare(
+            self, 'buffer_s', 30.0, 'Seconds of detections kept.', float_range=(1.0, 600.0)
+        )
+        self._debug = declare(
+            self, 'publish_debug_image', False, 'Publish ~/debug_image.', read_only=True
+        )
+        image_reliability = declare(
+            self,
+            'image_reliability',
+            'reliable',
+            'QoS reliability of the image subscription. Full frames are large: best effort over '
+            'UDP drops most of them unless the DDS socket buffers are raised.',
+            read_only=True,
+            choices=('reliable', 'best_effort'),
+        )
+
+        self._extrinsics = None
+        self._calibration_error = ''
+        try:
+            if not calibration:
+                raise InvalidInput('parameter calibration_file is empty: run `icpi calibrate`')
+            self._extrinsics = load_extrinsics(calibration)
+        except InvalidInput as exc:
+            self._calibration_error = str(exc)
+            self.get_logger().error(f'no calibration, tracking disabled: {exc}')
+
+        self._lock = threading.Lock()
+        self._detections: deque[tuple[float, Detection]] = deque()
+        self._tracker: MarkerTracker | None = None
+        self._camera_info_key = None
+        self._last_error_log = 0.0
+        self._frames = 0
+
+        images = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(
+            CameraInfo,
+            '/camera/camera_info',
+            self._on_camera_info,
+            qos_profile_sensor_data,
+            callback_group=images,
+        )
+        reliability = (
+            ReliabilityPolicy.RELIABLE
+            if image_reliability == 'reliable'
+            else ReliabilityPolicy.BEST_EFFORT
+        )
+        self.create_subscription(
+            Image,
+            '/camera/image_raw',
+            self._on_image,
+            QoSProfile(depth=10, reliability=reliability),
+            callback_group=images,
+            event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos),
+        )
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self._traj_pub = self.create_publisher(ObjectTrajectory, '~/trajectory', reliable)
+        self._debug_pub = (
+            self.create_publisher(Image, '~/debug_image', qos_profile_sensor_data)
+            if self._debug
+            else None
+        )
+        self.create_service(
+            GetTrajectory,
+            '~/get_trajectory',
+            self._on_get_trajectory,
+            callback_group=ReentrantCallbackGroup(),
+        )
+        self.get_logger().info(
+            f'ready: calibration {calibration or "(none)"}, plane normal {tuple(normal)} '
+            f'offset {self._config.plane_offset:g} m'
+        )
+
+    def _on_incompatible_qos(self, event) -> None:
+        self.get_logger().error(
+            f'/camera/image_raw: the publisher offers incompatible QoS (policy '
+            f'{event.last_policy_kind}); for a best-effort camera set '
+            'image_reliability:=best_effort'
+        )
+
+    def _report(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last_error_log >= ERROR_LOG_PERIOD_S:
+            self._last_error_log = now
+            self.get_logger().error(message)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        key = (msg.width, msg.height, tuple(msg.k), tuple(msg.d))
+        if key == self._camera_info_key or self._extrinsics is None:
+            return
+        try:
+            k, dist = intrinsics_from_camera_info(msg.width, msg.height, list(msg.k), list(msg.d))
+        except InvalidInput as exc:
+            self._report(str(exc))
+            return
+        camera = CameraModel(msg.width, msg.height, k, dist, *self._extrinsics)
+        with self._lock:
+            self._tracker = MarkerTracker(self._config, camera)
+            self._camera_info_key = key
+        self.get_logger().info(f'camera {msg.width}x{msg.height}, fx {k[0, 0]:.1f} px')
+
+    def _on_image(self, msg: Image) -> None:
+        tracker = self._tracker
+        if tracker is None:
+            self._report(self._calibration_error or 'waiting for /camera/camera_info')
+            return
+        try:
+            if msg.step != msg.width * 3 or len(msg.data) != msg.step * msg.height:
+                raise InvalidInput(
+                    f'image data is {len(msg.data)} bytes, step {msg.step}; expected '
+                    f'{msg.width * 3 * msg.height} for {msg.width}x{msg.height} 3-channel'
+                    if msg.encoding in ('rgb8', 'bgr8')
+                    else f'unsupported image encoding {msg.encoding!r}; use rgb8 or bgr8'
+                )
+            array = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.width, 3)
+            bgr = check_image(array, msg.encoding, tracker.camera)
+        except InvalidInput as exc:
+            self._report(f'image refused: {exc}')
+            return
+        detection = tracker.detect(bgr)
+        stamp = seconds(msg.header.stamp)
+        with self._lock:
+            self._detections.append((stamp, detection))
+            while self._detections and self._detections[0][0] < stamp - self._buffer_s:
+                self._detections.popleft()
+            self._frames += 1
+        if self._debug_pub is not None:
+            self._publish_debug(msg, bgr, detection)
+
+    def _publish_debug(self, msg: Image, bgr: np.ndarray, detection: Detection) -> None:
+        overlay = bgr.copy()
+        if detection.valid:
+            u, v = (int(round(c)) for c in detection.pixel)
+            cv2.drawMarker(overlay, (u, v), (0, 255, 0), cv2.MARKER_CROSS, 20, 2)
+            text = 'x={:.3f} y={:.3f} z={:.3f}'.format(*detection.point)
+        else:
+            text = detection.reason
+        cv2.putText(overlay, text, (10, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 255, 0), 2)
+        out = Image(height=msg.height, width=msg.width, encoding='bgr8', step=msg.width * 3)
+        out.header = msg.header
+        out.data = overlay.tobytes()
+        self._debug_pub.publish(out)
+
+    def _on_get_trajectory(self, request, response):
+        start, end = seconds(request.start), seconds(request.end)
+        if not end >= start or not np.isfinite(request.timeout_s) or request.timeout_s < 0:
+            response.success = False
+            response.message = 'rejected: need end >= start and a finite timeout_s >= 0'
+            return response
+        deadline = time.monotonic() + min(request.timeout_s, 600.0)
+        while True:  # runs in its own (reentrant) callback group: images keep flowing
+            with self._lock:
+                newest = self._detections[-1][0] if self._detections else -np.inf
+                window = [(t, d) for t, d in self._detections if start <= t <= end]
+            if newest >= end or time.monotonic() >= deadline:
+                break
+            time.sleep(0.01)
+        trajectory = ObjectTrajectory(source='tracker')
+        trajectory.header.stamp, trajectory.header.frame_id = request.start, TABLE_FRAME
+        for t, detection in window:
+            trajectory.stamps.append(to_time(t))
+            x, y, z = (float(v) if np.isfinite(v) else 0.0 for v in detection.point)
+            trajectory.points.append(Point(x=x, y=y, z=z))
+            trajectory.valid.append(detection.valid)
+        trajectory.coverage = float(np.mean(trajectory.valid)) if window else 0.0
+        response.trajectory = trajectory
+        if self._tracker is None:
+            response.success = False
+            response.message = self._calibration_error or 'no camera_info received yet'
+        elif not window:
+            response.success = False
+            response.message = f'no frames between {start:.3f} and {end:.3f} s'
+        elif trajectory.coverage < self._config.min_coverage:
+            response.success = False
+            response.message = (
+                f'object seen in {trajectory.coverage:.0%} of {len(window)} frames, below '
+                f'min_coverage {self._config.min_coverage:.0%}: trajectory invalid'
+            )
+        else:
+            response.success = True
+            response.message = f'{len(window)} frames, coverage {trajectory.coverage:.0%}'
+            if newest < end:
+                response.message += ' (timed out before the end of the window)'
+        self._traj_pub.publish(trajectory)
+        return response
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the tracker until Ctrl-C."""
+    raise SystemExit(run_node(TrajectoryTracker, args))
+
+
+if __name__ == '__main__':
+    main()
