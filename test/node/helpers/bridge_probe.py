@@ -10,13 +10,13 @@ then one that turns base_yaw by +0.3 rad in 1 s, and reports what /joint_states,
 
 import json
 import sys
-import time
 
 import numpy as np
 import rclpy
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import PoseStamped
 from icpi_interfaces.srv import ResetScene
+from probe import spin_until as wait_until
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
@@ -57,11 +57,7 @@ def main() -> int:
     reset = node.create_client(ResetScene, '/sim_bridge/reset')
 
     def spin_until(done, what):
-        deadline = time.monotonic() + TIMEOUT_S
-        while not done():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f'timed out waiting for {what}')
-            rclpy.spin_once(node, timeout_sec=0.05)
+        wait_until(node, done, what, TIMEOUT_S)
 
     try:
         spin_until(lambda: all(seen.values()) and pub.get_subscription_count(), 'every topic')

@@ -10,12 +10,12 @@ window, and prints one JSON line comparing the two.
 
 import json
 import sys
-import time
 
 import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped
 from icpi_interfaces.srv import GetTrajectory
+from probe import spin_until as wait_until
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
@@ -43,11 +43,7 @@ def main() -> int:
     client = node.create_client(GetTrajectory, '/trajectory_tracker/get_trajectory')
 
     def spin_until(done, what):
-        deadline = time.monotonic() + TIMEOUT_S
-        while not done():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f'timed out waiting for {what}')
-            rclpy.spin_once(node, timeout_sec=0.05)
+        wait_until(node, done, what, TIMEOUT_S)
 
     try:
         spin_until(

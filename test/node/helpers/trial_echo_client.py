@@ -10,27 +10,18 @@ and waits for the TrialResult on `trial_results`. Every wait has a timeout.
 import contextlib
 import json
 import sys
-import time
 
 import rclpy
 from icpi_interfaces.action import ExecuteTrial
 from icpi_interfaces.msg import TrialResult
 from icpi_interfaces.srv import ResetScene
+from probe import spin_until
 from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 TIMEOUT_S = 15.0
 FEEDBACK_TOPIC = 'execute_trial/_action/feedback'
-
-
-def _spin_until(node: Node, done, what: str, timeout_s: float = TIMEOUT_S) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not done():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f'timed out after {timeout_s} s waiting for {what}')
-        rclpy.spin_once(node, timeout_sec=0.1)
-    return True
 
 
 def main() -> int:
@@ -53,9 +44,9 @@ def main() -> int:
         reset = node.create_client(ResetScene, 'reset')
         action = ActionClient(node, ExecuteTrial, 'execute_trial')
 
-        _spin_until(node, lambda: reset.service_is_ready() and action.server_is_ready(), 'servers')
+        spin_until(node, lambda: reset.service_is_ready() and action.server_is_ready(), 'servers')
         # Wait until the server's publishers are discovered, so no message or feedback is lost.
-        _spin_until(
+        spin_until(
             node,
             lambda: (
                 node.count_publishers('trial_results') > 0
@@ -65,19 +56,19 @@ def main() -> int:
         )
 
         reset_future = reset.call_async(ResetScene.Request(task='slide', seed=7))
-        _spin_until(node, reset_future.done, 'reset response')
+        spin_until(node, reset_future.done, 'reset response')
 
         goal = ExecuteTrial.Goal(task='slide', theta=theta, goal=[0.8, 0.1], trial_id='t-1')
         send = action.send_goal_async(goal)
-        _spin_until(node, send.done, 'goal acceptance')
+        spin_until(node, send.done, 'goal acceptance')
         result_future = send.result().get_result_async()
-        _spin_until(node, result_future.done, 'result')
+        spin_until(node, result_future.done, 'result')
         result = result_future.result().result
         if result.error_code == ExecuteTrial.Result.NONE:
-            _spin_until(node, lambda: received, 'TrialResult message')
+            spin_until(node, lambda: received, 'TrialResult message')
             # The last feedback may arrive after the result: wait for it, never lose it.
             with contextlib.suppress(TimeoutError):
-                _spin_until(node, lambda: len(feedback) >= 3, 'all feedback', timeout_s=5.0)
+                spin_until(node, lambda: len(feedback) >= 3, 'all feedback', timeout_s=5.0)
         print(
             json.dumps(
                 {
