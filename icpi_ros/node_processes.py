@@ -140,10 +140,11 @@ class NodeProcess:
             self.proc.wait(timeout=5)
 
     def assert_clean_exit(self, code: int) -> None:
-        """Exit code 0 and no Python traceback on stderr."""
+        """Exit code 0, no Python traceback and no unretrieved exception on stderr."""
         stderr = self.output('stderr')
         assert code == 0, f'{self.name} exited with {code}\n{self.output()}'
         assert 'Traceback' not in stderr, f'{self.name} printed a traceback:\n{stderr}'
+        assert 'never retrieved' not in stderr, f'{self.name} lost an exception:\n{stderr}'
 
 
 class ProcessGraph:

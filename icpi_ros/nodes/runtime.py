@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Node life cycle and parameter helpers shared by every node of the package."""
 
+import signal
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,44 +15,56 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
 
 from icpi_ros.core.validation import InvalidInput
 
+# How often the spin loop checks for a stop request (s); bounds the reaction to Ctrl-C.
+STOP_POLL_S = 0.1
+
 
 def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None) -> int:
-    """Init, spin until Ctrl-C or shutdown, clean up; return the process exit code.
+    """Init, spin until Ctrl-C, SIGTERM or shutdown, clean up; return the exit code.
 
-    Ctrl-C (SIGINT) and external shutdown end the node quietly with code 0, also while the
-    node is starting. A configuration error raised while the node starts (a bad file or
-    parameter) is logged in one line, with code 1.
+    The node's own handlers catch SIGINT and SIGTERM (rclpy's are not installed): they only
+    ask the spin loop to stop, so the executor finishes the callbacks in flight, the node is
+    destroyed and only then the context shut down. rclpy's own handlers shut the context down
+    first, under callbacks that are still running. Exit code 0, also when the signal comes
+    while the node is starting; a configuration error at start (a bad file or parameter) is
+    logged in one line, with code 1.
     """
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     node: Node | None = None
+    executor: SingleThreadedExecutor | None = None
     code = 0
     try:
-        rclpy.init(args=args)
-        # The executor first: it registers the guard condition that rclpy's SIGINT handler
-        # triggers, so a Ctrl-C while the node is being built still stops the spin below.
-        executor = MultiThreadedExecutor()
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+        # One thread: callbacks never overlap and none is in flight when the loop stops.
+        # Nothing may block in a callback; waits are coroutines (see trajectory_tracker).
+        executor = SingleThreadedExecutor()
         node = make_node()
         executor.add_node(node)
-        executor.spin()
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=STOP_POLL_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (InvalidInput, InvalidParameterTypeException, InvalidParameterValueException) as exc:
         rclpy.logging.get_logger('icpi_ros').fatal(f'cannot start: {exc}')
         code = 1
-    except Exception:
-        # A Ctrl-C while the node is being built shuts the context down under the
-        # constructor, which then fails; that is a clean stop, anything else is a bug.
-        if rclpy.ok():
-            raise
     finally:
+        if executor is not None:
+            executor.shutdown(timeout_sec=5.0)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return code
 
 

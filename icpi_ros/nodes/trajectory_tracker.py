@@ -17,7 +17,6 @@ import numpy as np
 from geometry_msgs.msg import Point
 from icpi_interfaces.msg import ObjectTrajectory
 from icpi_interfaces.srv import GetTrajectory
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -97,16 +96,14 @@ class TrajectoryTracker(Node):
         self._detections: deque[tuple[float, Detection]] = deque()
         self._tracker: MarkerTracker | None = None
         self._camera_info_key = None
-        self._last_error_log = 0.0
+        self._last_error_log: dict[str, float] = {}
         self._frames = 0
 
-        images = MutuallyExclusiveCallbackGroup()
         self.create_subscription(
             CameraInfo,
             '/camera/camera_info',
             self._on_camera_info,
             qos_profile_sensor_data,
-            callback_group=images,
         )
         reliability = (
             ReliabilityPolicy.RELIABLE
@@ -118,7 +115,6 @@ class TrajectoryTracker(Node):
             '/camera/image_raw',
             self._on_image,
             QoSProfile(depth=10, reliability=reliability),
-            callback_group=images,
             event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos),
         )
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -132,12 +128,14 @@ class TrajectoryTracker(Node):
             GetTrajectory,
             '~/get_trajectory',
             self._on_get_trajectory,
-            callback_group=ReentrantCallbackGroup(),
         )
         self.get_logger().info(
             f'ready: calibration {calibration or "(none)"}, plane normal {tuple(normal)} '
             f'offset {self._config.plane_offset:g} m'
         )
+
+    def _newest_stamp(self) -> float:
+        return self._detections[-1][0] if self._detections else -np.inf
 
     def _on_incompatible_qos(self, event) -> None:
         self.get_logger().error(
@@ -147,9 +145,10 @@ class TrajectoryTracker(Node):
         )
 
     def _report(self, message: str) -> None:
+        """Log an error at most once per ERROR_LOG_PERIOD_S for each distinct message."""
         now = time.monotonic()
-        if now - self._last_error_log >= ERROR_LOG_PERIOD_S:
-            self._last_error_log = now
+        if now - self._last_error_log.get(message, -np.inf) >= ERROR_LOG_PERIOD_S:
+            self._last_error_log[message] = now
             self.get_logger().error(message)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
@@ -211,18 +210,14 @@ class TrajectoryTracker(Node):
 
     def _on_get_trajectory(self, request, response):
         start, end = seconds(request.start), seconds(request.end)
-        if not end >= start or not np.isfinite(request.timeout_s) or request.timeout_s < 0:
+        if not end >= start:
             response.success = False
-            response.message = 'rejected: need end >= start and a finite timeout_s >= 0'
+            response.message = 'rejected: end is before start'
             return response
-        deadline = time.monotonic() + min(request.timeout_s, 600.0)
-        while True:  # runs in its own (reentrant) callback group: images keep flowing
-            with self._lock:
-                newest = self._detections[-1][0] if self._detections else -np.inf
-                window = [(t, d) for t, d in self._detections if start <= t <= end]
-            if newest >= end or time.monotonic() >= deadline:
-                break
-            time.sleep(0.01)
+        with self._lock:
+            newest = self._newest_stamp()
+            window = [(t, d) for t, d in self._detections if start <= t <= end]
+        response.complete = newest >= end
         trajectory = ObjectTrajectory(source='tracker')
         trajectory.header.stamp, trajectory.header.frame_id = request.start, TABLE_FRAME
         for t, detection in window:
@@ -235,6 +230,10 @@ class TrajectoryTracker(Node):
         if self._tracker is None:
             response.success = False
             response.message = self._calibration_error or 'no camera_info received yet'
+        elif not response.complete:
+            response.success = False
+            response.message = f'window not complete yet: newest frame at {newest:.3f} s'
+            return response
         elif not window:
             response.success = False
             response.message = f'no frames between {start:.3f} and {end:.3f} s'
@@ -247,8 +246,6 @@ class TrajectoryTracker(Node):
         else:
             response.success = True
             response.message = f'{len(window)} frames, coverage {trajectory.coverage:.0%}'
-            if newest < end:
-                response.message += ' (timed out before the end of the window)'
         self._traj_pub.publish(trajectory)
         return response
 

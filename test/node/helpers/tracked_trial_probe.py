@@ -49,6 +49,19 @@ def main() -> int:
         spin_until(
             lambda: clock and pub.get_subscription_count() and client.service_is_ready(), 'graph'
         )
+
+        # The tracker is ready once it answers for a window of frames it has tracked.
+        def ask(start_s: float, end_s: float):
+            future = client.call_async(
+                GetTrajectory.Request(start=to_time(start_s), end=to_time(end_s))
+            )
+            spin_until(future.done, 'the tracker')
+            return future.result()
+
+        # A recent, already-past window, moving with the clock until the tracker has it.
+        spin_until(
+            lambda: ask(clock[-1] - 0.6, clock[-1] - 0.3).success, 'the tracker to see the puck'
+        )
         start = clock[-1] + 0.2
         msg = JointTrajectory(joint_names=list(plan.joint_names))
         msg.header.stamp = to_time(start)
@@ -63,11 +76,8 @@ def main() -> int:
         pub.publish(msg)
         end = start + task.trial_duration_s
         spin_until(lambda: clock[-1] >= end, 'the end of the trial')
-        future = client.call_async(
-            GetTrajectory.Request(start=to_time(start), end=to_time(end), timeout_s=10.0)
-        )
-        spin_until(future.done, 'the tracker')
-        answer = future.result()
+        spin_until(lambda: ask(start, end).complete, 'the trial window to be tracked')
+        answer = ask(start, end)
         gt_t = np.array([seconds(p.header.stamp) for p in truth])
         gt_xy = np.array([[p.pose.position.x, p.pose.position.y] for p in truth])
         errors = []
