@@ -8,7 +8,6 @@ waiting (with a timeout) until a frame at or after `end` has arrived, and publis
 on `~/trajectory`. Bad images and missing calibration are reported, never a crash.
 """
 
-import threading
 import time
 from collections import deque
 
@@ -92,12 +91,10 @@ class TrajectoryTracker(Node):
             self._calibration_error = str(exc)
             self.get_logger().error(f'no calibration, tracking disabled: {exc}')
 
-        self._lock = threading.Lock()
         self._detections: deque[tuple[float, Detection]] = deque()
         self._tracker: MarkerTracker | None = None
         self._camera_info_key = None
         self._last_error_log: dict[str, float] = {}
-        self._frames = 0
 
         self.create_subscription(
             CameraInfo,
@@ -161,9 +158,8 @@ class TrajectoryTracker(Node):
             self._report(str(exc))
             return
         camera = CameraModel(msg.width, msg.height, k, dist, *self._extrinsics)
-        with self._lock:
-            self._tracker = MarkerTracker(self._config, camera)
-            self._camera_info_key = key
+        self._tracker = MarkerTracker(self._config, camera)
+        self._camera_info_key = key
         self.get_logger().info(f'camera {msg.width}x{msg.height}, fx {k[0, 0]:.1f} px')
 
     def _on_image(self, msg: Image) -> None:
@@ -186,11 +182,9 @@ class TrajectoryTracker(Node):
             return
         detection = tracker.detect(bgr)
         stamp = seconds(msg.header.stamp)
-        with self._lock:
-            self._detections.append((stamp, detection))
-            while self._detections and self._detections[0][0] < stamp - self._buffer_s:
-                self._detections.popleft()
-            self._frames += 1
+        self._detections.append((stamp, detection))
+        while self._detections and self._detections[0][0] < stamp - self._buffer_s:
+            self._detections.popleft()
         if self._debug_pub is not None:
             self._publish_debug(msg, bgr, detection)
 
@@ -214,9 +208,8 @@ class TrajectoryTracker(Node):
             response.success = False
             response.message = 'rejected: end is before start'
             return response
-        with self._lock:
-            newest = self._newest_stamp()
-            window = [(t, d) for t, d in self._detections if start <= t <= end]
+        newest = self._newest_stamp()
+        window = [(t, d) for t, d in self._detections if start <= t <= end]
         response.complete = newest >= end
         trajectory = ObjectTrajectory(source='tracker')
         trajectory.header.stamp, trajectory.header.frame_id = request.start, TABLE_FRAME
