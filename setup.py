@@ -30,6 +30,7 @@ setup(
         (f'share/{PACKAGE}', ['package.xml']),
         (f'share/{PACKAGE}/launch', _data('launch', '*.launch.py')),
         (f'share/{PACKAGE}/config', _data('config', '*.yaml')),
+        (f'share/{PACKAGE}/data', _data('data', '*.json') + ['data/README.md']),
     ],
     install_requires=['setuptools'],
     zip_safe=True,

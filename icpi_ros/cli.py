@@ -7,12 +7,13 @@ import json
 import sys
 from collections.abc import Sequence
 
-from icpi_ros import __version__
+from icpi_ros import __version__, cli_learn
 from icpi_ros.core.validation import InvalidInput
 
 EXIT_OK = 0
 EXIT_REJECTED = 2
 EXIT_UNAVAILABLE = 3
+EXIT_FAILED = 4
 
 
 def _floats(text: str) -> list[float]:
@@ -324,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--json', action='store_true', help='print one JSON object')
     p.set_defaults(func=_cmd_calibrate)
 
+    cli_learn.add_parsers(sub, _floats)
+
     p = sub.add_parser('demo', help='the sim bringup improving a policy (not available yet)')
     p.set_defaults(func=_cmd_demo)
     return parser
@@ -341,6 +344,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidInput as exc:
         print(f'icpi {args.command}: {exc}', file=sys.stderr)
         return EXIT_REJECTED
+    except RuntimeError as exc:  # ImproverFailed, LLMError: say what failed, no traceback
+        if type(exc).__name__ not in ('ImproverFailed', 'LLMError'):
+            raise
+        print(f'icpi {args.command}: {exc}', file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
 

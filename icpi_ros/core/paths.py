@@ -1,11 +1,28 @@
 # Copyright 2026 icpi_ros maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""Where the package's configuration files are, with or without a ROS install."""
+"""Where the package's configuration and data files are, with or without a ROS install."""
 
 import os
 from pathlib import Path
 
 CONFIG_DIR_ENV = 'ICPI_CONFIG_DIR'
+DATA_DIR_ENV = 'ICPI_DATA_DIR'
+
+
+def _package_dir(kind: str, env: str, marker: str) -> Path:
+    """Return `$env`, the source tree's `kind` folder (if it has `marker`), or the share."""
+    override = os.environ.get(env)
+    if override:
+        return Path(override)
+    source_tree = Path(__file__).resolve().parents[2] / kind
+    if (source_tree / marker).exists():
+        return source_tree
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        return Path(get_package_share_directory('icpi_ros')) / kind
+    except (ImportError, LookupError):
+        return source_tree
 
 
 def config_dir() -> Path:
@@ -14,20 +31,17 @@ def config_dir() -> Path:
     Order: $ICPI_CONFIG_DIR; the source tree next to this package (checkouts, symlink
     installs); the installed package share (`share/icpi_ros/config`).
     """
-    override = os.environ.get(CONFIG_DIR_ENV)
-    if override:
-        return Path(override)
-    source_tree = Path(__file__).resolve().parents[2] / 'config'
-    if (source_tree / 'tasks.yaml').is_file():
-        return source_tree
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        return Path(get_package_share_directory('icpi_ros')) / 'config'
-    except (ImportError, LookupError):
-        return source_tree
+    return _package_dir('config', CONFIG_DIR_ENV, 'tasks.yaml')
 
 
 def config_file(name: str) -> Path:
     """Return the path of config file `name` (which may not exist)."""
     return config_dir() / name
+
+
+def data_dir() -> Path:
+    """Return the folder holding the shipped improvement datasets (`<task>.json`).
+
+    Same order as `config_dir`, with $ICPI_DATA_DIR and `share/icpi_ros/data`.
+    """
+    return _package_dir('data', DATA_DIR_ENV, 'README.md')

@@ -3,17 +3,13 @@
 """One planning step: validate a request, ask an improver, make the answer safe to execute."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from icpi_ros.core.improvers import Improver, PolicyQuery
+from icpi_ros.core.improvers import Improver, ImproverFailed, PolicyQuery
 from icpi_ros.core.tasks import TaskSpec
 from icpi_ros.core.validation import InvalidInput, as_vector
-
-
-class ImproverFailed(RuntimeError):
-    """The improver raised or proposed something unusable (wrong length, not finite)."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +20,9 @@ class PolicyStep:
     delta_theta: np.ndarray
     improver: str
     clipped: bool
+    details: dict = field(default_factory=dict)
+    # Why the fallback improver answered instead of the requested one ('' if it did not).
+    fallback_reason: str = ''
 
 
 def make_query(
@@ -52,24 +51,49 @@ def make_query(
     return PolicyQuery(task=task, theta=theta_vec, error=error_vec, goal=goal_vec)
 
 
-def next_policy(improver: Improver, query: PolicyQuery) -> PolicyStep:
-    """Ask `improver` for the next theta and clip it to the task's bounds.
-
-    Raises:
-        ImproverFailed: when the improver fails or proposes a non-finite or wrong-size theta.
-
-    """
+def _propose(improver: Improver, query: PolicyQuery) -> tuple[np.ndarray, dict]:
     try:
         proposal = improver.propose(query)
-        proposed = as_vector(f'{improver.name} proposal', proposal, query.task.theta_dim)
+        theta = as_vector(f'{improver.name} proposal', proposal.theta, query.task.theta_dim)
+    except ImproverFailed:
+        raise
     except InvalidInput as exc:
         raise ImproverFailed(str(exc)) from None
     except Exception as exc:  # an improver bug must not take the planner down
         raise ImproverFailed(f'{improver.name} failed: {type(exc).__name__}: {exc}') from exc
+    return theta, proposal.details
+
+
+def next_policy(
+    improver: Improver, query: PolicyQuery, fallback: Improver | None = None
+) -> PolicyStep:
+    """Ask `improver` (or, if it fails, `fallback`) for the next theta, clipped to the bounds.
+
+    Raises:
+        ImproverFailed: when the improver (and the fallback) fail or propose a non-finite or
+            wrong-size theta; `details` holds what the failed attempt recorded.
+
+    """
+    reason = ''
+    try:
+        proposed, details = _propose(improver, query)
+        used = improver.name
+    except ImproverFailed as exc:
+        if fallback is None:
+            raise
+        reason = f'{improver.name} failed: {exc}'
+        proposed, details = _propose(fallback, query)
+        details = {
+            **details,
+            'failed': {'improver': improver.name, 'error': str(exc), **exc.details},
+        }
+        used = fallback.name
     theta_next, clipped = query.task.clip(proposed)
     return PolicyStep(
         theta_next=theta_next,
         delta_theta=theta_next - query.theta,
-        improver=improver.name,
+        improver=used,
         clipped=clipped,
+        details=details,
+        fallback_reason=reason,
     )

@@ -2,26 +2,76 @@
 # SPDX-License-Identifier: Apache-2.0
 """Improvers behind one interface, created by name."""
 
-from collections.abc import Callable
+import importlib
 
-from icpi_ros.core.improvers.base import Improver, PolicyQuery
-from icpi_ros.core.improvers.random_shooting import RandomShooting
+from icpi_ros.core.improvers.base import (
+    Improver,
+    ImproverContext,
+    ImproverFailed,
+    PolicyQuery,
+    Proposal,
+)
+from icpi_ros.core.llm import LLMConfig
 from icpi_ros.core.validation import InvalidInput
 
-# name -> factory(seed) for every improver this version provides.
-IMPROVERS: dict[str, Callable[[int], Improver]] = {
-    RandomShooting.name: RandomShooting,
+# name -> 'module:class' of every improver this version provides (imported on first use:
+# the LLM client and the GP library take seconds to import).
+IMPROVERS: dict[str, str] = {
+    'llm': 'icpi_ros.core.improvers.icpi_llm:IcpiLLM',
+    'knn_linear': 'icpi_ros.core.improvers.knn:KnnLinear',
+    'knn_mean': 'icpi_ros.core.improvers.knn:KnnMean',
+    'random_shooting': 'icpi_ros.core.improvers.random_shooting:RandomShooting',
+    'bayes_opt': 'icpi_ros.core.improvers.bayes_opt:BayesOpt',
 }
+LLM = 'llm'
+# What `auto` means without an LLM endpoint.
+OFFLINE_DEFAULT = 'knn_linear'
+AUTO = 'auto'
 
 
-def make_improver(name: str, seed: int = 0) -> Improver:
-    """Create the improver called `name`."""
+def make_improver(name: str, context: ImproverContext | None = None) -> Improver:
+    """Create the improver called `name`.
+
+    Raises:
+        InvalidInput: unknown name.
+        ImproverFailed: the improver cannot work here (no dataset, no LLM endpoint).
+
+    """
     try:
-        factory = IMPROVERS[name]
+        module, cls = IMPROVERS[name].split(':')
     except KeyError:
         known = ', '.join(sorted(IMPROVERS))
         raise InvalidInput(f'unknown improver {name!r}; available: {known}') from None
-    return factory(seed)
+    factory = getattr(importlib.import_module(module), cls)
+    return factory(context or ImproverContext())
 
 
-__all__ = ['IMPROVERS', 'Improver', 'PolicyQuery', 'make_improver']
+def resolve_default(name: str, llm: LLMConfig) -> tuple[str, str | None]:
+    """Resolve `auto` to `llm` if an endpoint is configured, else the offline default.
+
+    Returns the improver name and, when the offline default was chosen, the warning to show
+    once.
+    """
+    if name != AUTO:
+        return name, None
+    if llm.endpoint_configured:
+        return LLM, None
+    return OFFLINE_DEFAULT, (
+        f'no LLM endpoint configured (OPENAI_API_KEY / OPENAI_BASE_URL / llm.base_url): '
+        f'using the offline improver {OFFLINE_DEFAULT!r}'
+    )
+
+
+__all__ = [
+    'AUTO',
+    'IMPROVERS',
+    'LLM',
+    'OFFLINE_DEFAULT',
+    'Improver',
+    'ImproverContext',
+    'ImproverFailed',
+    'PolicyQuery',
+    'Proposal',
+    'make_improver',
+    'resolve_default',
+]

@@ -2,11 +2,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """The one interface every improver implements: propose the next theta from a query."""
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
+from icpi_ros.core.llm import LLMConfig
+from icpi_ros.core.retrieval import DEFAULT_K, ExampleLibrary
 from icpi_ros.core.tasks import TaskSpec
 
 
@@ -20,12 +23,46 @@ class PolicyQuery:
     # The goal, when the caller gave one (outcome = goal + error).
     goal: np.ndarray | None = None
 
+    @property
+    def cost(self) -> float:
+        """Euclidean cost of the trial being improved."""
+        return float(np.linalg.norm(self.error))
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A proposed theta (unclipped) and what led to it, for the run record (JSON-friendly)."""
+
+    theta: np.ndarray
+    details: dict = field(default_factory=dict)
+
+
+class ImproverFailed(RuntimeError):
+    """No usable proposal: the improver raised, or proposed a wrong-size or non-finite theta."""
+
+    def __init__(self, message: str, details: dict | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}
+
+
+@dataclass
+class ImproverContext:
+    """What improvers may need besides the query; shared by all improvers of a planner."""
+
+    seed: int = 0
+    k: int = DEFAULT_K
+    encoding: str = 'error'
+    examples: ExampleLibrary | None = None
+    llm: LLMConfig | None = None
+    # Set on shutdown: interrupts waits (LLM retries) so Ctrl-C is prompt.
+    stop: threading.Event = field(default_factory=threading.Event)
+
 
 class Improver(Protocol):
     """Proposes the next policy parameters; the caller validates and clips the proposal."""
 
     name: str
 
-    def propose(self, query: PolicyQuery) -> np.ndarray:
+    def propose(self, query: PolicyQuery) -> Proposal:
         """Return the proposed next theta (unclipped) for `query`."""
         ...

@@ -4,7 +4,7 @@
 
 import numpy as np
 
-from icpi_ros.core.improvers.base import PolicyQuery
+from icpi_ros.core.improvers.base import ImproverContext, PolicyQuery, Proposal
 
 
 class RandomShooting:
@@ -12,9 +12,9 @@ class RandomShooting:
 
     name = 'random_shooting'
 
-    def __init__(self, seed: int = 0) -> None:
-        self._rng = np.random.default_rng(seed)
+    def __init__(self, context: ImproverContext) -> None:
+        self._rng = np.random.default_rng(context.seed)
 
-    def propose(self, query: PolicyQuery) -> np.ndarray:
+    def propose(self, query: PolicyQuery) -> Proposal:
         """Return a theta drawn uniformly from the task's bounds."""
-        return self._rng.uniform(query.task.theta_low, query.task.theta_high)
+        return Proposal(self._rng.uniform(query.task.theta_low, query.task.theta_high))

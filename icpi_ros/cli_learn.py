@@ -1,0 +1,190 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""`icpi dataset collect` and `icpi improve`: the learning core on the fast sim path, no ROS."""
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+EXIT_OK = 0
+
+
+def _sim_task(args: argparse.Namespace):
+    from icpi_ros.core.tasks import load_tasks
+    from icpi_ros.core.validation import InvalidInput
+
+    task = load_tasks(args.tasks_file)[args.task]
+    if task.sim_object is None:
+        raise InvalidInput(f'task {task.name!r} is a real-robot task; it has no simulation')
+    return task
+
+
+def _cmd_collect(args: argparse.Namespace) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from icpi_ros.core.collect import collect_dataset
+    from icpi_ros.core.sim.simulator import TrialRunner
+
+    task = _sim_task(args)
+    runner = TrialRunner(task)
+    goal = np.array(task.default_goal)  # outcomes do not depend on the goal
+    bar = tqdm(total=args.rollouts, desc=f'{task.name} rollouts', unit='trial', file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        dataset = collect_dataset(
+            task,
+            lambda theta: runner.run(theta, goal).outcome,
+            rollouts=args.rollouts,
+            max_examples=args.max_examples,
+            seed=args.seed,
+            progress=progress,
+        )
+    finally:
+        bar.close()
+        runner.close()
+    dataset.provenance['command'] = (
+        f'icpi dataset collect --task {task.name} --rollouts {args.rollouts} '
+        f'--max-examples {args.max_examples} --seed {args.seed}'
+    )
+    path = dataset.save(args.out)
+    print(
+        f'{path}: {len(dataset)} examples of {task.name} from {args.rollouts} rollouts '
+        f'({dataset.provenance["method"]}, seed {args.seed})'
+    )
+    return EXIT_OK
+
+
+def _cmd_improve(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from icpi_ros.core.improvers import ImproverContext, make_improver, resolve_default
+    from icpi_ros.core.llm import LLMConfig
+    from icpi_ros.core.loop import Iteration, improve
+    from icpi_ros.core.retrieval import ExampleLibrary
+    from icpi_ros.core.sim.simulator import TrialRunner
+
+    task = _sim_task(args)
+    if args.goal is not None:
+        goal = task.check_goal(args.goal)
+    elif task.goal_conditioned:
+        goal = np.random.default_rng(args.seed).uniform(task.goal_low, task.goal_high)
+    else:
+        goal = np.array(task.default_goal)
+    theta0 = task.theta_middle() if args.theta0 is None else task.check_theta(args.theta0)
+    llm = LLMConfig.from_env(args.llm_base_url, args.llm_model)
+    name, warning = resolve_default(args.improver, llm)
+    if warning:
+        print(f'icpi improve: warning: {warning}', file=sys.stderr)
+    files = {task.name: args.dataset} if args.dataset else None
+    context = ImproverContext(
+        seed=args.seed,
+        k=args.k,
+        encoding=args.encoding,
+        examples=ExampleLibrary(files=files, encoding=args.encoding),
+        llm=llm,
+    )
+    improver = make_improver(name, context)
+    fallback = make_improver(args.fallback, context) if args.fallback else None
+    out = sys.stderr if args.json else sys.stdout
+    with contextlib.ExitStack() as stack:
+        record = stack.enter_context(Path(args.record).open('w')) if args.record else None
+
+        def show(it: Iteration) -> None:
+            theta = ' '.join(f'{v:.4f}' for v in it.theta)
+            print(
+                f'[{it.iteration + 1:2d}/{args.iterations}] theta {theta}  cost {it.cost:.4f} '
+                f'{task.outcome_unit}',
+                file=out,
+                flush=True,
+            )
+            if record is not None:
+                record.write(json.dumps(it.as_dict()) + '\n')
+                record.flush()
+
+        runner = TrialRunner(task)
+        stack.callback(runner.close)
+        result = improve(
+            task,
+            lambda theta: runner.run(theta, goal).outcome,
+            goal,
+            theta0,
+            improver,
+            args.iterations,
+            args.tolerance,
+            fallback,
+            show,
+        )
+    summary = result.summary(name)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f'{task.name} with {name}: final cost {summary["final_cost"]:.4f}, best '
+            f'{summary["best_cost"]:.4f} {task.outcome_unit} (goal {np.round(goal, 4).tolist()})'
+        )
+    return EXIT_OK
+
+
+def add_parsers(sub: argparse._SubParsersAction, floats) -> None:
+    """Register `dataset` and `improve` on the `icpi` parser; `floats` parses vectors."""
+    from icpi_ros.core.improvers import AUTO, IMPROVERS
+    from icpi_ros.core.retrieval import DEFAULT_K, ENCODINGS
+
+    p = sub.add_parser('dataset', help='improvement datasets')
+    dsub = p.add_subparsers(dest='dataset_command', metavar='ACTION', required=True)
+    p = dsub.add_parser(
+        'collect',
+        help='build a dataset from sim rollouts',
+        description='Run N rollouts with parameters spread over the bounds (Latin hypercube) '
+        'and keep up to --max-examples examples: hindsight relabelling for goal-conditioned '
+        'tasks, brute-force search around the best rollout for fixed-goal tasks.',
+    )
+    p.add_argument('--task', required=True)
+    p.add_argument('--rollouts', type=int, default=300, help='simulated trials (default 300)')
+    p.add_argument('--max-examples', type=int, default=300, help='dataset size (default 300)')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--out', required=True, help='dataset JSON to write (atomically)')
+    p.add_argument('--tasks-file', default=None, help='tasks YAML (default: config/tasks.yaml)')
+    p.set_defaults(func=_cmd_collect)
+
+    p = sub.add_parser(
+        'improve',
+        help='run the improvement loop on the fast sim path (no ROS)',
+        description='Trial, score, ask the improver, repeat. Prints one line per iteration '
+        'and a summary (with --json: the lines go to stderr, one JSON object to stdout).',
+    )
+    p.add_argument('--task', required=True)
+    p.add_argument(
+        '--improver',
+        default=AUTO,
+        choices=[AUTO, *sorted(IMPROVERS)],
+        help=f'{AUTO} (default): llm if an endpoint is configured, else knn_linear',
+    )
+    p.add_argument('--iterations', type=int, default=20)
+    p.add_argument('--seed', type=int, default=0, help='draws the goal and seeds the improver')
+    p.add_argument('--goal', type=floats, default=None, help='default: drawn from the range')
+    p.add_argument('--theta0', type=floats, default=None, help='default: middle of the bounds')
+    p.add_argument('--tolerance', type=float, default=0.0, help='stop once cost <= this')
+    p.add_argument('--k', type=int, default=DEFAULT_K, help='examples retrieved (knn_linear, llm)')
+    p.add_argument('--encoding', choices=ENCODINGS, default='error')
+    p.add_argument('--dataset', default=None, help='default: data/<task>.json')
+    p.add_argument(
+        '--fallback',
+        default='',
+        choices=['', *sorted(IMPROVERS)],
+        help='improver used when the main one fails',
+    )
+    p.add_argument('--llm-base-url', default='', help='default: $OPENAI_BASE_URL')
+    p.add_argument('--llm-model', default='', help='default: $ICPI_LLM_MODEL or gpt-4o')
+    p.add_argument('--record', default=None, help='write every iteration (prompts too) as JSONL')
+    p.add_argument('--tasks-file', default=None, help='tasks YAML (default: config/tasks.yaml)')
+    p.add_argument('--json', action='store_true', help='print the summary as one JSON object')
+    p.set_defaults(func=_cmd_improve)
