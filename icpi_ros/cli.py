@@ -78,6 +78,7 @@ def _cmd_next_policy(args: argparse.Namespace) -> int:
         'delta_theta': list(resp.delta_theta),
         'improver_used': resp.improver_used,
         'clipped': resp.clipped,
+        'details': json.loads(resp.details_json or '{}'),
     }
     if args.json:
         print(json.dumps(result))

@@ -7,6 +7,11 @@
 setup_noop       a second `make setup` with nothing changed (target <= 10 s)
 fresh_setup      setup of a fresh clone with an empty pip cache (target <= 6 min; --fresh-setup)
 planning_core    one NextPolicy step in the core (validation + improver + clipping)
+planner_<imp>_<N>  planner overhead without the LLM call, N examples (<= 2 ms p99 at 300,
+                 <= 20 ms at 10^6): knn_linear step; llm = retrieval + prompt + parse
+prompt_<task>    ICPI prompt size at k = 20: characters and estimated tokens (<= 1,500)
+offline_<task>   final cost of the offline default (knn_linear), 20 iterations, 10 goals
+                 (target: mean <= 1 cm slide-gc / roll-gc, <= 2 cm rope-swing)
 planner_service  NextPolicy round trip between two processes over DDS (client -> planner)
 physics_<task>   one physics-only trial on the fast path (target <= 60 ms slide/roll, 200 rope)
 render_<task>    one 640x480 frame from the task's camera (target: >= 30 fps)
@@ -84,6 +89,140 @@ def bench_planning_core(repeats: int = 20000) -> dict:
         next_policy(improver, make_query(task, [0.0, 0.1, 0.3], error=[0.02, -0.01]))
         samples.append(time.perf_counter() - start)
     return summary(samples, 'us')
+
+
+def _query_stream(task, dataset, n: int, seed: int = 0):
+    """Yield queries like the loop's: theta near the examples, errors of every size."""
+    from icpi_ros.core.planning import make_query
+
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(dataset), n)
+    for i in rows:
+        theta = np.clip(dataset.theta[i] + rng.normal(0, 0.01, 3), task.theta_low, task.theta_high)
+        error = dataset.error[i] * rng.uniform(0.05, 1.5)
+        yield make_query(task, theta, error=error)
+
+
+_BIG: dict = {}
+
+
+def _dataset(size: int):
+    """Return the shipped slide-gc dataset (300), or `size` relabelled pairs of rollouts."""
+    from icpi_ros.core.collect import collect_dataset
+    from icpi_ros.core.dataset import load_dataset
+    from icpi_ros.core.paths import data_dir
+    from icpi_ros.core.sim.simulator import TrialRunner
+    from icpi_ros.core.tasks import load_tasks
+
+    task = load_tasks()['slide-gc']
+    if size == 300:
+        return task, load_dataset(data_dir() / 'slide-gc.json')
+    if size not in _BIG:
+        runner = TrialRunner(task)
+        goal = np.array(task.default_goal)
+        rollouts = int(1.7 * size**0.5) + 10  # about 35-45 % of the pairs end near the range
+        print(f'[bench] simulating {rollouts} rollouts for {size} examples', file=sys.stderr)
+        _BIG[size] = collect_dataset(task, lambda t: runner.run(t, goal).outcome, rollouts, size)
+        runner.close()
+    return task, _BIG[size]
+
+
+def bench_planner(improver: str, size: int, repeats: int = 3000) -> dict:
+    """Time one planner step without the LLM call on a dataset of `size` examples."""
+    from icpi_ros.core.improvers import ImproverContext, make_improver
+    from icpi_ros.core.planning import next_policy
+    from icpi_ros.core.prompt import build_prompt, estimate_tokens, parse_delta
+    from icpi_ros.core.retrieval import ExampleLibrary
+
+    task, dataset = _dataset(size)
+    library = ExampleLibrary()
+    start = time.perf_counter()
+    index = library.add(dataset)
+    build_s = time.perf_counter() - start
+    samples = []
+    if improver == 'knn_linear':
+        knn = make_improver('knn_linear', ImproverContext(examples=library))
+        for query in _query_stream(task, dataset, repeats):
+            start = time.perf_counter()
+            next_policy(knn, query)
+            samples.append(time.perf_counter() - start)
+    else:  # the llm improver's own work: retrieval, prompt, parsing and clipping
+        for query in _query_stream(task, dataset, repeats):
+            start = time.perf_counter()
+            nb = index.nearest(query.theta, query.error, k=20)
+            prompt = build_prompt(task, dataset, nb.indices, query.theta, query.error)
+            estimate_tokens(prompt.text)
+            task.clip(query.theta + parse_delta('0.0123 -0.0045 0.0067', task))
+            samples.append(time.perf_counter() - start)
+    return {**summary(samples, 'ms'), 'examples': len(dataset), 'index_build_s': build_s}
+
+
+def bench_prompt(task_name: str) -> dict:
+    """Size of the k = 20 prompt over 200 queries: characters (stats) and estimated tokens."""
+    from icpi_ros.core.dataset import load_dataset
+    from icpi_ros.core.paths import data_dir
+    from icpi_ros.core.prompt import build_prompt, estimate_tokens
+    from icpi_ros.core.retrieval import ExampleIndex
+    from icpi_ros.core.tasks import load_tasks
+
+    task = load_tasks()[task_name]
+    dataset = load_dataset(data_dir() / f'{task_name}.json')
+    index = ExampleIndex(dataset)
+    chars, tokens = [], []
+    for query in _query_stream(task, dataset, 200):
+        nb = index.nearest(query.theta, query.error, k=20)
+        text = build_prompt(task, dataset, nb.indices, query.theta, query.error).text
+        chars.append(len(text))
+        tokens.append(estimate_tokens(text))
+    return {
+        'unit': 'chars',
+        'n': len(chars),
+        'min': min(chars),
+        'median': statistics.median(chars),
+        'p99': float(np.percentile(chars, 99)),
+        'max': max(chars),
+        'tokens_estimate_median': statistics.median(tokens),
+        'tokens_estimate_max': max(tokens),
+    }
+
+
+def bench_offline(task_name: str, goals: int = 10) -> dict:
+    """Measure the final cost of the offline default (`icpi improve`), one run per goal."""
+    finals, bests = [], []
+    for seed in range(goals):
+        done = subprocess.run(
+            [
+                sys.executable,
+                '-m',
+                'icpi_ros.cli',
+                'improve',
+                '--task',
+                task_name,
+                '--improver',
+                'knn_linear',
+                '--seed',
+                str(seed),
+                '--json',
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        out = json.loads(done.stdout)
+        finals.append(out['final_cost'])
+        bests.append(out['best_cost'])
+    return {
+        'unit': 'm',
+        'n': goals,
+        'min': min(finals),
+        'median': statistics.median(finals),
+        'p99': float(np.percentile(finals, 99)),
+        'max': max(finals),
+        'mean': statistics.mean(finals),
+        'mean_best': statistics.mean(bests),
+        'command': f'icpi improve --task {task_name} --improver knn_linear --seed S --json',
+    }
 
 
 def bench_planner_service(repeats: int = 500) -> dict:
@@ -285,6 +424,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--fresh-setup', action='store_true', help='also time a fresh setup')
     parser.add_argument('--json', type=Path, help='write the results to this JSON file')
+    parser.add_argument(
+        '--only', default='', help='comma-separated benchmark names; merged into --json'
+    )
     args = parser.parse_args()
     if shutil.which('icpi_planner') is None:
         parser.error('run `source env.sh` first (or use `make bench`)')
@@ -292,8 +434,16 @@ def main() -> int:
     benches = {
         'setup_noop': bench_setup_noop,
         'planning_core': bench_planning_core,
+        'planner_knn_linear_300': lambda: bench_planner('knn_linear', 300),
+        'planner_llm_300': lambda: bench_planner('llm', 300),
+        'planner_knn_linear_1000000': lambda: bench_planner('knn_linear', 10**6),
+        'planner_llm_1000000': lambda: bench_planner('llm', 10**6),
         'planner_service': bench_planner_service,
     }
+    for name in SIM_TASKS:
+        benches[f'prompt_{name}'] = lambda name=name: bench_prompt(name)
+    for name in ('slide-gc', 'roll-gc', 'rope-swing'):
+        benches[f'offline_{name}'] = lambda name=name: bench_offline(name)
     for name in SIM_TASKS:
         benches[f'physics_{name}'] = lambda name=name: bench_physics(name)
     for name in ('slide-gc', 'rope-swing'):
@@ -306,13 +456,21 @@ def main() -> int:
     benches['calibration'] = bench_calibration
     if args.fresh_setup:
         benches['fresh_setup'] = bench_fresh_setup
+    if args.only:
+        wanted = args.only.split(',')
+        unknown = sorted(set(wanted) - set(benches))
+        if unknown:
+            parser.error(f'unknown benchmarks: {", ".join(unknown)}')
+        benches = {name: benches[name] for name in wanted}
+    previous = json.loads(args.json.read_text()) if args.only and args.json else {}
     results = {
+        **previous,
         'machine': {
             'cpu': platform.processor() or platform.machine(),
             'cores': os.cpu_count(),
             'python': platform.python_version(),
             'date': time.strftime('%Y-%m-%d'),
-        }
+        },
     }
     for name, bench in benches.items():
         print(f'[bench] {name} ...', file=sys.stderr, flush=True)

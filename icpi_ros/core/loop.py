@@ -3,13 +3,13 @@
 """The improvement loop without ROS: trial, score, ask the improver, repeat."""
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from icpi_ros.core.improvers import Improver
-from icpi_ros.core.planning import make_query, next_policy
+from icpi_ros.core.improvers import Improver, PolicyQuery
+from icpi_ros.core.planning import PolicyStep, make_query, next_policy
 from icpi_ros.core.tasks import TaskSpec
 from icpi_ros.core.validation import InvalidInput
 
@@ -23,6 +23,7 @@ class Iteration:
     outcome: np.ndarray
     cost: float
     theta_next: np.ndarray | None = None  # None after the last trial
+    # The planner step that produced `theta` (empty for theta0): improver and its details.
     improver: str = ''
     details: dict = field(default_factory=dict)
     trial_s: float = 0.0
@@ -75,6 +76,73 @@ class LoopResult:
         }
 
 
+class Stopped(Exception):
+    """The loop was asked to stop (cancel) between two trials."""
+
+
+def run_loop(
+    task: TaskSpec,
+    trial: Callable[[np.ndarray, int], np.ndarray],
+    plan: Callable[[PolicyQuery], PolicyStep],
+    goal: np.ndarray,
+    theta0: np.ndarray,
+    iterations: int = 20,
+    tolerance: float = 0.0,
+    history: Sequence[Iteration] = (),
+    on_trial: Callable[[Iteration], None] | None = None,
+    on_iteration: Callable[[Iteration], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> LoopResult:
+    """Run trials until `iterations` in all (counting `history`) or a cost <= `tolerance`.
+
+    `trial(theta, iteration) -> outcome` executes the clipped theta (simulator or robot).
+    `plan(query) -> PolicyStep` is the planner (in process, or the NextPolicy service).
+    `on_trial` sees each iteration right after its trial, before planning (write the record
+    there: a crash while planning then loses no trial); `on_iteration` after planning.
+    A resumed run passes the recorded iterations as `history`: the next theta is planned from
+    the last of them, so no trial is repeated. `should_stop()` true raises Stopped.
+    """
+    if iterations < 1:
+        raise InvalidInput(f'iterations must be at least 1, got {iterations}')
+    if not tolerance >= 0:
+        raise InvalidInput(f'tolerance must be >= 0, got {tolerance}')
+    result = LoopResult(task.name, goal, list(history))
+    if history:
+        last = history[-1]
+        if last.cost <= tolerance or len(history) >= iterations:
+            return result
+        step = plan(make_query(task, last.theta, last.outcome - goal, goal=goal))
+        theta, produced_by = step.theta_next, step
+    else:
+        theta, _ = task.clip(task.check_theta(theta0, 'theta0'))
+        produced_by = None
+    for i in range(len(history), iterations):
+        if should_stop is not None and should_stop():
+            raise Stopped(f'stopped before trial {i + 1} of {iterations}')
+        start = time.perf_counter()
+        outcome = np.asarray(trial(theta, i), dtype=float)
+        it = Iteration(i, theta, outcome, float(np.linalg.norm(outcome - goal)))
+        it.trial_s = time.perf_counter() - start
+        if produced_by is not None:
+            it.improver, it.details = produced_by.improver, dict(produced_by.details)
+            if produced_by.fallback_reason:
+                it.details['fallback_reason'] = produced_by.fallback_reason
+        result.iterations.append(it)
+        if on_trial is not None:
+            on_trial(it)
+        if i < iterations - 1 and it.cost > tolerance:
+            start = time.perf_counter()
+            produced_by = plan(make_query(task, theta, outcome - goal, goal=goal))
+            it.plan_s = time.perf_counter() - start
+            it.theta_next = produced_by.theta_next
+        if on_iteration is not None:
+            on_iteration(it)
+        if it.theta_next is None:
+            break
+        theta = it.theta_next
+    return result
+
+
 def improve(
     task: TaskSpec,
     trial: Callable[[np.ndarray], np.ndarray],
@@ -86,34 +154,14 @@ def improve(
     fallback: Improver | None = None,
     on_iteration: Callable[[Iteration], None] | None = None,
 ) -> LoopResult:
-    """Run up to `iterations` trials, improving theta after each; stop early at `tolerance`.
-
-    `trial(theta) -> outcome` executes the clipped theta (simulator or robot).
-    """
-    if iterations < 1:
-        raise InvalidInput(f'iterations must be at least 1, got {iterations}')
-    if not tolerance >= 0:
-        raise InvalidInput(f'tolerance must be >= 0, got {tolerance}')
-    theta, _ = task.clip(task.check_theta(theta0, 'theta0'))
-    result = LoopResult(task.name, goal, [])
-    for i in range(iterations):
-        start = time.perf_counter()
-        outcome = np.asarray(trial(theta), dtype=float)
-        it = Iteration(i, theta, outcome, float(np.linalg.norm(outcome - goal)))
-        it.trial_s = time.perf_counter() - start
-        if i < iterations - 1 and it.cost > tolerance:
-            start = time.perf_counter()
-            step = next_policy(
-                improver, make_query(task, theta, outcome - goal, goal=goal), fallback
-            )
-            it.plan_s = time.perf_counter() - start
-            it.theta_next, it.improver, it.details = step.theta_next, step.improver, step.details
-            if step.fallback_reason:
-                it.details['fallback_reason'] = step.fallback_reason
-        result.iterations.append(it)
-        if on_iteration is not None:
-            on_iteration(it)
-        if it.theta_next is None:
-            break
-        theta = it.theta_next
-    return result
+    """Run the loop in process: `trial(theta) -> outcome`, the improver asked directly."""
+    return run_loop(
+        task,
+        lambda theta, _i: trial(theta),
+        lambda query: next_policy(improver, query, fallback),
+        goal,
+        theta0,
+        iterations,
+        tolerance,
+        on_iteration=on_iteration,
+    )

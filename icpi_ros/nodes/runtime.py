@@ -24,6 +24,14 @@ from icpi_ros.core.validation import InvalidInput
 
 # How often the spin loop checks for a stop request (s); bounds the reaction to Ctrl-C.
 STOP_POLL_S = 0.1
+# Set by SIGINT/SIGTERM: one node per process, so one event; long waits inside callbacks (LLM
+# retries) watch it to give up early.
+_STOP = threading.Event()
+
+
+def stop_requested() -> threading.Event:
+    """Return the event set when this process is asked to stop."""
+    return _STOP
 
 
 def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None) -> int:
@@ -36,7 +44,8 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None) -
     while the node is starting; a configuration error at start (a bad file or parameter) is
     logged in one line, with code 1.
     """
-    stop = threading.Event()
+    stop = _STOP
+    stop.clear()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }

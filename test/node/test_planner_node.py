@@ -33,7 +33,8 @@ def test_next_policy_answers_clipped_finite_theta(ros_graph):
     assert np.all(np.isfinite(theta_next))
     assert np.all(theta_next >= task.theta_low) and np.all(theta_next <= task.theta_high)
     np.testing.assert_allclose(resp['delta_theta'], theta_next - [0.1, 0.1, 0.3], atol=1e-12)
-    assert resp['improver_used'] == 'random_shooting'
+    assert resp['improver_used'] == 'knn_linear'  # the offline default
+    assert len(resp['details']['neighbours']) == 20
 
     # outcome + goal instead of the error is accepted too.
     code, resp, _ = _call(

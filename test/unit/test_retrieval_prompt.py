@@ -80,7 +80,9 @@ def test_k_larger_than_the_dataset_and_bad_k():
 def test_library_finds_checks_and_explains(tmp_path):
     task = TASKS['slide-gc']
     lib = ExampleLibrary(tmp_path)
-    with pytest.raises(InvalidInput, match=r'no improvement dataset .*`icpi dataset collect --task slide-gc'):
+    with pytest.raises(
+        InvalidInput, match=r'no improvement dataset .*`icpi dataset collect --task slide-gc'
+    ):
         lib.index(task)
     _random_dataset(10).save(tmp_path / 'roll-gc.json')
     with pytest.raises(InvalidInput, match="dataset is for task 'slide-gc', not 'roll-gc'"):

@@ -5,10 +5,11 @@
 import numpy as np
 
 from icpi_ros.core.improvers.base import ImproverContext, ImproverFailed, PolicyQuery, Proposal
-from icpi_ros.core.retrieval import ExampleIndex, Neighbours
+from icpi_ros.core.retrieval import ENCODING_BLOCKS, ExampleIndex, Neighbours
 
-# Ridge on the local linear fit (normalised features): keeps 20 points in 5-D well-posed.
-RIDGE = 1e-2
+# Ridge on the local linear fit (normalised features); 0.1 beat 0.01 and 0.001 on slide-gc
+# and roll-gc (mean final cost over 10 goals), and keeps 20 points in 5-D well-posed.
+RIDGE = 0.1
 
 
 class _NearestExamples:
@@ -50,7 +51,14 @@ class KnnMean(_NearestExamples):
 
 
 class KnnLinear(_NearestExamples):
-    """Linear KNN-20: a ridge-regularised local linear model delta = W f + b on the neighbours."""
+    """Linear KNN-20: a local linear model of delta on the neighbours, zero at zero error.
+
+    delta = A (theta - theta_q) + B (e - 0), fitted by ridge regression on the normalised
+    features of the k nearest examples, evaluated at the query: delta = B e_q. The model has
+    no free intercept: with no error there is nothing to change. Hindsight pairs with e = 0
+    but theta_i != theta_j (moves along the outcome's null space) then average out instead of
+    making the loop wander; this cut the mean final cost on slide-gc about four-fold.
+    """
 
     name = 'knn_linear'
     default_k = 20
@@ -59,14 +67,24 @@ class KnnLinear(_NearestExamples):
         super().__init__(context, context.k)
 
     def propose(self, query: PolicyQuery) -> Proposal:
-        """Theta + the local linear model's change at the query's features."""
+        """Return theta + the local linear model's change for the query's error."""
         index, nb = self._neighbours(query)
-        features = index.features({b: v[nb.indices] for b, v in index.dataset.blocks().items()})
-        x = index.query_features(query.theta, query.error, query.goal)
-        # Centre on the query: the intercept is then the prediction, and is not penalised.
-        a = np.hstack([features - x, np.ones((len(features), 1))])
-        penalty = np.diag([RIDGE] * features.shape[1] + [0.0])
-        y = index.dataset.delta_theta[nb.indices]
-        coef = np.linalg.solve(a.T @ a + len(a) * penalty, a.T @ y)
-        delta = coef[-1]
+        data, norm = index.dataset, index.dataset.normalisation
+        blocks = ENCODING_BLOCKS[index.encoding]
+        rows = {b: v[nb.indices] for b, v in data.blocks().items()}
+        zero = np.zeros_like(query.error)
+        # Reference point: the query's theta (and goal), zero error (outcome = goal).
+        goal = query.goal if query.goal is not None else zero
+        reference = {'theta': query.theta, 'error': zero, 'outcome': goal, 'goal': goal}
+        at_query = {
+            'theta': query.theta,
+            'error': query.error,
+            'outcome': goal + query.error,
+            'goal': goal,
+        }
+        a = np.hstack([norm.apply(b, rows[b]) - norm.apply(b, reference[b]) for b in blocks])
+        x = np.hstack([norm.apply(b, at_query[b]) - norm.apply(b, reference[b]) for b in blocks])
+        y = data.delta_theta[nb.indices]
+        coef = np.linalg.solve(a.T @ a + len(a) * RIDGE * np.eye(a.shape[1]), a.T @ y)
+        delta = x @ coef
         return Proposal(query.theta + delta, self._details(nb, delta))
