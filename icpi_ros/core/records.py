@@ -1,0 +1,456 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Run records on disk: one folder per run, so a crashed run resumes without losing a trial.
+
+Layout of `<root>/<run-id>/`:
+
+- `config.json`: the snapshot given at creation, plus `run_id` and `created` (atomic write);
+- `trials.jsonl`: one JSON line per trial, appended and fsync'd before `append` returns;
+- `summary.json`: costs, final and best cost, best theta and the run status (atomic write);
+- `costs.png`: cost per iteration (atomic write).
+
+`<root>/latest` is a relative symlink to the newest run folder. Every whole-file write goes
+through a temporary file, fsync and rename, so a crash leaves either the old or the new file.
+A crash while appending can leave half a line at the end of `trials.jsonl`; reading the file
+drops it (the file is cut back to its last complete line). One process writes a run at a time.
+"""
+
+import json
+import math
+import numbers
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from contextlib import suppress
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from icpi_ros.core.validation import InvalidInput
+
+RUNS_DIR_ENV = 'ICPI_RUNS_DIR'
+CONFIG_FILE = 'config.json'
+TRIALS_FILE = 'trials.jsonl'
+SUMMARY_FILE = 'summary.json'
+PLOT_FILE = 'costs.png'
+LATEST = 'latest'
+RUN_ID_PATTERN = re.compile(r'[A-Za-z0-9._-]+')
+MAX_RUN_ID_LENGTH = 200  # below the 255-byte limit of a file name, with room for temp names
+MAX_TASK_IN_ID = 64
+_UNSAFE = re.compile(r'[^A-Za-z0-9._-]+')
+_CREATE_ATTEMPTS = 20
+
+
+def default_runs_dir() -> Path:
+    """Return $ICPI_RUNS_DIR if set, else `runs` in the current directory."""
+    override = os.environ.get(RUNS_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    return Path.cwd() / 'runs'
+
+
+def check_run_id(run_id: Any) -> str:
+    """Return `run_id` if it is safe as a folder name.
+
+    Raises:
+        InvalidInput: unless it is made of letters, digits, '.', '_' and '-' only, is not '.',
+            '..' or the reserved 'latest', and does not start with '.' (hidden / temp files).
+
+    """
+    if not isinstance(run_id, str) or not run_id:
+        raise InvalidInput(f'run id: expected a non-empty string, got {run_id!r}')
+    if not RUN_ID_PATTERN.fullmatch(run_id):
+        raise InvalidInput(f'run id {run_id!r}: only letters, digits, ".", "_" and "-" are allowed')
+    if run_id.startswith('.'):
+        raise InvalidInput(f'run id {run_id!r} must not start with "."')
+    if run_id == LATEST:
+        raise InvalidInput(f'run id {LATEST!r} is reserved for the link to the newest run')
+    if len(run_id) > MAX_RUN_ID_LENGTH:
+        raise InvalidInput(f'run id is {len(run_id)} characters long; at most {MAX_RUN_ID_LENGTH}')
+    return run_id
+
+
+def new_run_id(task: str, now: datetime | None = None) -> str:
+    """Return a fresh id `YYYYmmdd-HHMMSS-<task>-<4 random hex digits>` (task made safe)."""
+    now = now or datetime.now()
+    safe = _UNSAFE.sub('-', str(task)).strip('.-')[:MAX_TASK_IN_ID].strip('.-') or 'run'
+    return f'{now:%Y%m%d-%H%M%S}-{safe}-{secrets.token_hex(2)}'
+
+
+class RunRecord:
+    """The folder of one run: its config snapshot, trial lines, summary and plot."""
+
+    def __init__(self, path: Path, run_id: str, config: dict, count: int) -> None:
+        self.path = path
+        self.run_id = run_id
+        self.config = config
+        self._count = count  # trials on disk; kept so that append does not re-read the file
+
+    def __repr__(self) -> str:
+        return f'RunRecord({str(self.path)!r}, trials={self._count})'
+
+    @property
+    def config_path(self) -> Path:
+        """Return the path of config.json."""
+        return self.path / CONFIG_FILE
+
+    @property
+    def trials_path(self) -> Path:
+        """Return the path of trials.jsonl."""
+        return self.path / TRIALS_FILE
+
+    @property
+    def summary_path(self) -> Path:
+        """Return the path of summary.json."""
+        return self.path / SUMMARY_FILE
+
+    @property
+    def plot_path(self) -> Path:
+        """Return the path of costs.png."""
+        return self.path / PLOT_FILE
+
+    @classmethod
+    def create(cls, root: Path | str, config: dict, run_id: str | None = None) -> 'RunRecord':
+        """Make a new run folder under `root`, write its config and point `root/latest` to it.
+
+        Without `run_id` a fresh id is made from the time and `config['task']`.
+
+        Raises:
+            InvalidInput: if `config` is not a JSON-friendly mapping, `run_id` is not a safe
+                folder name or that run already exists.
+
+        """
+        if not isinstance(config, Mapping):
+            raise InvalidInput(f'run config: expected a mapping, got {type(config).__name__}')
+        try:
+            _dumps(config)  # before anything is made on disk
+        except InvalidInput as exc:
+            raise InvalidInput(f'run config: {exc}') from None
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        now = datetime.now().astimezone()
+        if run_id is not None:
+            path = root / check_run_id(run_id)
+            try:
+                path.mkdir()
+            except FileExistsError:
+                raise InvalidInput(f'run {path} already exists') from None
+        else:
+            for _ in range(_CREATE_ATTEMPTS):
+                run_id = new_run_id(str(config.get('task', 'run')), now)
+                path = root / run_id
+                try:
+                    path.mkdir()
+                    break
+                except FileExistsError:
+                    continue
+            else:
+                raise InvalidInput(f'cannot make a new run folder in {root}: every id was taken')
+        snapshot = {**config, 'run_id': run_id, 'created': now.isoformat(timespec='seconds')}
+        text = _dumps(snapshot, indent=1)
+        # trials.jsonl first: a folder with a config always has its trials file.
+        with (path / TRIALS_FILE).open('xb') as f:
+            os.fsync(f.fileno())
+        _write_atomic(path / CONFIG_FILE, text.encode() + b'\n')
+        _fsync_dir(root)
+        _link_latest(root, run_id)
+        return cls(path, run_id, json.loads(text), 0)  # as open() would read it back
+
+    @classmethod
+    def open(cls, root: Path | str, run_id: str) -> 'RunRecord':
+        """Open an existing run to resume it; `run_id` may be 'latest' (the newest run).
+
+        A half-written last trial line (left by a crash) is dropped from the file.
+
+        Raises:
+            InvalidInput: naming the path when the run, its config or its trials file is
+                missing or corrupt.
+
+        """
+        root = Path(root)
+        if run_id == LATEST:
+            link = root / LATEST
+            try:
+                run_id = os.readlink(link)
+            except OSError:
+                raise InvalidInput(f'no latest run: {link} is not a symlink') from None
+        path = root / check_run_id(run_id)
+        if not path.is_dir():
+            raise InvalidInput(f'no run {path}')
+        config_path = path / CONFIG_FILE
+        try:
+            config = json.loads(config_path.read_bytes())
+        except FileNotFoundError:
+            raise InvalidInput(f'run {path} has no {CONFIG_FILE}') from None
+        except OSError as exc:
+            raise InvalidInput(f'cannot read {config_path}: {exc.strerror}') from None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise InvalidInput(f'{config_path} is not valid JSON: {exc}') from None
+        if not isinstance(config, dict):
+            raise InvalidInput(f'{config_path}: expected a JSON object')
+        if not (path / TRIALS_FILE).is_file():
+            raise InvalidInput(f'run {path} has no {TRIALS_FILE}')
+        record = cls(path, run_id, config, 0)
+        record.trials()  # validates, repairs a torn last line and sets the count
+        return record
+
+    def next_iteration(self) -> int:
+        """Return the iteration number of the next trial (the number of trials recorded)."""
+        return self._count
+
+    def trials(self) -> list[dict]:
+        """Return the trial lines in order, dropping a half-written last line from the file.
+
+        Raises:
+            InvalidInput: naming the file and line number of a corrupt line that is not the
+                last one, or of a line that is valid JSON but not a valid trial.
+
+        """
+        path = self.trials_path
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f'cannot read {path}: {exc.strerror}') from None
+        lines = data.split(b'\n')
+        tail = lines.pop()  # bytes after the last newline: empty unless a write was cut short
+        end = len(data) - len(tail)  # offset just past the last complete line
+        trials: list[dict] = []
+        for number, raw in enumerate(lines, start=1):
+            try:
+                doc = json.loads(raw)
+            except ValueError as exc:
+                if number == len(lines) and not tail:  # the last line: torn by a crash
+                    _truncate(path, end - len(raw) - 1)
+                    break
+                raise InvalidInput(f'{path} line {number} is not valid JSON: {exc}') from None
+            trials.append(_check_line(doc, len(trials), f'{path} line {number}'))
+        if tail:
+            try:
+                doc = json.loads(tail)
+            except ValueError:
+                _truncate(path, end)
+            else:  # complete but for its newline: keep it, so the trial is not repeated
+                trials.append(_check_line(doc, len(trials), f'{path} line {len(lines) + 1}'))
+                _append_bytes(path, b'\n')
+        self._count = len(trials)
+        return trials
+
+    def append(self, trial: Mapping[str, Any]) -> None:
+        """Append one trial line and fsync it; return only once it is on disk.
+
+        `trial` needs `iteration` (the next one: `next_iteration()`) and a finite `cost`;
+        every other key is stored as given (numpy arrays become lists).
+
+        Raises:
+            InvalidInput: if the iteration repeats or skips one, the cost is missing or not
+                finite, or the trial is not JSON-friendly.
+
+        """
+        if not isinstance(trial, Mapping):
+            raise InvalidInput(f'trial: expected a mapping, got {type(trial).__name__}')
+        line = _check_line(trial, self._count, 'trial')
+        try:
+            data = (_dumps(line) + '\n').encode()
+        except InvalidInput as exc:
+            raise InvalidInput(f'trial {line["iteration"]}: {exc}') from None
+        _append_bytes(self.trials_path, data)
+        self._count += 1
+
+    def write_summary(self, status: str, message: str = '') -> dict:
+        """Write summary.json (and costs.png, when there are trials) from the trial lines.
+
+        `status` is the state of the run, e.g. 'running', 'succeeded', 'canceled', 'failed'.
+        Return the summary.
+        """
+        if not isinstance(status, str) or not status:
+            raise InvalidInput(f'status: expected a non-empty string, got {status!r}')
+        if not isinstance(message, str):
+            raise InvalidInput(f'message: expected a string, got {type(message).__name__}')
+        trials = self.trials()
+        summary = summarise(self.run_id, self.config, trials, status, message)
+        _write_atomic(self.summary_path, (_dumps(summary, indent=1) + '\n').encode())
+        if trials:
+            title = f'{summary["task"]} - {summary["improver"]}'
+            plot_costs(self.plot_path, summary['costs'], title, self.config.get('tolerance'))
+        return summary
+
+
+def summarise(
+    run_id: str, config: Mapping[str, Any], trials: list[dict], status: str, message: str = ''
+) -> dict:
+    """Return the summary of a run from its config and trial lines (best: first lowest cost)."""
+    costs = [float(t['cost']) for t in trials]
+    best = min(range(len(costs)), key=costs.__getitem__) if costs else None
+    return {
+        'run_id': run_id,
+        'task': config.get('task'),
+        'improver': config.get('improver'),
+        'goal': config.get('goal'),
+        'status': status,
+        'message': message,
+        'created': config.get('created'),
+        'updated': datetime.now().astimezone().isoformat(timespec='seconds'),
+        'max_iterations': config.get('max_iterations'),
+        'iterations': len(trials),
+        'costs': costs,
+        'final_cost': costs[-1] if costs else None,
+        'best_cost': None if best is None else costs[best],
+        'best_iteration': None if best is None else trials[best]['iteration'],
+        'best_theta': None if best is None else trials[best].get('theta'),
+    }
+
+
+def plot_costs(
+    path: Path | str, costs: list[float], title: str = '', tolerance: Any = None
+) -> Path:
+    """Plot cost per iteration to a PNG at `path` (atomic write); return the path.
+
+    The y axis is logarithmic when every cost is positive; the best trial is marked.
+    """
+    # Imported here: matplotlib takes a while to import and only this function needs it.
+    # Figure + FigureCanvasAgg, not pyplot: no global backend switch, no GUI, thread-safe.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    if not costs:
+        raise InvalidInput('costs: nothing to plot')
+    path = Path(path)
+    xs = list(range(len(costs)))
+    best = min(xs, key=costs.__getitem__)
+    fig = Figure(figsize=(6.4, 4.0), dpi=100, layout='constrained')
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot(xs, costs, marker='o', label='cost')
+    ax.plot(
+        [best],
+        [costs[best]],
+        marker='*',
+        markersize=16,
+        linestyle='none',
+        color='tab:red',
+        label=f'best: {costs[best]:.4g} m (iteration {best})',
+    )
+    if isinstance(tolerance, numbers.Real) and tolerance > 0:
+        ax.axhline(float(tolerance), linestyle='--', color='gray', label=f'tolerance {tolerance} m')
+    if all(c > 0 for c in costs):
+        ax.set_yscale('log')
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel('iteration')
+    ax.set_ylabel('cost [m]')
+    ax.set_title(title or 'cost per iteration')
+    ax.grid(True, which='both', alpha=0.3)
+    ax.legend()
+    tmp = path.with_name(f'.{path.name}.tmp')
+    fig.savefig(tmp, format='png')
+    _fsync_file(tmp)
+    tmp.replace(path)
+    _fsync_dir(path.parent)
+    return path
+
+
+def _check_line(trial: Mapping[str, Any], expected: int, where: str) -> dict:
+    """Return a copy of a trial line with an int iteration and a float cost, checked."""
+    if not isinstance(trial, Mapping):
+        raise InvalidInput(f'{where}: expected a JSON object, got {type(trial).__name__}')
+    iteration = trial.get('iteration')
+    if not isinstance(iteration, numbers.Integral) or isinstance(iteration, bool):
+        raise InvalidInput(f'{where}: iteration must be an integer, got {iteration!r}')
+    if iteration != expected:
+        what = 'repeats' if iteration < expected else 'skips'
+        raise InvalidInput(
+            f'{where}: iteration {iteration} {what} a trial; the next one is {expected}'
+        )
+    cost = trial.get('cost')
+    if not isinstance(cost, numbers.Real) or isinstance(cost, bool) or not math.isfinite(cost):
+        raise InvalidInput(f'{where}: cost must be a finite number, got {cost!r}')
+    return {**trial, 'iteration': int(iteration), 'cost': float(cost)}
+
+
+def _json_default(obj: Any) -> Any:
+    """Turn numpy arrays and scalars into lists and numbers for json.dumps."""
+    if hasattr(obj, 'tolist'):
+        return obj.tolist()
+    raise TypeError(f'{type(obj).__name__} is not JSON-friendly')
+
+
+def _dumps(doc: Any, indent: int | None = None) -> str:
+    """Return strict JSON (no NaN or infinity) on one line unless `indent` is given."""
+    try:
+        return json.dumps(
+            doc, indent=indent, allow_nan=False, ensure_ascii=False, default=_json_default
+        )
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f'not JSON-friendly: {exc}') from None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file, fsync and rename."""
+    tmp = path.with_name(f'.{path.name}.tmp')
+    with tmp.open('wb') as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+    _fsync_dir(path.parent)
+
+
+def _append_bytes(path: Path, data: bytes) -> None:
+    """Append `data` to an existing file and fsync; on failure cut the file back."""
+    # Unbuffered: nothing is left in a buffer to be flushed after a failed write is undone.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except BaseException:  # also KeyboardInterrupt: never leave half a line behind
+            with suppress(OSError):
+                os.ftruncate(fd, size)
+                os.fsync(fd)
+            raise
+    finally:
+        os.close(fd)
+
+
+def _truncate(path: Path, size: int) -> None:
+    """Cut `path` back to `size` bytes and fsync."""
+    with path.open('r+b') as f:
+        f.truncate(size)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_file(path: Path) -> None:
+    with path.open('rb') as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in `path` durable (best effort: not every OS allows it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _link_latest(root: Path, run_id: str) -> None:
+    """Point `root/latest` at `run_id` (relative target), replacing any old link atomically."""
+    link = root / LATEST
+    tmp = root / f'.{LATEST}.{os.getpid()}.{secrets.token_hex(4)}.tmp'
+    os.symlink(run_id, tmp)
+    try:
+        os.replace(tmp, link)
+    except OSError as exc:
+        with suppress(OSError):
+            tmp.unlink()
+        raise InvalidInput(f'cannot point {link} at {run_id}: {exc.strerror}') from None
+    _fsync_dir(root)
