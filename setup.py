@@ -19,6 +19,8 @@ NODES = {
     'icpi_planner': 'icpi_ros.nodes.entry:icpi_planner',
     'sim_bridge': 'icpi_ros.nodes.entry:sim_bridge',
     'trajectory_tracker': 'icpi_ros.nodes.entry:trajectory_tracker',
+    'trial_executor': 'icpi_ros.nodes.entry:trial_executor',
+    'improvement_loop': 'icpi_ros.nodes.entry:improvement_loop',
 }
 
 setup(

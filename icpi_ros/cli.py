@@ -242,13 +242,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    print(
-        'icpi demo: not available yet. The sim demo needs the MuJoCo tasks and sim bridge, '
-        'the tracker, the planner improvers and the Improve loop, which are still being built '
-        '(see the README, "Status").',
-        file=sys.stderr,
-    )
-    return EXIT_UNAVAILABLE
+    from icpi_ros.demo import run_demo
+
+    return run_demo(args.task, args.iterations, args.goal, args.improver, args.seed, args.log_level)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -328,7 +324,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_learn.add_parsers(sub, _floats)
 
-    p = sub.add_parser('demo', help='the sim bringup improving a policy (not available yet)')
+    p = sub.add_parser(
+        'demo',
+        help='bring the sim graph up headless and improve a policy over it',
+        description='Start sim_bridge, trajectory_tracker, icpi_planner, trial_executor and '
+        'improvement_loop as processes on a free ROS_DOMAIN_ID, send one Improve goal, print '
+        'each iteration, write runs/<run-id>/ and stop the graph.',
+    )
+    p.add_argument('--task', default='slide-gc')
+    p.add_argument('--iterations', type=int, default=20)
+    p.add_argument('--goal', type=_floats, default=None, help="default: the task's default")
+    p.add_argument('--improver', default='auto', help='auto: llm with an endpoint, else knn_linear')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument(
+        '--log-level',
+        default='info',
+        help='log level of the nodes (their output is kept in the run folder)',
+    )
     p.set_defaults(func=_cmd_demo)
     return parser
 

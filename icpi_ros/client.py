@@ -3,10 +3,13 @@
 """A Python client for a running icpi_ros graph (used by the `icpi` command and scripts)."""
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import rclpy
+from action_msgs.msg import GoalStatus
+from icpi_interfaces.action import Improve
 from icpi_interfaces.srv import NextPolicy
+from rclpy.action import ActionClient
 from rclpy.node import Node
 
 
@@ -15,15 +18,76 @@ class GraphUnavailable(RuntimeError):
 
 
 class ICPIClient:
-    """Talks to the planner (and, later, the improvement loop) of a running graph."""
+    """Talks to the planner and the improvement loop of a running graph."""
 
-    def __init__(self, planner: str = '/icpi_planner', node_name: str = 'icpi_client') -> None:
+    def __init__(
+        self,
+        planner: str = '/icpi_planner',
+        loop: str = '/improvement_loop',
+        node_name: str = 'icpi_client',
+    ) -> None:
         self._owns_context = not rclpy.ok()
         if self._owns_context:
             rclpy.init()
         self.node = Node(node_name)
         self._planner = planner.rstrip('/')
         self._next_policy = self.node.create_client(NextPolicy, f'{self._planner}/next_policy')
+        self._improve = ActionClient(self.node, Improve, f'{loop.rstrip("/")}/improve')
+        self._goal_handle = None
+
+    def improve(
+        self,
+        task: str,
+        goal: Sequence[float] = (),
+        theta0: Sequence[float] = (),
+        max_iterations: int = 20,
+        tolerance: float = 0.0,
+        improver: str = '',
+        resume_run_id: str = '',
+        seed: int = 0,
+        on_feedback: Callable[[Improve.Feedback], None] | None = None,
+        timeout_s: float = 3600.0,
+        server_timeout_s: float = 20.0,
+    ) -> tuple[int, Improve.Result]:
+        """Send an Improve goal and spin until its result; return (GoalStatus, result).
+
+        `cancel()` from `on_feedback` (or another thread) cancels the run.
+        """
+        if not self._improve.wait_for_server(timeout_sec=server_timeout_s):
+            raise GraphUnavailable(
+                f'action {self._improve._action_name} is not available; is the graph running '
+                f'on the same ROS_DOMAIN_ID?'
+            )
+        request = Improve.Goal(
+            task=task,
+            goal=[float(v) for v in goal],
+            theta0=[float(v) for v in theta0],
+            max_iterations=max_iterations,
+            tolerance=tolerance,
+            improver=improver,
+            resume_run_id=resume_run_id,
+            seed=seed,
+        )
+        sent = self._improve.send_goal_async(
+            request, feedback_callback=(lambda m: on_feedback(m.feedback)) if on_feedback else None
+        )
+        rclpy.spin_until_future_complete(self.node, sent, timeout_sec=server_timeout_s)
+        if not sent.done():
+            raise GraphUnavailable('the improvement loop did not answer the goal')
+        self._goal_handle = sent.result()
+        if not self._goal_handle.accepted:
+            return GoalStatus.STATUS_ABORTED, Improve.Result(error_msg='goal rejected (busy?)')
+        result = self._goal_handle.get_result_async()
+        rclpy.spin_until_future_complete(self.node, result, timeout_sec=timeout_s)
+        if not result.done():
+            raise GraphUnavailable(f'no result within {timeout_s} s')
+        answer = result.result()
+        return answer.status, answer.result
+
+    def cancel(self) -> None:
+        """Ask the running Improve goal to stop (it ends after the current trial is stopped)."""
+        if self._goal_handle is not None:
+            self._goal_handle.cancel_goal_async()
 
     def next_policy(
         self,

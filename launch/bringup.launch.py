@@ -50,8 +50,9 @@ def generate_launch_description() -> LaunchDescription:
             ),
             DeclareLaunchArgument(
                 'improver',
-                default_value='random_shooting',
-                description='Default improver of the planner.',
+                default_value='auto',
+                description='Default improver of the planner (auto: llm with an endpoint, '
+                'else knn_linear).',
             ),
             Node(
                 package='icpi_ros',
@@ -76,6 +77,22 @@ def generate_launch_description() -> LaunchDescription:
                         'improver': improver,
                     }
                 ],
+                arguments=['--ros-args', '--log-level', log_level],
+            ),
+            Node(
+                package='icpi_ros',
+                executable='trial_executor',
+                name='trial_executor',
+                output='screen',
+                parameters=[{'use_sim_time': use_sim_time, 'tasks_file': tasks_file}],
+                arguments=['--ros-args', '--log-level', log_level],
+            ),
+            Node(
+                package='icpi_ros',
+                executable='improvement_loop',
+                name='improvement_loop',
+                output='screen',
+                parameters=[{'use_sim_time': use_sim_time, 'tasks_file': tasks_file}],
                 arguments=['--ros-args', '--log-level', log_level],
             ),
         ]

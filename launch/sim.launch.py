@@ -36,8 +36,9 @@ def generate_launch_description() -> LaunchDescription:
             ),
             DeclareLaunchArgument(
                 'improver',
-                default_value='random_shooting',
-                description='Default improver of the planner.',
+                default_value='auto',
+                description='Default improver of the planner (auto: llm with an endpoint, '
+                'else knn_linear).',
             ),
             Node(
                 package='icpi_ros',

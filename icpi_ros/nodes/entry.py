@@ -48,3 +48,13 @@ def sim_bridge() -> None:
 def trajectory_tracker() -> None:
     """Run the trajectory_tracker node."""
     _run('icpi_ros.nodes.trajectory_tracker')
+
+
+def trial_executor() -> None:
+    """Run the trial_executor node."""
+    _run('icpi_ros.nodes.trial_executor')
+
+
+def improvement_loop() -> None:
+    """Run the improvement_loop node."""
+    _run('icpi_ros.nodes.improvement_loop')

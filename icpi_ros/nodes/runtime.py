@@ -4,6 +4,7 @@
 
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,10 +16,15 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import (
+    ExternalShutdownException,
+    MultiThreadedExecutor,
+    SingleThreadedExecutor,
+)
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
+from rclpy.task import Future
 
 from icpi_ros.core.validation import InvalidInput
 
@@ -34,7 +40,9 @@ def stop_requested() -> threading.Event:
     return _STOP
 
 
-def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None) -> int:
+def run_node(
+    make_node: Callable[[], Node], args: Sequence[str] | None = None, threads: int = 1
+) -> int:
     """Init, spin until Ctrl-C, SIGTERM or shutdown, clean up; return the exit code.
 
     The node's own handlers catch SIGINT and SIGTERM (rclpy's are not installed): they only
@@ -43,6 +51,10 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None) -
     first, under callbacks that are still running. Exit code 0, also when the signal comes
     while the node is starting; a configuration error at start (a bad file or parameter) is
     logged in one line, with code 1.
+
+    `threads` > 1 selects a multi-threaded executor, for nodes whose callbacks wait for other
+    nodes (action execution): they must wait with `wait_for()`, which gives up when the stop
+    event is set, and may define `drain(timeout_s)` to finish their work before destruction.
     """
     stop = _STOP
     stop.clear()
@@ -56,7 +68,9 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None) -
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
         # One thread: callbacks never overlap and none is in flight when the loop stops.
         # Nothing may block in a callback; waits are coroutines (see trajectory_tracker).
-        executor = SingleThreadedExecutor()
+        executor = (
+            SingleThreadedExecutor() if threads == 1 else MultiThreadedExecutor(num_threads=threads)
+        )
         node = make_node()
         executor.add_node(node)
         while not stop.is_set():
@@ -67,6 +81,8 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None) -
         rclpy.logging.get_logger('icpi_ros').fatal(f'cannot start: {exc}')
         code = 1
     finally:
+        if node is not None and hasattr(node, 'drain'):
+            node.drain(5.0)
         if executor is not None:
             executor.shutdown(timeout_sec=5.0)
         if node is not None:
@@ -75,6 +91,28 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None) -
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return code
+
+
+class WaitAborted(RuntimeError):
+    """A wait ended without a result: timeout, or the process is stopping."""
+
+
+def wait_for(future: Future, timeout_s: float, what: str) -> Any:
+    """Block until `future` is done (multi-threaded executors only); return its result.
+
+    Raises:
+        WaitAborted: after `timeout_s`, or at once when the process is asked to stop.
+
+    """
+    done = threading.Event()
+    future.add_done_callback(lambda _: done.set())
+    deadline = time.monotonic() + timeout_s
+    while not done.wait(STOP_POLL_S):
+        if _STOP.is_set():
+            raise WaitAborted(f'stopping while waiting for {what}')
+        if time.monotonic() > deadline:
+            raise WaitAborted(f'no answer from {what} within {timeout_s:g} s')
+    return future.result()
 
 
 def declare(

@@ -47,3 +47,16 @@ def test_checker_catches_a_missing_executable_and_file(tmp_path):
     assert refs.share_paths == [('config', 'missing.yaml')]
     assert not (ROOT / 'config' / 'missing.yaml').exists()
     assert refs.arguments == {'x': None}
+
+
+def test_sim_launch_starts_the_same_nodes_as_the_bringup_command(repo_root):
+    """`ros2 launch icpi_ros sim.launch.py` and `icpi demo` / Bringup cannot drift apart."""
+    from icpi_ros.bringup import sim_graph
+
+    launched = [
+        exe
+        for name in ('sim.launch.py', 'bringup.launch.py')
+        for _, exe in read_launch_file(repo_root / 'launch' / name).executables
+    ]
+    described = [spec.executable for spec in sim_graph('calibration.yaml')]
+    assert sorted(launched) == sorted(described)

@@ -11,6 +11,7 @@ import numpy as np
 
 from icpi_ros.core.arm import ArmSpec
 from icpi_ros.core.motion import JointPlan, plan_motion
+from icpi_ros.core.scoring import AXIS
 from icpi_ros.core.sim.scenes import (
     CAMERA_HEIGHT,
     CAMERA_WIDTH,
@@ -25,7 +26,7 @@ from icpi_ros.core.vision.camera import CameraModel
 # MuJoCo cameras look along -z with y up; the optical frame looks along +z with y down.
 _MJ_TO_OPTICAL = np.diag([1.0, -1.0, -1.0])
 
-AXIS = {'x': 0, 'y': 1, 'z': 2}
+
 FRAME_RATE_HZ = 30.0
 
 

@@ -1,0 +1,69 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Score an observed trial: the outcome from a tracked trajectory, error and cost."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from icpi_ros.core.tasks import TaskSpec
+
+AXIS = {'x': 0, 'y': 1, 'z': 2}
+# The object must have been seen this close to the end of the trial window (s), and at rest
+# (below REST_SPEED over its last valid frames), to trust its final position: a ball that
+# rolled out of view has no outcome, a puck hidden for a few frames after stopping has one.
+FINAL_WINDOW_S = 1.0
+REST_SPEED = 0.02  # m/s
+
+
+class TrackingLost(ValueError):
+    """The trajectory does not show where the object ended."""
+
+
+@dataclass(frozen=True)
+class Score:
+    """Outcome s (task's outcome space), relative error e = s - goal and cost."""
+
+    outcome: np.ndarray
+    error: np.ndarray
+    cost: float
+
+
+def score_trajectory(
+    task: TaskSpec,
+    times: np.ndarray,
+    points: np.ndarray,
+    valid: np.ndarray,
+    goal: np.ndarray,
+    end_s: float,
+    final_window_s: float = FINAL_WINDOW_S,
+) -> Score:
+    """Outcome = the last valid point (outcome axes), seen within `final_window_s` of the end.
+
+    Raises:
+        TrackingLost: no valid point, or the last one is too early to be the final position.
+
+    """
+    valid = np.asarray(valid, dtype=bool)
+    if not valid.any():
+        raise TrackingLost('the object was never seen during the trial')
+    last = int(np.flatnonzero(valid)[-1])
+    if end_s - float(times[last]) > final_window_s:
+        raise TrackingLost(
+            f'the object was last seen {end_s - float(times[last]):.2f} s before the end of '
+            f'the trial (more than {final_window_s:g} s): its final position is unknown'
+        )
+    seen = np.flatnonzero(valid)
+    if seen.size >= 2:
+        a, b = seen[-2], seen[-1]
+        dt = float(times[b] - times[a])
+        speed = float(np.linalg.norm(points[b] - points[a])) / dt if dt > 0 else 0.0
+        if speed > REST_SPEED and end_s - float(times[last]) > 0.1:
+            raise TrackingLost(
+                f'the object was moving ({speed:.2f} m/s) when last seen, '
+                f'{end_s - float(times[last]):.2f} s before the end of the trial'
+            )
+    axes = [AXIS[name] for name in task.outcome_names]
+    outcome = np.asarray(points[last], dtype=float)[axes]
+    error = outcome - goal
+    return Score(outcome, error, float(np.linalg.norm(error)))

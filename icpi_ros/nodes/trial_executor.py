@@ -1,0 +1,297 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""trial_executor: action `~/execute_trial`, theta -> arm motion -> tracked outcome -> cost.
+
+Per goal: validate, clip theta, plan the stroke and check it against the arm's limits (core,
+shared with the fast path), reset the scene (sim: ResetScene), publish one JointTrajectory a
+little ahead of the clock, wait for the trial window to pass on the robot's clock (sim time
+under `use_sim_time`), ask the tracker for the window's trajectory, and score it. A canceled
+trial sends an empty trajectory (hold position) at once.
+"""
+
+import threading
+import time
+import uuid
+
+import numpy as np
+from icpi_interfaces.action import ExecuteTrial
+from icpi_interfaces.srv import GetTrajectory, ResetScene
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from icpi_ros.core.arm import ArmSpec
+from icpi_ros.core.motion import PlanRejected, plan_motion
+from icpi_ros.core.scoring import TrackingLost, score_trajectory
+from icpi_ros.core.tasks import load_tasks
+from icpi_ros.core.validation import InvalidInput
+from icpi_ros.nodes.conversions import seconds, to_duration, to_time
+from icpi_ros.nodes.runtime import WaitAborted, declare, run_node, stop_requested, wait_for
+
+NODE_NAME = 'trial_executor'
+Codes = ExecuteTrial.Result
+# Every n-th point of the 100 Hz plan is sent (the controller interpolates cubically).
+POINT_STRIDE = 5
+
+
+class TrialFailed(Exception):
+    """A trial that ended with an error code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class TrialExecutor(Node):
+    """Runs one trial per goal; one goal at a time."""
+
+    def __init__(self) -> None:
+        super().__init__(NODE_NAME)
+        tasks_file = declare(
+            self, 'tasks_file', '', 'Task definitions; empty: package config.', read_only=True
+        )
+        self._controller_topic = declare(
+            self,
+            'controller_topic',
+            '/arm_controller/joint_trajectory',
+            'JointTrajectory topic of the arm controller (joint_trajectory_controller).',
+            read_only=True,
+        )
+        self._reset_service = declare(
+            self,
+            'reset_service',
+            '/sim_bridge/reset',
+            'ResetScene service called before every trial; empty: no reset.',
+            read_only=True,
+        )
+        tracker_service = declare(
+            self,
+            'tracker_service',
+            '/trajectory_tracker/get_trajectory',
+            'GetTrajectory service of the tracker.',
+            read_only=True,
+        )
+        self._lead_s = declare(
+            self,
+            'start_delay_s',
+            0.3,
+            'The trajectory starts this long after it is sent (robot clock, s).',
+            read_only=True,
+            float_range=(0.05, 5.0),
+        )
+        self._timeout_s = declare(
+            self,
+            'trial_timeout_s',
+            60.0,
+            'Wall-clock limit of one trial, from goal to result (s).',
+            read_only=True,
+            float_range=(1.0, 3600.0),
+        )
+        self._service_timeout_s = declare(
+            self,
+            'service_timeout_s',
+            10.0,
+            'Wall-clock limit of one service call (s).',
+            read_only=True,
+            float_range=(0.1, 600.0),
+        )
+        self._tasks = load_tasks(tasks_file or None)
+        self._arm = ArmSpec()
+        group = ReentrantCallbackGroup()
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self._controller = self.create_publisher(JointTrajectory, self._controller_topic, reliable)
+        self._reset = (
+            self.create_client(ResetScene, self._reset_service, callback_group=group)
+            if self._reset_service
+            else None
+        )
+        self._tracker = self.create_client(GetTrajectory, tracker_service, callback_group=group)
+        self._busy = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._server = ActionServer(
+            self,
+            ExecuteTrial,
+            '~/execute_trial',
+            self._execute,
+            goal_callback=self._on_goal,
+            cancel_callback=lambda _: CancelResponse.ACCEPT,
+            callback_group=group,
+        )
+        self.get_logger().info(
+            f'ready: action {self.resolve_topic_name("~/execute_trial")}, controller '
+            f'{self._controller_topic}, reset {self._reset_service or "none"}, tracker '
+            f'{tracker_service}'
+        )
+
+    def drain(self, timeout_s: float) -> None:
+        """Wait for a running trial to end (it sees the stop event and stops the arm)."""
+        self._idle.wait(timeout_s)
+
+    def _on_goal(self, goal: ExecuteTrial.Goal) -> GoalResponse:
+        if self._busy.locked():
+            self.get_logger().warning('rejected a trial: another trial is running')
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _hold(self) -> None:
+        self._controller.publish(JointTrajectory())  # empty: hold the current position
+
+    def _execute(self, handle) -> ExecuteTrial.Result:
+        with self._busy:
+            self._idle.clear()
+            try:
+                return self._run(handle)
+            finally:
+                self._idle.set()
+
+    def _run(self, handle) -> ExecuteTrial.Result:
+        goal = handle.request
+        result = ExecuteTrial.Result()
+        trial = result.trial
+        trial.trial_id = goal.trial_id or uuid.uuid4().hex[:12]
+        trial.task = goal.task
+        trial.theta_requested = list(goal.theta)
+        wall_start = time.monotonic()
+        accepted = self._now()
+        feedback = ExecuteTrial.Feedback()
+
+        def phase(value: int) -> None:
+            feedback.phase, feedback.elapsed_s = value, self._now() - accepted
+            handle.publish_feedback(feedback)
+
+        def check(deadline_what: str) -> None:
+            if handle.is_cancel_requested:
+                raise TrialFailed(Codes.ABORTED, f'canceled while {deadline_what}')
+            if stop_requested().is_set():
+                raise TrialFailed(Codes.ABORTED, f'shutting down while {deadline_what}')
+            if time.monotonic() - wall_start > self._timeout_s:
+                raise TrialFailed(
+                    Codes.TIMEOUT, f'trial timeout ({self._timeout_s:g} s) while {deadline_what}'
+                )
+
+        moving = False
+        try:
+            try:
+                task = self._tasks[goal.task]
+                theta, clipped = task.clip(task.check_theta(goal.theta))
+                goal_vec = task.check_goal(goal.goal if len(goal.goal) else task.default_goal)
+            except InvalidInput as exc:
+                raise TrialFailed(Codes.INVALID_PARAMS, str(exc)) from None
+            trial.theta, trial.goal = theta.tolist(), goal_vec.tolist()
+            phase(ExecuteTrial.Feedback.PHASE_PLANNING)
+            try:
+                plan = plan_motion(task.motion, self._arm, theta, task.trial_duration_s)
+            except PlanRejected as exc:
+                raise TrialFailed(Codes.LIMITS, f'plan rejected ({exc.reason}): {exc}') from None
+            phase(ExecuteTrial.Feedback.PHASE_RESETTING)
+            self._reset_scene(task.name, goal_vec)
+            check('resetting')
+            start = self._now() + self._lead_s
+            end = start + task.trial_duration_s
+            self._controller.publish(self._trajectory(plan, start))
+            moving = True
+            phase(ExecuteTrial.Feedback.PHASE_MOVING)
+            while self._now() < end:
+                check('moving')
+                time.sleep(0.02)
+            moving = False
+            phase(ExecuteTrial.Feedback.PHASE_SETTLING)
+            answer = self._trajectory_of(start, end, check)
+            phase(ExecuteTrial.Feedback.PHASE_SCORING)
+            traj = answer.trajectory
+            trial.trajectory = traj
+            points = np.array([[p.x, p.y, p.z] for p in traj.points]).reshape(-1, 3)
+            times = np.array([seconds(t) for t in traj.stamps])
+            if not answer.success:
+                raise TrialFailed(Codes.TRACKING_LOST, answer.message)
+            try:
+                score = score_trajectory(task, times, points, np.array(traj.valid), goal_vec, end)
+            except TrackingLost as exc:
+                raise TrialFailed(Codes.TRACKING_LOST, str(exc)) from None
+            trial.outcome, trial.error = score.outcome.tolist(), score.error.tolist()
+            trial.cost = score.cost
+            trial.start_stamp, trial.end_stamp = to_time(start), to_time(end)
+            trial.status = Codes.NONE
+            trial.status_message = 'clipped to bounds' if clipped else ''
+            result.error_code = Codes.NONE
+            handle.succeed()
+            self.get_logger().info(
+                f'trial {trial.trial_id} {task.name}: theta {np.round(theta, 4).tolist()} -> '
+                f'outcome {np.round(score.outcome, 4).tolist()} cost {score.cost:.4f}'
+            )
+        except TrialFailed as exc:
+            if moving:
+                self._hold()
+            trial.status, trial.status_message = exc.code, str(exc)
+            result.error_code, result.error_msg = exc.code, str(exc)
+            if handle.is_cancel_requested:
+                handle.canceled()
+            else:
+                handle.abort()
+            self.get_logger().warning(f'trial {trial.trial_id} failed: {exc}')
+        except Exception as exc:  # never leave a goal hanging or the arm moving
+            if moving:
+                self._hold()
+            result.error_code = Codes.INTERNAL_ERROR
+            result.error_msg = f'{type(exc).__name__}: {exc}'
+            trial.status, trial.status_message = result.error_code, result.error_msg
+            handle.abort()
+            self.get_logger().error(f'trial {trial.trial_id}: internal error: {result.error_msg}')
+        trial.header.stamp = self.get_clock().now().to_msg()
+        trial.wall_time_s = time.monotonic() - wall_start
+        return result
+
+    def _trajectory(self, plan, start: float) -> JointTrajectory:
+        msg = JointTrajectory(joint_names=list(plan.joint_names))
+        msg.header.stamp = to_time(start)
+        last = len(plan.times) - 1
+        for i in [*range(0, last, POINT_STRIDE), last]:
+            msg.points.append(
+                JointTrajectoryPoint(
+                    positions=plan.positions[i].tolist(),
+                    velocities=plan.velocities[i].tolist(),
+                    time_from_start=to_duration(float(plan.times[i])),
+                )
+            )
+        return msg
+
+    def _call(self, client, request, what: str):
+        if not client.wait_for_service(timeout_sec=self._service_timeout_s):
+            raise TrialFailed(Codes.NOT_READY, f'{what} ({client.srv_name}) is not available')
+        try:
+            return wait_for(client.call_async(request), self._service_timeout_s, what)
+        except WaitAborted as exc:
+            raise TrialFailed(Codes.TIMEOUT, str(exc)) from None
+
+    def _reset_scene(self, task: str, goal: np.ndarray) -> None:
+        if self._reset is None:
+            return
+        answer = self._call(
+            self._reset, ResetScene.Request(task=task, goal=goal.tolist()), 'the scene reset'
+        )
+        if not answer.success:
+            raise TrialFailed(Codes.NOT_READY, f'scene reset failed: {answer.message}')
+
+    def _trajectory_of(self, start: float, end: float, check):
+        request = GetTrajectory.Request(start=to_time(start), end=to_time(end))
+        while True:
+            answer = self._call(self._tracker, request, 'the tracker')
+            if answer.complete:
+                return answer
+            check('waiting for the tracker')
+            time.sleep(0.05)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the trial executor until Ctrl-C."""
+    raise SystemExit(run_node(TrialExecutor, args, threads=4))
+
+
+if __name__ == '__main__':
+    main()

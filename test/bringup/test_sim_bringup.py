@@ -1,0 +1,108 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""End to end: the sim graph improving slide-gc through the Improve action.
+
+Five processes (MuJoCo bridge, OpenCV tracker, planner, executor, loop), run record on disk.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from action_msgs.msg import GoalStatus
+
+from icpi_ros.bringup import Bringup, sim_graph
+from icpi_ros.core.sim.simulator import TrialRunner
+from icpi_ros.core.tasks import load_tasks
+
+TASK = load_tasks()['slide-gc']
+
+
+@pytest.fixture(scope='module')
+def graph(tmp_path_factory):
+    work = tmp_path_factory.mktemp('bringup')
+    calibration = work / 'calibration.yaml'
+    subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'icpi_ros.cli',
+            'calibrate',
+            '--sim',
+            'slide-gc',
+            '--out',
+            str(calibration),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    bringup = Bringup(sim_graph(calibration, 'auto', 1.0, work / 'runs'), work)
+    saved = dict(os.environ)
+    try:
+        bringup.start()
+        os.environ.update(bringup.environment())
+        from icpi_ros.client import ICPIClient
+
+        with ICPIClient(node_name='bringup_test') as client:
+            yield bringup, client, work / 'runs'
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        problems = bringup.stop()
+        assert not problems, '\n'.join(problems)  # SIGINT: every node exits 0, no traceback
+
+
+def test_improve_over_the_graph_records_every_trial(graph):
+    _, client, runs = graph
+    seen = []
+    status, result = client.improve(
+        'slide-gc',
+        [0.86, 0.03],
+        theta0=[-0.2, 0.08, 0.4],
+        max_iterations=5,
+        on_feedback=seen.append,
+    )
+    assert status == GoalStatus.STATUS_SUCCEEDED, result.error_msg
+    assert [f.iteration for f in seen] == [0, 1, 2, 3, 4]
+    costs = [t.cost for t in result.history]
+    assert len(costs) == 5 and result.best_cost == min(costs) < costs[0]
+    run = runs / result.run_id
+    trials = [json.loads(line) for line in (run / 'trials.jsonl').read_text().splitlines()]
+    assert [t['iteration'] for t in trials] == [0, 1, 2, 3, 4]
+    np.testing.assert_allclose([t['cost'] for t in trials], costs)
+    assert trials[0]['improver'] == '' and trials[1]['improver'] == 'knn_linear'
+    assert len(trials[1]['planner']['neighbours']) == 20
+    summary = json.loads((run / 'summary.json').read_text())
+    assert summary['task'] == 'slide-gc' and summary['improver'] == 'knn_linear'
+    assert summary['costs'] == pytest.approx(costs) and summary['status'] == 'succeeded'
+    assert (run / 'costs.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert (runs / 'latest').resolve() == run.resolve()
+
+    # The tracked outcome matches the simulator's ground truth for the same theta.
+    runner = TrialRunner(TASK)
+    try:
+        for t in trials[:2]:
+            truth = runner.run(np.array(t['theta']), np.array(t['goal'])).outcome
+            assert np.linalg.norm(np.array(t['outcome']) - truth) < 0.005, (t['outcome'], truth)
+    finally:
+        runner.close()
+
+
+@pytest.mark.parametrize(
+    ('kwargs', 'message'),
+    [
+        ({'task': 'slide-gc', 'goal': [float('nan'), 0.0]}, 'goal[0] is nan'),
+        ({'task': 'slide-gc', 'goal': [2.0, 0.0]}, 'outside the range'),
+        ({'task': 'nope'}, "unknown task 'nope'"),
+        ({'task': 'slide-gc', 'max_iterations': 0}, 'max_iterations must be at least 1'),
+        ({'task': 'slide-gc', 'resume_run_id': '../etc'}, 'run id'),
+    ],
+)
+def test_bad_goals_are_rejected_with_a_code(graph, kwargs, message):
+    _, client, _ = graph
+    status, result = client.improve(**{'max_iterations': 3, **kwargs})
+    assert status == GoalStatus.STATUS_ABORTED
+    assert result.error_code in (1, 5) and message in result.error_msg, result.error_msg
