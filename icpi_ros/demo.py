@@ -19,6 +19,16 @@ from icpi_ros.core.records import default_runs_dir
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
+def calibrate_sim_camera(task: str, out: Path) -> Path:
+    """Calibrate the simulated camera of `task` from its ArUco markers (`icpi calibrate`)."""
+    subprocess.run(
+        [sys.executable, '-m', 'icpi_ros.cli', 'calibrate', '--sim', task, '--out', str(out)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return out
+
+
 def run_demo(
     task: str = 'slide-gc',
     iterations: int = 20,
@@ -34,20 +44,7 @@ def run_demo(
         work = Path(tmp)
         calibration = work / 'calibration.yaml'
         print(f'[demo] calibrating the simulated camera from ArUco markers ({task})', flush=True)
-        subprocess.run(
-            [
-                sys.executable,
-                '-m',
-                'icpi_ros.cli',
-                'calibrate',
-                '--sim',
-                task,
-                '--out',
-                str(calibration),
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        calibrate_sim_camera(task, calibration)
         # Real time, as on a robot: faster, the tracker drops frames on a loaded 2-core machine.
         bringup = Bringup(sim_graph(calibration, improver, 1.0, runs_dir), work, log_level)
         print(

@@ -16,7 +16,7 @@ from action_msgs.msg import GoalStatus
 from icpi_interfaces.action import ExecuteTrial, Improve
 from icpi_interfaces.msg import TrialResult
 from icpi_interfaces.srv import NextPolicy
-from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
+from rclpy.action import ActionClient
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
@@ -27,7 +27,14 @@ from icpi_ros.core.records import RunRecord, default_runs_dir
 from icpi_ros.core.tasks import load_tasks
 from icpi_ros.core.validation import InvalidInput, as_vector
 from icpi_ros.nodes.conversions import seconds
-from icpi_ros.nodes.runtime import WaitAborted, declare, run_node, stop_requested, wait_for
+from icpi_ros.nodes.runtime import (
+    OneGoalAtATime,
+    WaitAborted,
+    declare,
+    run_node,
+    stop_requested,
+    wait_for,
+)
 
 NODE_NAME = 'improvement_loop'
 Codes = Improve.Result
@@ -118,39 +125,14 @@ class ImprovementLoop(Node):
         group = ReentrantCallbackGroup()
         self._trials = ActionClient(self, ExecuteTrial, executor, callback_group=group)
         self._planner = self.create_client(NextPolicy, planner, callback_group=group)
-        self._busy = threading.Lock()
-        self._idle = threading.Event()
-        self._idle.set()
-        self._server = ActionServer(
-            self,
-            Improve,
-            '~/improve',
-            self._execute,
-            goal_callback=self._on_goal,
-            cancel_callback=lambda _: CancelResponse.ACCEPT,
-            callback_group=group,
-        )
+        self._goals = OneGoalAtATime(self, Improve, '~/improve', self._run, group, 'run')
         self.get_logger().info(
             f'ready: action {self.resolve_topic_name("~/improve")}, runs in {self._runs}'
         )
 
     def drain(self, timeout_s: float) -> None:
         """Wait for a running Improve goal to end (it sees the stop event)."""
-        self._idle.wait(timeout_s)
-
-    def _on_goal(self, goal: Improve.Goal) -> GoalResponse:
-        if self._busy.locked():
-            self.get_logger().warning('rejected an Improve goal: another run is in progress')
-            return GoalResponse.REJECT
-        return GoalResponse.ACCEPT
-
-    def _execute(self, handle) -> Improve.Result:
-        with self._busy:
-            self._idle.clear()
-            try:
-                return self._run(handle)
-            finally:
-                self._idle.set()
+        self._goals.drain(timeout_s)
 
     def _config(self, goal: Improve.Goal) -> dict:
         try:

@@ -15,6 +15,7 @@ from rcl_interfaces.msg import (
     ParameterDescriptor,
     SetParametersResult,
 )
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import (
     ExternalShutdownException,
@@ -91,6 +92,47 @@ def run_node(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return code
+
+
+class OneGoalAtATime:
+    """An action server that runs one goal at a time: others are rejected while one runs.
+
+    `run(handle) -> result` executes a goal (in an executor thread); `drain()` waits for the
+    running goal to end, for run_node's shutdown.
+    """
+
+    def __init__(self, node: Node, action_type, name: str, run, group, what: str) -> None:
+        self._node, self._run, self._what = node, run, what
+        self._busy = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self.server = ActionServer(
+            node,
+            action_type,
+            name,
+            self._execute,
+            goal_callback=self._on_goal,
+            cancel_callback=lambda _: CancelResponse.ACCEPT,
+            callback_group=group,
+        )
+
+    def _on_goal(self, _goal) -> GoalResponse:
+        if self._busy.locked():
+            self._node.get_logger().warning(f'rejected a {self._what}: another one is running')
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def _execute(self, handle):
+        with self._busy:
+            self._idle.clear()
+            try:
+                return self._run(handle)
+            finally:
+                self._idle.set()
+
+    def drain(self, timeout_s: float) -> None:
+        """Wait up to `timeout_s` for the running goal to end."""
+        self._idle.wait(timeout_s)
 
 
 class WaitAborted(RuntimeError):

@@ -9,14 +9,12 @@ under `use_sim_time`), ask the tracker for the window's trajectory, and score it
 trial sends an empty trajectory (hold position) at once.
 """
 
-import threading
 import time
 import uuid
 
 import numpy as np
 from icpi_interfaces.action import ExecuteTrial
 from icpi_interfaces.srv import GetTrajectory, ResetScene
-from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -28,7 +26,14 @@ from icpi_ros.core.scoring import TrackingLost, score_trajectory
 from icpi_ros.core.tasks import load_tasks
 from icpi_ros.core.validation import InvalidInput
 from icpi_ros.nodes.conversions import seconds, to_duration, to_time
-from icpi_ros.nodes.runtime import WaitAborted, declare, run_node, stop_requested, wait_for
+from icpi_ros.nodes.runtime import (
+    OneGoalAtATime,
+    WaitAborted,
+    declare,
+    run_node,
+    stop_requested,
+    wait_for,
+)
 
 NODE_NAME = 'trial_executor'
 Codes = ExecuteTrial.Result
@@ -108,17 +113,8 @@ class TrialExecutor(Node):
             else None
         )
         self._tracker = self.create_client(GetTrajectory, tracker_service, callback_group=group)
-        self._busy = threading.Lock()
-        self._idle = threading.Event()
-        self._idle.set()
-        self._server = ActionServer(
-            self,
-            ExecuteTrial,
-            '~/execute_trial',
-            self._execute,
-            goal_callback=self._on_goal,
-            cancel_callback=lambda _: CancelResponse.ACCEPT,
-            callback_group=group,
+        self._goals = OneGoalAtATime(
+            self, ExecuteTrial, '~/execute_trial', self._run, group, 'trial'
         )
         self.get_logger().info(
             f'ready: action {self.resolve_topic_name("~/execute_trial")}, controller '
@@ -128,27 +124,13 @@ class TrialExecutor(Node):
 
     def drain(self, timeout_s: float) -> None:
         """Wait for a running trial to end (it sees the stop event and stops the arm)."""
-        self._idle.wait(timeout_s)
-
-    def _on_goal(self, goal: ExecuteTrial.Goal) -> GoalResponse:
-        if self._busy.locked():
-            self.get_logger().warning('rejected a trial: another trial is running')
-            return GoalResponse.REJECT
-        return GoalResponse.ACCEPT
+        self._goals.drain(timeout_s)
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _hold(self) -> None:
         self._controller.publish(JointTrajectory())  # empty: hold the current position
-
-    def _execute(self, handle) -> ExecuteTrial.Result:
-        with self._busy:
-            self._idle.clear()
-            try:
-                return self._run(handle)
-            finally:
-                self._idle.set()
 
     def _run(self, handle) -> ExecuteTrial.Result:
         goal = handle.request

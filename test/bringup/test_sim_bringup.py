@@ -7,8 +7,6 @@ Five processes (MuJoCo bridge, OpenCV tracker, planner, executor, loop), run rec
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,6 +15,7 @@ from action_msgs.msg import GoalStatus
 from icpi_ros.bringup import Bringup, sim_graph
 from icpi_ros.core.sim.simulator import TrialRunner
 from icpi_ros.core.tasks import load_tasks
+from icpi_ros.demo import calibrate_sim_camera
 
 TASK = load_tasks()['slide-gc']
 
@@ -25,20 +24,7 @@ TASK = load_tasks()['slide-gc']
 def graph(tmp_path_factory):
     work = tmp_path_factory.mktemp('bringup')
     calibration = work / 'calibration.yaml'
-    subprocess.run(
-        [
-            sys.executable,
-            '-m',
-            'icpi_ros.cli',
-            'calibrate',
-            '--sim',
-            'slide-gc',
-            '--out',
-            str(calibration),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    calibrate_sim_camera('slide-gc', calibration)
     bringup = Bringup(sim_graph(calibration, 'auto', 1.0, work / 'runs'), work)
     saved = dict(os.environ)
     try:
