@@ -89,6 +89,62 @@ def _cmd_next_policy(args: argparse.Namespace) -> int:
     return EXIT_OK if resp.success else EXIT_REJECTED
 
 
+def _cmd_improve_graph(args: argparse.Namespace) -> int:
+    from action_msgs.msg import GoalStatus
+
+    from icpi_ros.client import GraphUnavailable, ICPIClient, format_feedback
+
+    def show(feedback) -> None:
+        if not args.json:
+            print(format_feedback(feedback, args.iterations), flush=True)
+
+    with ICPIClient(loop=args.loop, node_name='icpi_improve', cancel_on_ctrl_c=True) as client:
+        try:
+            status, result = client.improve(
+                args.task,
+                args.goal,
+                theta0=args.theta0,
+                max_iterations=args.iterations,
+                tolerance=args.tolerance,
+                improver=args.improver,
+                resume_run_id=args.resume,
+                seed=args.seed,
+                on_feedback=show,
+                server_timeout_s=args.timeout,
+            )
+        except GraphUnavailable as exc:
+            print(f'icpi improve-graph: {exc}', file=sys.stderr)
+            return EXIT_UNAVAILABLE
+    succeeded = status == GoalStatus.STATUS_SUCCEEDED
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    'status': 'succeeded' if succeeded else 'failed',
+                    'error_code': result.error_code,
+                    'error_msg': result.error_msg,
+                    'run_id': result.run_id,
+                    'best_theta': list(result.best_theta),
+                    'best_cost': result.best_cost,
+                    'costs': [t.cost for t in result.history],
+                }
+            )
+        )
+    elif succeeded:
+        print(f'best cost {result.best_cost:.4f} at theta {list(result.best_theta)}')
+    if not succeeded:
+        print(
+            f'icpi improve-graph: run {result.run_id or "(none)"} ended with code '
+            f'{result.error_code}: {result.error_msg}',
+            file=sys.stderr,
+        )
+    elif result.run_id:
+        print(f"run record: runs/{result.run_id} (in the improvement_loop's runs_dir)")
+    if result.error_code == 1:  # INVALID_GOAL
+        return EXIT_REJECTED
+    return EXIT_OK if succeeded else EXIT_FAILED
+
+
 def _cmd_trial(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -278,6 +334,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_next_policy)
 
     p = sub.add_parser(
+        'improve-graph',
+        help='send an Improve goal to a running graph and follow it',
+        description='Send one goal to <loop>/improve (like `ros2 action send_goal`, without '
+        'ros2cli), print one line per iteration and the result. Ctrl-C cancels the run; '
+        '--resume continues a run that was interrupted.',
+    )
+    p.add_argument('--task', required=True)
+    p.add_argument('--goal', type=_floats, default=[], help="default: the task's default goal")
+    p.add_argument('--theta0', type=_floats, default=[], help='default: middle of the bounds')
+    p.add_argument('--iterations', type=int, default=20)
+    p.add_argument('--tolerance', type=float, default=0.0, help='stop at this cost (0: never)')
+    p.add_argument('--improver', default='', help="empty: the planner's configured improver")
+    p.add_argument('--resume', default='', metavar='RUN_ID', help='continue this run')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--loop', default='/improvement_loop', help='improvement_loop node name')
+    p.add_argument('--timeout', type=float, default=20.0, help='seconds to wait for the graph')
+    p.add_argument('--json', action='store_true', help='print the result as one JSON object')
+    p.set_defaults(func=_cmd_improve_graph)
+
+    p = sub.add_parser(
         'trial',
         help='simulate one trial on the fast path (MuJoCo, ground truth)',
         description='Run one trial of a sim task: theta is clipped to the bounds, planned, '
@@ -339,7 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         '--log-level',
         default='info',
-        help='log level of the nodes (their output is kept in the run folder)',
+        choices=('debug', 'info'),
+        help='log level of the nodes (their output goes to <run>/nodes/*.log; the bringup '
+        "waits for each node's info-level ready line)",
     )
     p.set_defaults(func=_cmd_demo)
     return parser

@@ -11,6 +11,10 @@ from icpi_interfaces.action import Improve
 from icpi_interfaces.srv import NextPolicy
 from rclpy.action import ActionClient
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+
+# How long a canceled run may take to stop its trial and answer.
+CANCEL_TIMEOUT_S = 30.0
 
 
 class GraphUnavailable(RuntimeError):
@@ -25,10 +29,20 @@ class ICPIClient:
         planner: str = '/icpi_planner',
         loop: str = '/improvement_loop',
         node_name: str = 'icpi_client',
+        cancel_on_ctrl_c: bool = False,
     ) -> None:
+        """Create the client node; with `cancel_on_ctrl_c`, Ctrl-C cancels a running goal.
+
+        (rclpy's own SIGINT handler would shut the context down instead, leaving the run going
+        until the loop notices; that option needs the client to own the context.)
+        """
         self._owns_context = not rclpy.ok()
         if self._owns_context:
-            rclpy.init()
+            rclpy.init(
+                signal_handler_options=(
+                    SignalHandlerOptions.NO if cancel_on_ctrl_c else SignalHandlerOptions.ALL
+                )
+            )
         self.node = Node(node_name)
         self._planner = planner.rstrip('/')
         self._next_policy = self.node.create_client(NextPolicy, f'{self._planner}/next_policy')
@@ -51,7 +65,8 @@ class ICPIClient:
     ) -> tuple[int, Improve.Result]:
         """Send an Improve goal and spin until its result; return (GoalStatus, result).
 
-        `cancel()` from `on_feedback` (or another thread) cancels the run.
+        `cancel()` from `on_feedback` (or another thread) cancels the run; so does Ctrl-C
+        when the client was made with `cancel_on_ctrl_c` (the canceled result is returned).
         """
         if not self._improve.wait_for_server(timeout_sec=server_timeout_s):
             raise GraphUnavailable(
@@ -78,7 +93,11 @@ class ICPIClient:
         if not self._goal_handle.accepted:
             return GoalStatus.STATUS_ABORTED, Improve.Result(error_msg='goal rejected (busy?)')
         result = self._goal_handle.get_result_async()
-        rclpy.spin_until_future_complete(self.node, result, timeout_sec=timeout_s)
+        try:
+            rclpy.spin_until_future_complete(self.node, result, timeout_sec=timeout_s)
+        except KeyboardInterrupt:
+            self.cancel()
+            rclpy.spin_until_future_complete(self.node, result, timeout_sec=CANCEL_TIMEOUT_S)
         if not result.done():
             raise GraphUnavailable(f'no result within {timeout_s} s')
         answer = result.result()
@@ -141,3 +160,12 @@ class ICPIClient:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def format_feedback(feedback: Improve.Feedback, iterations: int) -> str:
+    """One progress line per iteration: theta, cost and best cost so far."""
+    theta = ' '.join(f'{v:.4f}' for v in feedback.theta)
+    return (
+        f'[{feedback.iteration + 1:2d}/{iterations}] theta {theta}  cost {feedback.cost:.4f}  '
+        f'best {feedback.best_cost:.4f}'
+    )

@@ -29,6 +29,14 @@ def calibrate_sim_camera(task: str, out: Path) -> Path:
     return out
 
 
+def save_node_logs(bringup: Bringup, folder: Path) -> Path:
+    """Write each node's stdout and stderr to `folder`/<node>.log (after the graph stopped)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for process in bringup.graph.processes:
+        (folder / f'{process.name}.log').write_text(process.output())
+    return folder
+
+
 def run_demo(
     task: str = 'slide-gc',
     iterations: int = 20,
@@ -52,7 +60,7 @@ def run_demo(
             f'{", ".join(s.executable for s in bringup.specs)}',
             flush=True,
         )
-        code = EXIT_FAILED
+        code, run = EXIT_FAILED, None
         try:
             bringup.start()
             print(
@@ -60,7 +68,7 @@ def run_demo(
                 f'{iterations} iterations',
                 flush=True,
             )
-            code = _improve(bringup, task, iterations, goal or [], improver, seed, runs_dir)
+            code, run = _improve(bringup, task, iterations, goal or [], improver, seed, runs_dir)
         except KeyboardInterrupt:
             print('[demo] interrupted: stopping the graph', flush=True)
             code = 130
@@ -68,6 +76,8 @@ def run_demo(
             print(f'[demo] the graph did not start: {exc}', file=sys.stderr)
         finally:
             problems = bringup.stop()
+            if run is not None:
+                print(f'[demo] node logs: {save_node_logs(bringup, run / "nodes")}', flush=True)
             for problem in problems:
                 print(f'[demo] {problem}', file=sys.stderr)
             if problems and code == EXIT_OK:
@@ -84,20 +94,12 @@ def _improve(
     improver: str,
     seed: int,
     runs_dir: Path,
-) -> int:
+) -> tuple[int, Path | None]:
     use_graph_environment(bringup)
     import numpy as np
     from action_msgs.msg import GoalStatus
 
-    from icpi_ros.client import ICPIClient
-
-    def show(fb) -> None:
-        theta = ' '.join(f'{v:.4f}' for v in fb.theta)
-        print(
-            f'[{fb.iteration + 1:2d}/{iterations}] theta {theta}  cost {fb.cost:.4f} m  '
-            f'best {fb.best_cost:.4f} m',
-            flush=True,
-        )
+    from icpi_ros.client import ICPIClient, format_feedback
 
     with ICPIClient(node_name='icpi_demo') as client:
         status, result = client.improve(
@@ -106,18 +108,18 @@ def _improve(
             max_iterations=iterations,
             improver='' if improver == 'auto' else improver,
             seed=seed,
-            on_feedback=show,
+            on_feedback=lambda fb: print(format_feedback(fb, iterations), flush=True),
         )
     run = runs_dir / result.run_id if result.run_id else None
     if status != GoalStatus.STATUS_SUCCEEDED:
         print(f'[demo] run failed (code {result.error_code}): {result.error_msg}', file=sys.stderr)
         if run is not None:
             print(f'[demo] partial record: {run}', file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_FAILED, run
     print(
         f'[demo] best cost {result.best_cost:.4f} m at theta '
         f'{np.round(result.best_theta, 4).tolist()}'
     )
     print(f'[demo] summary: {run / "summary.json"}')
     print(f'[demo] plot:    {run / "costs.png"}')
-    return EXIT_OK
+    return EXIT_OK, run

@@ -47,6 +47,9 @@ class TaskSpec:
     motion: MotionConfig
     # Object simulated for this task (puck, ball, rope); None for real-robot-only tasks.
     sim_object: str | None = None
+    # Plane the tracked marker moves in, table frame: (nx, ny, nz, offset) with n . p = offset;
+    # None: the tracker's configured plane.
+    marker_plane: tuple[float, float, float, float] | None = None
 
     @property
     def theta_dim(self) -> int:
@@ -158,6 +161,15 @@ def parse_task(name: str, raw: Mapping[str, Any]) -> TaskSpec:
     if sim_object is not None and sim_object not in SIM_OBJECTS:
         raise InvalidInput(f'{where}.sim_object: expected one of {", ".join(SIM_OBJECTS)}')
 
+    marker_plane = None
+    if 'tracking' in raw:
+        tw = f'{where}.tracking'
+        normal = _numbers(_field(raw['tracking'], 'plane_normal', tw), 3, f'{tw}.plane_normal')
+        if np.linalg.norm(normal) < 1e-9:
+            raise InvalidInput(f'{tw}.plane_normal: must not be zero')
+        offset = _number(_field(raw['tracking'], 'plane_offset', tw), f'{tw}.plane_offset')
+        marker_plane = (*normal, offset)
+
     return TaskSpec(
         name=name,
         description=str(raw.get('description', '')),
@@ -172,6 +184,7 @@ def parse_task(name: str, raw: Mapping[str, Any]) -> TaskSpec:
         trial_duration_s=duration,
         motion=MotionConfig.parse(name, _field(raw, 'motion', where)),
         sim_object=sim_object,
+        marker_plane=marker_plane,
     )
 
 

@@ -9,6 +9,7 @@ itself is the core's `run_loop`, the same one `icpi improve` runs without ROS.
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,11 @@ from icpi_ros.nodes.runtime import (
 )
 
 NODE_NAME = 'improvement_loop'
+# A trial whose executor sends no feedback (heartbeat every 0.5 s) for this long has failed.
+EXECUTOR_SILENT_S = 5.0
+# An ExecuteTrial goal is sent up to GOAL_ATTEMPTS times, each waiting GOAL_ANSWER_S for
+# the executor to accept or refuse it.
+GOAL_ATTEMPTS, GOAL_ANSWER_S = 5, 2.0
 Codes = Improve.Result
 
 
@@ -48,7 +54,30 @@ class LoopFailed(Exception):
         self.code = code
 
 
-def trial_record(trial: TrialResult, it: Iteration) -> dict:
+def trial_timing(trial: TrialResult, cycle_s: float, planner: tuple[float, float] | None) -> dict:
+    """Where one iteration's wall-clock time went, and the ROS overhead that remains.
+
+    `cycle_s` runs from the previous trial's record to this one's: the planner call that
+    produced this theta, feedback, the ExecuteTrial goal and its result. The overhead is what
+    is left after the trial window on the robot's clock (motion, physics, rendering), the wait
+    for the tracker and the planner's own compute (an LLM call): action and service round
+    trips, the scene reset, messages, the record write.
+    """
+    call_s, compute_s = planner or (0.0, 0.0)
+    overhead = cycle_s - trial.window_wall_s - trial.tracker_wall_s - compute_s
+    return {
+        'cycle_s': round(cycle_s, 5),
+        'trial_s': round(trial.wall_time_s, 5),
+        'reset_s': round(trial.reset_wall_s, 5),
+        'window_s': round(trial.window_wall_s, 5),
+        'tracker_s': round(trial.tracker_wall_s, 5),
+        'planner_call_s': round(call_s, 5),
+        'planner_compute_s': round(compute_s, 5),
+        'overhead_s': round(overhead, 5),
+    }
+
+
+def trial_record(trial: TrialResult, it: Iteration, timing: dict | None = None) -> dict:
     """One line of trials.jsonl: the trial, and the planner step that produced its theta."""
     traj = trial.trajectory
     return {
@@ -63,7 +92,7 @@ def trial_record(trial: TrialResult, it: Iteration) -> dict:
         'status_message': trial.status_message,
         'start_s': seconds(trial.start_stamp),
         'end_s': seconds(trial.end_stamp),
-        'trial_wall_s': round(trial.wall_time_s, 4),
+        'timing': timing or {},
         'trajectory': {
             'stamps': [round(seconds(t), 4) for t in traj.stamps],
             'points': [[round(p.x, 5), round(p.y, 5), round(p.z, 5)] for p in traj.points],
@@ -203,8 +232,14 @@ class ImprovementLoop(Node):
                 results[i] = tr
                 return np.array(tr.outcome)
 
+            clock = {'mark': time.monotonic(), 'planner': None}
+
             def on_trial(it: Iteration) -> None:
-                record.append(trial_record(results[it.iteration], it))
+                now = time.monotonic()
+                tr = results[it.iteration]
+                timing = trial_timing(tr, now - clock['mark'], clock['planner'])
+                clock['mark'], clock['planner'] = now, None
+                record.append(trial_record(tr, it, timing))
                 best[0] = min(best[0], it.cost)
 
             def on_iteration(it: Iteration) -> None:
@@ -219,7 +254,9 @@ class ImprovementLoop(Node):
             used = ['']
 
             def plan(query) -> PolicyStep:
-                step = self._next_policy(query, config['improver'])
+                sent = time.monotonic()
+                step, compute_s = self._next_policy(query, config['improver'])
+                clock['planner'] = (time.monotonic() - sent, compute_s)
                 used[0] = step.improver
                 return step
 
@@ -276,21 +313,35 @@ class ImprovementLoop(Node):
         request = ExecuteTrial.Goal(
             task=task, theta=list(theta), goal=list(goal), trial_id=trial_id
         )
+        heard = [time.monotonic()]  # the executor's feedback doubles as its heartbeat
+
+        def on_feedback(_) -> None:
+            heard[0] = time.monotonic()
+
         try:
-            goal_handle = wait_for(self._trials.send_goal_async(request), 10.0, 'the executor')
+            goal_handle = self._send_trial(request, on_feedback)
             if not goal_handle.accepted:
-                raise LoopFailed(Codes.TRIAL_FAILED, 'the trial executor refused the trial')
+                raise LoopFailed(
+                    Codes.TRIAL_FAILED, f'the trial executor refused trial {trial_id} (busy?)'
+                )
             result_future = goal_handle.get_result_async()
             done = threading.Event()
             result_future.add_done_callback(lambda _: done.set())
-            waited = 0.0
+            sent = time.monotonic()
             while not done.wait(0.1):
-                waited += 0.1
                 if handle.is_cancel_requested or stop_requested().is_set():
                     goal_handle.cancel_goal_async()
                     wait_for(result_future, 10.0, 'the canceled trial')
                     raise LoopFailed(Codes.CANCELED, f'canceled during trial {trial_id}')
-                if waited > self._trial_timeout_s:
+                # A crashed or killed executor never answers: notice its silence.
+                silent = time.monotonic() - heard[0]
+                if silent > EXECUTOR_SILENT_S:
+                    raise LoopFailed(
+                        Codes.TRIAL_FAILED,
+                        f'trial {trial_id}: the trial executor has been silent for {silent:.1f} '
+                        f's (crashed or killed?); resume with resume_run_id once it is back',
+                    )
+                if time.monotonic() - sent > self._trial_timeout_s:
                     goal_handle.cancel_goal_async()
                     raise LoopFailed(
                         Codes.TRIAL_FAILED,
@@ -305,7 +356,27 @@ class ImprovementLoop(Node):
             )
         return response.result.trial
 
-    def _next_policy(self, query, improver: str) -> PolicyStep:
+    def _send_trial(self, request: ExecuteTrial.Goal, on_feedback):
+        """Send the goal; resend it if unanswered (an executor that just restarted).
+
+        A goal sent before DDS has matched a freshly started executor is lost, while the
+        killed one may still look present in the graph; the answer normally takes ~5 ms.
+        """
+        for attempt in range(1, GOAL_ATTEMPTS + 1):
+            try:
+                return wait_for(
+                    self._trials.send_goal_async(request, feedback_callback=on_feedback),
+                    GOAL_ANSWER_S,
+                    'the trial executor',
+                )
+            except WaitAborted as exc:
+                if stop_requested().is_set() or attempt == GOAL_ATTEMPTS:
+                    raise
+                self.get_logger().warning(f'trial {request.trial_id}: {exc}; sending it again')
+        raise AssertionError('unreachable')
+
+    def _next_policy(self, query, improver: str) -> tuple[PolicyStep, float]:
+        """Call NextPolicy; return the step and the planner's own compute time (s)."""
         request = NextPolicy.Request(
             task=query.task.name,
             theta=query.theta.tolist(),
@@ -328,13 +399,14 @@ class ImprovementLoop(Node):
         except InvalidInput as exc:
             raise ImproverFailed(str(exc)) from None
         theta_next, _ = query.task.clip(theta_next)  # never trust a remote theta unclipped
-        return PolicyStep(
+        step = PolicyStep(
             theta_next=theta_next,
             delta_theta=theta_next - query.theta,
             improver=answer.improver_used,
             clipped=answer.clipped,
             details=json.loads(answer.details_json or '{}'),
         )
+        return step, answer.compute_s
 
 
 def main(args: list[str] | None = None) -> None:

@@ -8,6 +8,7 @@ simulation clock (/clock) and, for evaluation only, the object's ground truth (/
 Physics runs in its own thread, paced by `realtime_factor` (0: as fast as possible).
 """
 
+import os
 import threading
 import time
 
@@ -97,6 +98,13 @@ class SimBridge(Node):
         self._seed = declare(
             self, 'seed', 0, 'Seed of the initial scene.', read_only=True, int_range=(0, 2**31 - 1)
         )
+        self._headless = declare(
+            self,
+            'headless',
+            True,
+            'Render offscreen only; false also opens a MuJoCo viewer window (needs a display).',
+            read_only=True,
+        )
         self.add_post_set_parameters_callback(self._on_parameters_set)
 
         self._sim = Simulator(self._tasks[task])
@@ -109,6 +117,8 @@ class SimBridge(Node):
         self._hold = self._sim.joint_positions()
         self._pending_reset: tuple | None = None
         self._reset_done = threading.Event()
+        # Wakes the physics thread early (a reset, or stop) instead of at its next step.
+        self._wake = threading.Event()
         self._reset_result: tuple[bool, str, float] = (False, '', 0.0)
 
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -188,6 +198,7 @@ class SimBridge(Node):
         self._reset_done.clear()
         with self._lock:
             self._pending_reset = (task, goal, int(request.seed))
+        self._wake.set()
         if not self._reset_done.wait(RESET_TIMEOUT_S):
             response.success, response.message = False, 'physics thread did not answer'
             return response
@@ -226,15 +237,42 @@ class SimBridge(Node):
         finally:
             self._sim.close()
 
+    def _open_viewer(self):
+        """Open a passive MuJoCo viewer on the current scene; None when it cannot be shown."""
+        if self._headless:
+            return None
+        if not (os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY')):
+            self.get_logger().warning('headless is false but there is no display: no viewer')
+            return None
+        try:
+            import mujoco.viewer
+
+            return mujoco.viewer.launch_passive(self._sim.model, self._sim.data)
+        except Exception as exc:  # no GLFW, no GL context: the bridge works without a window
+            self.get_logger().warning(f'cannot open the MuJoCo viewer ({exc}): no viewer')
+            return None
+
     def _run_physics(self) -> None:
         wall0, sim0 = time.monotonic(), self._sim_time()
         next_frame = sim0
+        viewer = self._open_viewer()
+        try:
+            self._physics_steps(wall0, sim0, next_frame, viewer)
+        finally:
+            if viewer is not None:
+                viewer.close()
+
+    def _physics_steps(self, wall0: float, sim0: float, next_frame: float, viewer) -> None:
         while not self._stop.is_set():
             with self._lock:
                 if self._pending_reset is not None:
+                    scene = self._sim
                     self._apply_reset()
                     wall0, sim0 = time.monotonic(), self._sim_time()
                     next_frame = sim0
+                    if viewer is not None and self._sim is not scene:  # another task's scene
+                        viewer.close()
+                        viewer = self._open_viewer()
                 dt = self._sim.timestep
                 steps = max(1, int(round(1.0 / (self._state_rate * dt))))
                 for _ in range(steps):
@@ -252,13 +290,16 @@ class SimBridge(Node):
                 if self._publish_camera and now >= next_frame:
                     frame = self._sim.render()
                     next_frame += 1.0 / self._camera_rate
+                if viewer is not None and viewer.is_running():
+                    viewer.sync()
             self._publish_state(now, q, qd, obj)
             if frame is not None:
                 self._publish_frame(now, frame)
             if self._rtf > 0:
                 delay = wall0 + (now - sim0) / self._rtf - time.monotonic()
                 if delay > 0:
-                    self._stop.wait(delay)
+                    self._wake.wait(delay)
+                    self._wake.clear()
 
     def _publish_state(self, now: float, q: np.ndarray, qd: np.ndarray, obj: np.ndarray) -> None:
         stamp = to_time(now)
@@ -286,6 +327,7 @@ class SimBridge(Node):
     def destroy_node(self) -> None:
         """Stop the physics thread (which releases the renderer) before the node goes."""
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5.0)
         super().destroy_node()

@@ -9,6 +9,7 @@ under `use_sim_time`), ask the tracker for the window's trajectory, and score it
 trial sends an empty trajectory (hold position) at once.
 """
 
+import threading
 import time
 import uuid
 
@@ -39,6 +40,11 @@ NODE_NAME = 'trial_executor'
 Codes = ExecuteTrial.Result
 # Every n-th point of the 100 Hz plan is sent (the controller interpolates cubically).
 POINT_STRIDE = 5
+# Polling period while waiting for the robot's clock or the tracker: short, because every
+# millisecond of it is overhead added to each trial (the clock itself ticks at 100 Hz).
+CLOCK_POLL_S = 0.005
+# Feedback is published at least this often (wall clock, s) while a trial runs.
+HEARTBEAT_S = 0.5
 
 
 class TrialFailed(Exception):
@@ -142,10 +148,21 @@ class TrialExecutor(Node):
         wall_start = time.monotonic()
         accepted = self._now()
         feedback = ExecuteTrial.Feedback()
+        publishing = threading.Lock()
 
-        def phase(value: int) -> None:
-            feedback.phase, feedback.elapsed_s = value, self._now() - accepted
-            handle.publish_feedback(feedback)
+        def phase(value: int | None = None) -> None:
+            with publishing:
+                if value is not None:
+                    feedback.phase = value
+                feedback.elapsed_s = self._now() - accepted
+                handle.publish_feedback(feedback)
+
+        # A heartbeat: the loop tells a running trial from a crashed executor by its feedback.
+        done = threading.Event()
+        threading.Thread(
+            target=lambda: [phase() for _ in iter(lambda: done.wait(HEARTBEAT_S), True)],
+            daemon=True,
+        ).start()
 
         def check(deadline_what: str) -> None:
             if handle.is_cancel_requested:
@@ -172,8 +189,11 @@ class TrialExecutor(Node):
             except PlanRejected as exc:
                 raise TrialFailed(Codes.LIMITS, f'plan rejected ({exc.reason}): {exc}') from None
             phase(ExecuteTrial.Feedback.PHASE_RESETTING)
+            mark = time.monotonic()
             self._reset_scene(task.name, goal_vec)
             check('resetting')
+            trial.reset_wall_s = time.monotonic() - mark
+            mark = time.monotonic()
             start = self._now() + self._lead_s
             end = start + task.trial_duration_s
             self._controller.publish(self._trajectory(plan, start))
@@ -181,10 +201,13 @@ class TrialExecutor(Node):
             phase(ExecuteTrial.Feedback.PHASE_MOVING)
             while self._now() < end:
                 check('moving')
-                time.sleep(0.02)
+                time.sleep(CLOCK_POLL_S)
             moving = False
+            trial.window_wall_s = time.monotonic() - mark
+            mark = time.monotonic()
             phase(ExecuteTrial.Feedback.PHASE_SETTLING)
-            answer = self._trajectory_of(start, end, check)
+            answer = self._trajectory_of(start, end, task.marker_plane, check)
+            trial.tracker_wall_s = time.monotonic() - mark
             phase(ExecuteTrial.Feedback.PHASE_SCORING)
             traj = answer.trajectory
             trial.trajectory = traj
@@ -225,6 +248,7 @@ class TrialExecutor(Node):
             trial.status, trial.status_message = result.error_code, result.error_msg
             handle.abort()
             self.get_logger().error(f'trial {trial.trial_id}: internal error: {result.error_msg}')
+        done.set()
         trial.header.stamp = self.get_clock().now().to_msg()
         trial.wall_time_s = time.monotonic() - wall_start
         return result
@@ -260,14 +284,16 @@ class TrialExecutor(Node):
         if not answer.success:
             raise TrialFailed(Codes.NOT_READY, f'scene reset failed: {answer.message}')
 
-    def _trajectory_of(self, start: float, end: float, check):
-        request = GetTrajectory.Request(start=to_time(start), end=to_time(end))
+    def _trajectory_of(self, start: float, end: float, plane, check):
+        request = GetTrajectory.Request(
+            start=to_time(start), end=to_time(end), plane=list(plane or [])
+        )
         while True:
             answer = self._call(self._tracker, request, 'the tracker')
             if answer.complete:
                 return answer
             check('waiting for the tracker')
-            time.sleep(0.05)
+            time.sleep(CLOCK_POLL_S)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -7,6 +7,8 @@ Five processes (MuJoCo bridge, OpenCV tracker, planner, executor, loop), run rec
 
 import json
 import os
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -92,3 +94,61 @@ def test_bad_goals_are_rejected_with_a_code(graph, kwargs, message):
     status, result = client.improve(**{'max_iterations': 3, **kwargs})
     assert status == GoalStatus.STATUS_ABORTED
     assert result.error_code in (1, 5) and message in result.error_msg, result.error_msg
+
+
+def _trials(runs, run_id: str) -> list[dict]:
+    return [json.loads(line) for line in (runs / run_id / 'trials.jsonl').read_text().splitlines()]
+
+
+def test_cancel_mid_run_stops_the_trial_and_keeps_the_record(graph):
+    bringup, client, runs = graph
+    seen = []
+
+    def cancel_after_first(feedback) -> None:
+        seen.append(feedback.iteration)
+        client.cancel()  # iteration 1's trial is starting: the executor must stop the arm
+
+    status, result = client.improve('slide-gc', max_iterations=6, on_feedback=cancel_after_first)
+    assert status == GoalStatus.STATUS_CANCELED, result.error_msg
+    assert result.error_code == 4 and 'canceled' in result.error_msg
+    trials = _trials(runs, result.run_id)
+    assert seen[0] == 0 and 1 <= len(trials) < 6
+    assert [t['iteration'] for t in trials] == list(range(len(trials)))
+    summary = json.loads((runs / result.run_id / 'summary.json').read_text())
+    assert summary['status'] == 'canceled' and summary['iterations'] == len(trials)
+    executor = next(p for p in bringup.graph.processes if p.name == 'trial_executor')
+    executor.wait_for_output(rf'{result.run_id}-{len(trials)} failed: canceled while', 10.0)
+
+
+def test_resume_after_the_executor_is_killed_loses_and_repeats_nothing(graph):
+    bringup, client, runs = graph
+    executor = next(p for p in bringup.graph.processes if p.name == 'trial_executor')
+
+    def kill_during_third_trial(feedback) -> None:
+        if feedback.iteration == 1:  # two trials on disk: kill the executor mid-way the third
+            threading.Timer(1.5, executor.proc.kill).start()
+
+    started = time.monotonic()
+    status, result = client.improve(
+        'slide-gc', [0.9, -0.02], max_iterations=4, on_feedback=kill_during_third_trial
+    )
+    print(f'run ended {time.monotonic() - started:.1f} s after the goal')
+    assert executor.wait(5.0) == -9
+    assert status == GoalStatus.STATUS_ABORTED and result.error_code == 2, result.error_msg
+    assert 'executor has been silent' in result.error_msg
+    before = (runs / result.run_id / 'trials.jsonl').read_text().splitlines()
+    assert [json.loads(line)['iteration'] for line in before] == [0, 1]
+
+    spec = next(s for s in bringup.specs if s.executable == 'trial_executor')
+    bringup.graph.start(spec.executable, spec.argv(), ready=r'\]: ready', timeout=30.0)
+    status, resumed = client.improve('', resume_run_id=result.run_id, max_iterations=4)
+    assert status == GoalStatus.STATUS_SUCCEEDED, resumed.error_msg
+    assert resumed.run_id == result.run_id and len(resumed.history) == 2
+    after = (runs / result.run_id / 'trials.jsonl').read_text().splitlines()
+    assert after[:2] == before  # kept byte for byte
+    trials = [json.loads(line) for line in after]
+    assert [t['iteration'] for t in trials] == [0, 1, 2, 3]
+    assert [t['trial_id'] for t in trials[2:]] == [t.trial_id for t in resumed.history]
+    assert all(t['goal'] == [0.9, -0.02] for t in trials)
+    summary = json.loads((runs / result.run_id / 'summary.json').read_text())
+    assert summary['status'] == 'succeeded' and len(summary['costs']) == 4

@@ -46,9 +46,12 @@ def read_launch_file(path: Path) -> LaunchRefs:
             package, executable = _const(kwargs.get('package')), _const(kwargs.get('executable'))
             refs.executables.append((package or '?', executable or '?'))
         elif name == 'DeclareLaunchArgument':
-            arg = _const(node.args[0]) if node.args else _const(kwargs.get('name'))
+            arg = node.args[0] if node.args else kwargs.get('name')
             description = kwargs.get('description')
-            refs.arguments[arg or '?'] = _const(description) if description else None
+            # Names and descriptions computed from data (icpi_ros.bringup) are checked there.
+            refs.arguments[_const(arg) or ast.unparse(arg)] = (
+                (_const(description) or ast.unparse(description)) if description else None
+            )
         elif name == 'PathJoinSubstitution' and node.args and isinstance(node.args[0], ast.List):
             parts = [_const(e) for e in node.args[0].elts[1:]]
             if parts and all(parts):
@@ -67,4 +70,32 @@ def console_scripts(setup_py: Path) -> set[str]:
             and isinstance(node.value, ast.Dict)
         ):
             names.update(_const(k) for k in node.value.keys if _const(k))
+    return names
+
+
+def description_calls(path: Path, module: str = 'icpi_ros.bringup') -> dict[str, list[set[str]]]:
+    """Names a launch file imports from `module`, with the keyword sets of each call to them."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    imported = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == module
+        for alias in node.names
+    }
+    calls: dict[str, list[set[str]]] = {name: [] for name in imported}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, 'id', None) in calls:
+            calls[node.func.id].append({k.arg for k in node.keywords if k.arg})
+    return calls
+
+
+def declared_parameters(node_file: Path) -> set[str]:
+    """Parameter names a node declares with `declare(self, 'name', ...)` (plus use_sim_time)."""
+    tree = ast.parse(node_file.read_text(), filename=str(node_file))
+    names = {'use_sim_time'}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _call_name(node) == 'declare' and len(node.args) > 1:
+            name = _const(node.args[1])
+            if name:
+                names.add(name)
     return names

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from launch_check import console_scripts, read_launch_file  # noqa: E402
+from launch_check import (  # noqa: E402
+    console_scripts,
+    declared_parameters,
+    description_calls,
+    read_launch_file,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH_FILES = sorted((ROOT / 'launch').glob('*.launch.py'))
@@ -49,14 +54,49 @@ def test_checker_catches_a_missing_executable_and_file(tmp_path):
     assert refs.arguments == {'x': None}
 
 
-def test_sim_launch_starts_the_same_nodes_as_the_bringup_command(repo_root):
-    """`ros2 launch icpi_ros sim.launch.py` and `icpi demo` / Bringup cannot drift apart."""
-    from icpi_ros.bringup import sim_graph
+@pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_files_take_their_nodes_from_the_description(path):
+    """No node is spelled out in a launch file: they come from icpi_ros.bringup, like demo's."""
+    import inspect
 
-    launched = [
-        exe
-        for name in ('sim.launch.py', 'bringup.launch.py')
-        for _, exe in read_launch_file(repo_root / 'launch' / name).executables
-    ]
-    described = [spec.executable for spec in sim_graph('calibration.yaml')]
-    assert sorted(launched) == sorted(described)
+    import icpi_ros.bringup as bringup
+
+    refs = read_launch_file(path)
+    assert refs.executables == [], f'{path.name}: Node(...) written by hand'
+    calls = description_calls(path)
+    assert any(calls.get(name) for name in ('core_graph', 'sim_bridge')), path.name
+    for name, keyword_sets in calls.items():
+        assert hasattr(bringup, name), f'{path.name}: icpi_ros.bringup has no {name}'
+        target = getattr(bringup, name)
+        if callable(target):
+            accepted = set(inspect.signature(target).parameters)
+            for keywords in keyword_sets:
+                assert keywords <= accepted, f'{path.name}: {name}() has no {keywords - accepted}'
+
+
+def test_every_described_node_exists_and_declares_what_it_is_given(repo_root):
+    from icpi_ros.bringup import CORE_ARGUMENTS, SIM_ARGUMENTS, sim_graph
+
+    executables = console_scripts(repo_root / 'setup.py')
+    for spec in sim_graph('calibration.yaml', runs_dir='runs'):
+        assert spec.executable in executables
+        for name in spec.params_files:
+            assert (repo_root / 'config' / name).is_file(), name
+        declared = declared_parameters(repo_root / 'icpi_ros' / 'nodes' / f'{spec.executable}.py')
+        assert set(spec.params) <= declared, (spec.executable, set(spec.params) - declared)
+    for name, (_, description) in {**CORE_ARGUMENTS, **SIM_ARGUMENTS}.items():
+        assert description, f'launch argument {name!r} has no description'
+
+
+def test_checker_sees_hand_written_nodes_and_unknown_parameters(tmp_path):
+    bad = tmp_path / 'bad.launch.py'
+    bad.write_text(
+        'from icpi_ros.bringup import core_graph\n'
+        'def generate_launch_description():\n'
+        '    core_graph(calibration=1)\n'
+        "    Node(package='icpi_ros', executable='icpi_planner')\n"
+    )
+    assert description_calls(bad) == {'core_graph': [{'calibration'}]}
+    node = tmp_path / 'node.py'
+    node.write_text("declare(self, 'known', 1, 'd')\nself.declare_parameter('other', 2)\n")
+    assert declared_parameters(node) == {'use_sim_time', 'known'}

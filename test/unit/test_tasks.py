@@ -108,6 +108,11 @@ def test_minimal_file_loads(tmp_path):
             r'tasks.t.motion.object_start: expected 2 numbers',
         ),
         (_minimal_task(sim_object='cube'), 'tasks.t.sim_object: expected one of puck'),
+        (_minimal_task(tracking={'plane_offset': 0.0}), "tracking: missing field 'plane_normal'"),
+        (
+            _minimal_task(tracking={'plane_normal': [0, 0, 0.0], 'plane_offset': 0.0}),
+            'tasks.t.tracking.plane_normal: must not be zero',
+        ),
     ],
 )
 def test_malformed_files_name_the_problem(tmp_path, data, message):

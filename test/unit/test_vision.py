@@ -67,6 +67,28 @@ def test_detection_of_a_drawn_disc_lands_on_its_point(top_camera):
     assert np.linalg.norm(np.array(det.point) - truth) < 0.0015  # within a pixel's size
 
 
+def test_place_puts_a_pixel_on_the_plane_of_the_task_asked_about(top_camera):
+    tracker = _tracker(top_camera)  # configured for the puck's cap, z = 0.042
+    ball_centre = np.array([0.9, -0.03, 0.03])
+    ((pixel),) = top_camera.project(ball_centre[None])
+    np.testing.assert_allclose(
+        tracker.place(pixel, TASKS['roll-gc'].marker_plane), ball_centre, atol=1e-6
+    )
+    assert abs(tracker.place(pixel)[2] - 0.042) < 1e-9  # the configured plane otherwise
+    for bad in ((0.0, 0.0, 0.0, 0.03), (0.0, 0.0, 1.0), (0.0, float('nan'), 1.0, 0.0)):
+        with pytest.raises(InvalidInput, match='marker plane'):
+            tracker.place(pixel, bad)
+
+
+@pytest.mark.parametrize('name', ['slide', 'slide-gc', 'roll-gc', 'rope-swing'])
+def test_tasks_yaml_marker_plane_is_the_simulated_one(name):
+    """tasks.yaml is what the tracker uses on the graph; it must agree with the scene."""
+    sim = Simulator(TASKS[name])
+    normal, offset = sim.marker_plane()
+    sim.close()
+    assert TASKS[name].marker_plane == pytest.approx((*normal, offset))
+
+
 def test_object_absent(top_camera):
     det = _tracker(top_camera).detect(_image(top_camera))
     assert not det.valid and 'no marker' in det.reason

@@ -12,6 +12,7 @@ from icpi_ros.core.vision.camera import CameraModel
 
 # Red wraps around hue 0 in OpenCV's 0-179 hue scale: two ranges.
 RED_RANGES = (((0, 120, 70), (10, 255, 255)), ((170, 120, 70), (179, 255, 255)))
+RAY_MISSES = 'ray misses the plane'
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,22 @@ class MarkerTracker:
         self._normal = self._normal / np.linalg.norm(self._normal)
         self._offset = config.plane_offset / np.linalg.norm(config.plane_normal)
 
+    def place(self, pixel: tuple[float, float], plane: tuple[float, ...] | None = None):
+        """Return the table-frame point of `pixel` on `plane` (nx, ny, nz, offset), or NaNs.
+
+        Without `plane`, the configured one. The tracker node re-places a window's detections
+        on the plane of the task it is asked about.
+        """
+        if plane is None:
+            normal, offset = self._normal, self._offset
+        else:
+            normal = np.asarray(plane[:3], dtype=float)
+            norm = np.linalg.norm(normal)
+            if len(plane) != 4 or not np.all(np.isfinite(plane)) or norm < 1e-9:
+                raise InvalidInput(f'marker plane must be [nx, ny, nz, offset], got {plane}')
+            normal, offset = normal / norm, float(plane[3]) / norm
+        return self.camera.to_plane(np.asarray(pixel, dtype=float)[None], normal, offset)[0]
+
     def mask(self, bgr: np.ndarray) -> np.ndarray:
         """Binary mask of the marker colour."""
         hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
@@ -100,9 +117,9 @@ class MarkerTracker:
         # model with pixel centres at i + 0.5 would need it.
         ys, xs = np.nonzero(labels[y : y + h, x : x + w] == best)
         pixel = np.array([xs.mean() + x, ys.mean() + y])
-        point = self.camera.to_plane(pixel[None], self._normal, self._offset)[0]
+        point = self.place(pixel)
         if not np.all(np.isfinite(point)):
-            return Detection(False, tuple(pixel), area_px=int(area), reason='ray misses the plane')
+            return Detection(False, tuple(pixel), area_px=int(area), reason=RAY_MISSES)
         return Detection(True, tuple(pixel), tuple(point), int(area))
 
 
