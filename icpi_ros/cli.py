@@ -138,7 +138,7 @@ def _cmd_improve_graph(args: argparse.Namespace) -> int:
             f'{result.error_code}: {result.error_msg}',
             file=sys.stderr,
         )
-    elif result.run_id:
+    elif result.run_id and not args.json:
         print(f"run record: runs/{result.run_id} (in the improvement_loop's runs_dir)")
     if result.error_code == 1:  # INVALID_GOAL
         return EXIT_REJECTED
