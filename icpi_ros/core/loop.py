@@ -10,6 +10,7 @@ import numpy as np
 
 from icpi_ros.core.improvers import Improver, PolicyQuery
 from icpi_ros.core.planning import PolicyStep, make_query, next_policy
+from icpi_ros.core.scoring import COST_FUNCTIONS
 from icpi_ros.core.tasks import TaskSpec
 from icpi_ros.core.validation import InvalidInput
 
@@ -76,6 +77,13 @@ class LoopResult:
         }
 
 
+def draw_goal(task: TaskSpec, seed: int) -> np.ndarray:
+    """Return the goal of episode `seed`: uniform in the goal range, or the fixed goal."""
+    if task.goal_conditioned:
+        return np.random.default_rng(seed).uniform(task.goal_low, task.goal_high)
+    return np.array(task.default_goal, dtype=float)
+
+
 class Stopped(Exception):
     """The loop was asked to stop (cancel) between two trials."""
 
@@ -121,7 +129,7 @@ def run_loop(
             raise Stopped(f'stopped before trial {i + 1} of {iterations}')
         start = time.perf_counter()
         outcome = np.asarray(trial(theta, i), dtype=float)
-        it = Iteration(i, theta, outcome, float(np.linalg.norm(outcome - goal)))
+        it = Iteration(i, theta, outcome, COST_FUNCTIONS[task.cost](outcome, goal))
         it.trial_s = time.perf_counter() - start
         if produced_by is not None:
             it.improver, it.details = produced_by.improver, dict(produced_by.details)

@@ -16,6 +16,15 @@ FINAL_WINDOW_S = 1.0
 REST_SPEED = 0.02  # m/s
 
 
+def euclidean_cost(outcome: np.ndarray, goal: np.ndarray) -> float:
+    """Return the cost of a trial: the distance between its outcome and the goal."""
+    return float(np.linalg.norm(np.asarray(outcome, dtype=float) - np.asarray(goal, dtype=float)))
+
+
+# Cost of a trial by the name in the task definition (TaskSpec.cost, tasks.COSTS).
+COST_FUNCTIONS = {'euclidean': euclidean_cost}
+
+
 class TrackingLost(ValueError):
     """The trajectory does not show where the object ended."""
 
@@ -66,4 +75,4 @@ def score_trajectory(
     axes = [AXIS[name] for name in task.outcome_names]
     outcome = np.asarray(points[last], dtype=float)[axes]
     error = outcome - goal
-    return Score(outcome, error, float(np.linalg.norm(error)))
+    return Score(outcome, error, COST_FUNCTIONS[task.cost](outcome, goal))

@@ -8,6 +8,7 @@ callback, bounded by `llm.timeout_s` and `llm.max_retries`; nothing else shares 
 """
 
 import json
+import time
 
 import numpy as np
 from icpi_interfaces.srv import NextPolicy
@@ -22,6 +23,7 @@ from icpi_ros.core.improvers import (
     make_improver,
     resolve_default,
 )
+from icpi_ros.core.improvers.promptpo import MAX_CANDIDATES
 from icpi_ros.core.llm import DEFAULT_MODEL, LLMConfig
 from icpi_ros.core.planning import make_query, next_policy
 from icpi_ros.core.retrieval import DEFAULT_K, ENCODINGS, ExampleLibrary
@@ -143,6 +145,14 @@ class IcpiPlanner(Node):
                 int_range=(0, 10),
             ),
         )
+        promptpo_candidates = declare(
+            self,
+            'promptpo.candidates',
+            4,
+            'promptpo: candidate policies the LLM writes per round; each costs one trial.',
+            read_only=True,
+            int_range=(1, MAX_CANDIDATES),
+        )
         self.add_on_set_parameters_callback(choice_validator(choices))
         self.add_post_set_parameters_callback(self._on_parameters_set)
 
@@ -150,7 +160,13 @@ class IcpiPlanner(Node):
         library = ExampleLibrary(datasets_dir or None, encoding=encoding)
         with_data = library.available(self._tasks)  # loads and indexes each dataset once
         self._improver_context = ImproverContext(
-            seed=seed, k=k, encoding=encoding, examples=library, llm=llm, stop=stop_requested()
+            seed=seed,
+            k=k,
+            encoding=encoding,
+            examples=library,
+            llm=llm,
+            promptpo_candidates=promptpo_candidates,
+            stop=stop_requested(),
         )
         self._default_improver = self._resolve(self._improver_param)
         self._improvers: dict[str, Improver] = {}
@@ -193,6 +209,14 @@ class IcpiPlanner(Node):
     def _on_next_policy(
         self, request: NextPolicy.Request, response: NextPolicy.Response
     ) -> NextPolicy.Response:
+        started = time.perf_counter()
+        try:
+            response = self._answer(request, response)
+        finally:
+            response.compute_s = time.perf_counter() - started
+        return response
+
+    def _answer(self, request: NextPolicy.Request, response: NextPolicy.Response):
         try:
             task = self._tasks[request.task]
             query = make_query(task, request.theta, request.error, request.outcome, request.goal)

@@ -54,6 +54,8 @@ class ImproverContext:
     encoding: str = 'error'
     examples: ExampleLibrary | None = None
     llm: LLMConfig | None = None
+    # promptpo: candidate policies the LLM writes per round (each costs one trial).
+    promptpo_candidates: int = 4
     # Set on shutdown: interrupts waits (LLM retries) so Ctrl-C is prompt.
     stop: threading.Event = field(default_factory=threading.Event)
 

@@ -1,0 +1,284 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""The sandbox's child process: run one LLM-written policy under limits, print theta as JSON.
+
+Started by `icpi_ros.core.sandbox` as `python -I -S <this file>` (no site-packages, no
+PYTHON* variables, no current directory on the path), with a minimal environment. It reads
+one JSON request from stdin ({code, goal, numpy_path, memory_mb, cpu_s}), imports numpy, then
+shuts itself in (`apply_limits`) and only then compiles and runs the code with restricted
+builtins and an importer that hands out filtered copies of math and numpy. It writes one JSON
+line to stdout: {"ok": true, "theta": [...], "printed": "..."} or {"ok": false, "error": ...}.
+
+This file imports nothing from icpi_ros: it runs by path, outside the package.
+"""
+
+import json
+import math
+import os
+import sys
+import types
+
+# Only these modules may be imported by the policy code (the static check says the same).
+ALLOWED_MODULES = ('math', 'numpy', 'numpy.linalg', 'numpy.random', 'numpy.fft')
+# numpy names withheld from the policy code: file I/O, introspection, escape hatches.
+NUMPY_DENIED = frozenset(
+    {
+        'DataSource',
+        'ctypeslib',
+        'distutils',
+        'f2py',
+        'fromfile',
+        'fromregex',
+        'genfromtxt',
+        'get_include',
+        'info',
+        'lib',
+        'load',
+        'loadtxt',
+        'memmap',
+        'save',
+        'savetxt',
+        'savez',
+        'savez_compressed',
+        'show_config',
+        'show_runtime',
+        'test',
+        'testing',
+    }
+)
+SAFE_BUILTINS = (
+    'abs',
+    'all',
+    'any',
+    'bool',
+    'complex',
+    'dict',
+    'divmod',
+    'enumerate',
+    'filter',
+    'float',
+    'frozenset',
+    'int',
+    'isinstance',
+    'iter',
+    'len',
+    'list',
+    'map',
+    'max',
+    'min',
+    'next',
+    'pow',
+    'range',
+    'repr',
+    'reversed',
+    'round',
+    'set',
+    'slice',
+    'sorted',
+    'str',
+    'sum',
+    'tuple',
+    'zip',
+    'ArithmeticError',
+    'AssertionError',
+    'Exception',
+    'FloatingPointError',
+    'IndexError',
+    'KeyError',
+    'LookupError',
+    'MemoryError',
+    'NotImplementedError',
+    'OverflowError',
+    'RuntimeError',
+    'StopIteration',
+    'TypeError',
+    'ValueError',
+    'ZeroDivisionError',
+)
+MAX_PRINTED = 1000  # characters of the policy's print() output kept for the record
+MAX_VALUES = 64  # a policy returning more values than this is not a theta
+NOBODY = 65534
+PR_SET_NO_NEW_PRIVS = 38
+
+
+def apply_limits(memory_mb: float, cpu_s: float) -> dict:
+    """Shut the current process in; call after the last import and file read.
+
+    - RLIMIT_AS: the current address space + `memory_mb` (numpy is already mapped).
+    - RLIMIT_CPU: the CPU time used so far + `cpu_s` (SIGXCPU, then SIGKILL one second later).
+    - RLIMIT_FSIZE 0 (no file can grow) and RLIMIT_CORE 0.
+    - root drops to nobody (RLIMIT_NPROC does not bind root); no_new_privs.
+    - RLIMIT_NPROC 0: no fork, no thread.
+    - every descriptor above 2 closed and RLIMIT_NOFILE 3: no file, socket or pipe can be
+      opened (stdin, stdout and stderr stay open).
+
+    Returns what was applied, for the record.
+    """
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_limit = math.ceil(usage.ru_utime + usage.ru_stime + cpu_s)
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_limit, cpu_limit + 1))
+    vm_bytes = 0
+    try:
+        with open('/proc/self/status') as status:
+            for line in status:
+                if line.startswith('VmSize:'):
+                    vm_bytes = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    address_space = vm_bytes + int(memory_mb * 2**20)
+    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    applied = {'cpu_s': cpu_limit, 'address_space_mb': round(address_space / 2**20, 1)}
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        applied['no_new_privs'] = libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+    except (ImportError, OSError, AttributeError):
+        applied['no_new_privs'] = False
+    # Lowered before dropping to nobody: setuid then flags the process over its limit, which
+    # also makes execve fail.
+    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+    if os.geteuid() == 0:
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+    applied['uid'] = os.getuid()
+    os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    resource.setrlimit(resource.RLIMIT_NOFILE, (3, 3))
+    return applied
+
+
+def _filtered_module(module: types.ModuleType, name: str, submodules: dict) -> types.ModuleType:
+    """Return a copy of `module` without private names, modules and withheld names."""
+    copy = types.ModuleType(name)
+    for key, value in vars(module).items():
+        if key.startswith('_') or key in NUMPY_DENIED or isinstance(value, types.ModuleType):
+            continue
+        setattr(copy, key, value)
+    for key, value in submodules.items():
+        setattr(copy, key, value)
+    return copy
+
+
+def _safe_modules() -> dict[str, types.ModuleType]:
+    import numpy
+    import numpy.fft
+    import numpy.linalg
+    import numpy.random
+
+    subs = {
+        'linalg': _filtered_module(numpy.linalg, 'numpy.linalg', {}),
+        'random': _filtered_module(numpy.random, 'numpy.random', {}),
+        'fft': _filtered_module(numpy.fft, 'numpy.fft', {}),
+    }
+    return {
+        'math': _filtered_module(math, 'math', {}),
+        'numpy': _filtered_module(numpy, 'numpy', subs),
+        **{f'numpy.{k}': v for k, v in subs.items()},
+    }
+
+
+class _Discard:
+    """Where sys.stdout and sys.stderr go while the policy runs (numpy may print or warn)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+class _Printed:
+    """print() for the policy: keeps the first MAX_PRINTED characters."""
+
+    def __init__(self) -> None:
+        self.text = ''
+
+    def __call__(self, *args, sep: str = ' ', end: str = '\n', **_ignored) -> None:
+        if len(self.text) < MAX_PRINTED:
+            self.text = (self.text + sep.join(str(a) for a in args) + end)[:MAX_PRINTED]
+
+
+def restricted_builtins(modules: dict[str, types.ModuleType], printed: _Printed) -> dict:
+    """Builtins of the policy code: a small allow-list and an importer of `modules` only."""
+    import builtins
+
+    def importer(name, scope=None, local_scope=None, fromlist=(), level=0):
+        if level != 0 or name not in modules:
+            raise ImportError(f'forbidden import {name} (runtime)')
+        if fromlist:
+            return modules[name]
+        return modules[name.split('.')[0]]
+
+    safe = {name: getattr(builtins, name) for name in SAFE_BUILTINS}
+    safe['__import__'] = importer
+    safe['print'] = printed
+    return safe
+
+
+def _user_line(exc: BaseException) -> str:
+    tb, line = exc.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == '<policy>':
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f' (line {line})' if line is not None else ''
+
+
+def run(request: dict) -> dict:
+    """Import, shut in, compile and run the policy; return the result (never raises)."""
+    sys.path.insert(0, request['numpy_path'])
+    modules = _safe_modules()
+    numpy = sys.modules['numpy']
+    printed = _Printed()
+    goal = numpy.array(request['goal'], dtype=float)
+    scope = {'__builtins__': restricted_builtins(modules, printed), '__name__': 'policy'}
+    sys.stdout = sys.stderr = _Discard()  # only main() writes, to the saved stdout
+    limits = apply_limits(request['memory_mb'], request['cpu_s'])
+    try:
+        exec(compile(request['code'], '<policy>', 'exec'), scope)
+        policy = scope.get('policy')
+        if not callable(policy):
+            return {'ok': False, 'error': 'the code defines no function policy(goal)'}
+        result = policy(goal.copy())
+        values = numpy.asarray(result, dtype=float)
+        if values.size > MAX_VALUES:
+            return {'ok': False, 'error': f'wrong shape: policy returned {values.size} values'}
+        theta = [float(v) for v in values.ravel()]
+        return {
+            'ok': True,
+            'theta': theta,
+            'shape': list(values.shape),
+            'printed': printed.text,
+            'limits': limits,
+        }
+    except MemoryError:
+        return {'ok': False, 'error': 'MemoryError: out of memory (address-space limit)'}
+    except RecursionError:
+        return {'ok': False, 'error': 'RecursionError: maximum recursion depth exceeded'}
+    except BaseException as exc:  # the policy's failure is the result, whatever it is
+        try:
+            message = f'{type(exc).__name__}: {exc}'[:300]
+        except BaseException:  # noqa: B036 (a str() that fails is still a failed policy)
+            message = type(exc).__name__
+        return {'ok': False, 'error': message + _user_line(exc)}
+
+
+def main() -> None:
+    """Read the request from stdin, run it, write the result to stdout."""
+    out = sys.stdout
+    request = json.loads(sys.stdin.buffer.read())
+    try:
+        result = run(request)
+    except MemoryError:
+        result = {'ok': False, 'error': 'MemoryError: out of memory (address-space limit)'}
+    out.write(json.dumps(result) + '\n')
+    out.flush()
+
+
+if __name__ == '__main__':
+    main()

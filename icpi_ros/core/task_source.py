@@ -1,0 +1,119 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""A task described as Python source, for an LLM that writes policies (PromptPO).
+
+Everything is generated: the constants from the TaskSpec (config/tasks.yaml), the motion
+settings with the comments of MotionConfig's fields, and the source of the functions the
+robot really runs (theta -> tool path, icpi_ros.core.motion) and of the task's cost function
+(icpi_ros.core.scoring), read with `inspect`. Nothing here restates them by hand.
+"""
+
+import dataclasses
+import inspect
+import re
+
+from icpi_ros.core import motion as motion_module
+from icpi_ros.core.scoring import COST_FUNCTIONS
+from icpi_ros.core.tasks import TaskSpec
+
+# MotionConfig fields that only strike motions use.
+_STRIKE_ONLY = ('object_start', 'contact_height', 'contact_offset')
+# The functions of icpi_ros.core.motion that turn theta into the tool's path, in the order they
+# are defined (looked up when rendering: a rename fails the task-source test, not an import).
+_MOTION_FUNCTIONS = ('min_jerk', '_segments', 'tool_path')
+
+
+def _vector(values) -> str:
+    return '[' + ', '.join(f'{float(v):g}' for v in values) + ']'
+
+
+def _field_comments() -> dict[str, str]:
+    """Return the end-of-line comment of each MotionConfig field, from its source."""
+    source = inspect.getsource(motion_module.MotionConfig)
+    found = re.findall(r'^\s+(\w+): [^=#\n]+#\s*(.+)$', source, flags=re.MULTILINE)
+    return dict(found)
+
+
+def _motion_block(task: TaskSpec) -> list[str]:
+    comments = _field_comments()
+    lines = [
+        "# How theta moves the tool: this task's motion settings (a MotionConfig of",
+        '# icpi_ros.core.motion, reduced to its values), read by the functions below.',
+        'MotionConfig = SimpleNamespace',
+        'motion = MotionConfig(',
+    ]
+    for f in dataclasses.fields(task.motion):
+        if task.motion.kind != 'strike' and f.name in _STRIKE_ONLY:
+            continue
+        value = getattr(task.motion, f.name)
+        text = (
+            repr(value)
+            if isinstance(value, str)
+            else (
+                f'({", ".join(f"{v:g}" for v in value)})'
+                if isinstance(value, tuple)
+                else f'{value:g}'
+            )
+        )
+        comment = f'  # {comments[f.name]}' if f.name in comments else ''
+        lines.append(f'    {f.name}={text},{comment}')
+    lines.append(')')
+    return lines
+
+
+def render_task_source(task: TaskSpec) -> str:
+    """Return the task as a Python module: constants, motion, cost function, policy stub."""
+    params = task.parameters
+    theta_doc = ', '.join(f'{p.name} ({p.unit})' for p in params)
+    goal_doc = ', '.join(task.outcome_names)
+    thing = task.sim_object or 'object'
+    if task.goal_conditioned:
+        goal_note = 'GOAL_CONDITIONED = True  # each episode draws a goal in [GOAL_LOW, GOAL_HIGH]'
+    else:
+        goal_note = 'GOAL_CONDITIONED = False  # the goal is always DEFAULT_GOAL'
+    header = inspect.getdoc(motion_module) or ''
+    cost = COST_FUNCTIONS[task.cost]
+    parts = [
+        f'"""Task {task.name}: {task.description}\n\n{header}\n"""',
+        '',
+        'from types import SimpleNamespace',
+        '',
+        'import numpy as np',
+        '',
+        '# Policy parameters theta, in this order; clipped to [THETA_LOW, THETA_HIGH] before the',
+        '# robot moves.',
+        f'THETA_NAMES = {tuple(p.name for p in params)!r}',
+        f'THETA_UNITS = {tuple(p.unit for p in params)!r}',
+        f'THETA_LOW = np.array({_vector(task.theta_low)})',
+        f'THETA_HIGH = np.array({_vector(task.theta_high)})',
+        '',
+        f'# Outcome of a trial ({thing}): ({goal_doc}) in {task.outcome_unit}, table frame (z up);',
+        '# the cost compares it with the goal.',
+        f'OUTCOME_NAMES = {task.outcome_names!r}',
+        f'OUTCOME_UNIT = {task.outcome_unit!r}',
+        goal_note,
+        f'DEFAULT_GOAL = np.array({_vector(task.default_goal)})',
+        f'GOAL_LOW = np.array({_vector(task.goal_low)})',
+        f'GOAL_HIGH = np.array({_vector(task.goal_high)})',
+        f'TRIAL_DURATION_S = {task.trial_duration_s:g}',
+        '',
+        *_motion_block(task),
+        '',
+        '',
+        *(
+            inspect.getsource(getattr(motion_module, fn)).rstrip() + '\n\n'
+            for fn in _MOTION_FUNCTIONS
+        ),
+        f'# The cost of a trial (config: cost: {task.cost}); lower is better.',
+        inspect.getsource(cost).rstrip(),
+        '',
+        '',
+        'def policy(goal: np.ndarray) -> list[float]:',
+        f'    """Return theta = [{theta_doc}] for goal = [{goal_doc}] ({task.outcome_unit}).',
+        '',
+        '    To be written: called once per trial, the returned theta is clipped to the bounds.',
+        '    """',
+        '    raise NotImplementedError',
+        '',
+    ]
+    return '\n'.join(parts)
