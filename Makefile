@@ -23,8 +23,9 @@ lint: setup  ## ruff lint + format check
 format: setup  ## apply ruff's fixes and formatting
 	@$(RUN) ruff check --fix . && ruff format .
 
-bench: setup  ## run the benchmarks and refresh docs/benchmarks.md
-	@$(RUN) python scripts/bench.py
+bench: setup  ## measure everything (system figures, methods, ablations); regenerate docs/benchmarks.md
+	@$(RUN) python scripts/bench.py --json docs/bench_results.json \
+	  && icpi bench --out docs/bench_methods.json --report docs/benchmarks.md
 
 lock:  ## re-resolve requirements.in into requirements.lock (needs the registries)
 	@rm -rf .venv-lock && python3.11 -m venv .venv-lock \

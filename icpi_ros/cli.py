@@ -6,8 +6,9 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from icpi_ros import __version__, cli_learn
+from icpi_ros import __version__, cli_bench, cli_learn
 from icpi_ros.core.validation import InvalidInput
 
 EXIT_OK = 0
@@ -143,6 +144,15 @@ def _cmd_improve_graph(args: argparse.Namespace) -> int:
     if result.error_code == 1:  # INVALID_GOAL
         return EXIT_REJECTED
     return EXIT_OK if succeeded else EXIT_FAILED
+
+
+def _cmd_export_arm(args: argparse.Namespace) -> int:
+    from icpi_ros.core.arm import ArmSpec
+    from icpi_ros.core.sim.scenes import arm_model_xml
+
+    Path(args.out).write_text(arm_model_xml(ArmSpec()))
+    print(f'wrote {args.out}: joints {", ".join(ArmSpec().joint_names)}, tip frame "tip"')
+    return EXIT_OK
 
 
 def _cmd_trial(args: argparse.Namespace) -> int:
@@ -354,6 +364,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_improve_graph)
 
     p = sub.add_parser(
+        'export-arm',
+        help="write the simulated arm's kinematics as MJCF (a stand-in kinematics_file)",
+        description='The real-robot executor loads an arm from URDF or MJCF; this writes the '
+        "simulator's arm so the real-robot path can be run against sim_bridge.",
+    )
+    p.add_argument('--out', required=True, help='MJCF file to write')
+    p.set_defaults(func=_cmd_export_arm)
+
+    p = sub.add_parser(
         'trial',
         help='simulate one trial on the fast path (MuJoCo, ground truth)',
         description='Run one trial of a sim task: theta is clipped to the bounds, planned, '
@@ -399,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_calibrate)
 
     cli_learn.add_parsers(sub, _floats)
+    cli_bench.add_parsers(sub)
 
     p = sub.add_parser(
         'demo',

@@ -62,22 +62,56 @@ def _cmd_collect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_from_runs(args: argparse.Namespace) -> int:
+    import datetime
+
+    import numpy as np
+
+    from icpi_ros.core.collect import relabel_rollouts
+    from icpi_ros.core.records import RunRecord, default_runs_dir
+    from icpi_ros.core.tasks import load_tasks
+    from icpi_ros.core.validation import InvalidInput
+
+    task = load_tasks(args.tasks_file)[args.task]
+    runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
+    theta, outcome = [], []
+    for run_id in args.runs:
+        record = RunRecord.open(runs_dir, run_id)
+        if record.config.get('task') != task.name:
+            raise InvalidInput(f'run {run_id} is of task {record.config.get("task")!r}')
+        for trial in record.trials():
+            theta.append(trial['theta'])
+            outcome.append(trial['outcome'])
+    dataset = relabel_rollouts(
+        task,
+        np.array(theta, dtype=float),
+        np.array(outcome, dtype=float),
+        args.max_examples,
+        np.random.default_rng(args.seed),
+        {
+            'created': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
+            'rollouts': len(theta),
+            'runs': list(args.runs),
+            'seed': args.seed,
+            'command': f'icpi dataset from-runs --task {task.name} {" ".join(args.runs)}',
+        },
+    )
+    path = dataset.save(args.out)
+    print(f'{path}: {len(dataset)} examples of {task.name} from {len(theta)} recorded trials')
+    return EXIT_OK
+
+
 def _cmd_improve(args: argparse.Namespace) -> int:
     import numpy as np
 
     from icpi_ros.core.improvers import ImproverContext, make_improver, resolve_default
     from icpi_ros.core.llm import LLMConfig
-    from icpi_ros.core.loop import Iteration, improve
+    from icpi_ros.core.loop import Iteration, draw_goal, improve
     from icpi_ros.core.retrieval import ExampleLibrary
     from icpi_ros.core.sim.simulator import TrialRunner
 
     task = _sim_task(args)
-    if args.goal is not None:
-        goal = task.check_goal(args.goal)
-    elif task.goal_conditioned:
-        goal = np.random.default_rng(args.seed).uniform(task.goal_low, task.goal_high)
-    else:
-        goal = np.array(task.default_goal)
+    goal = draw_goal(task, args.seed) if args.goal is None else task.check_goal(args.goal)
     theta0 = task.theta_middle() if args.theta0 is None else task.check_theta(args.theta0)
     llm = LLMConfig.from_env(args.llm_base_url, args.llm_model)
     name, warning = resolve_default(args.improver, llm)
@@ -90,6 +124,7 @@ def _cmd_improve(args: argparse.Namespace) -> int:
         encoding=args.encoding,
         examples=ExampleLibrary(files=files, encoding=args.encoding),
         llm=llm,
+        promptpo_candidates=args.promptpo_candidates,
     )
     improver = make_improver(name, context)
     fallback = make_improver(args.fallback, context) if args.fallback else None
@@ -155,6 +190,22 @@ def add_parsers(sub: argparse._SubParsersAction, floats) -> None:
     p.add_argument('--tasks-file', default=None, help='tasks YAML (default: config/tasks.yaml)')
     p.set_defaults(func=_cmd_collect)
 
+    p = dsub.add_parser(
+        'from-runs',
+        help="build a dataset from recorded trials (a real robot's runs)",
+        description='Hindsight relabelling of the (theta, outcome) pairs in the trials.jsonl '
+        'of one or more run records, e.g. random trials on the real robot: `icpi '
+        'improve-graph --task roll-gc-real --improver random_shooting --iterations 100`.',
+    )
+    p.add_argument('runs', nargs='+', metavar='RUN_ID', help='run ids (or latest)')
+    p.add_argument('--task', required=True)
+    p.add_argument('--runs-dir', default='', help='default: $ICPI_RUNS_DIR, else ./runs')
+    p.add_argument('--max-examples', type=int, default=300, help='dataset size (default 300)')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--out', required=True, help='dataset JSON to write (atomically)')
+    p.add_argument('--tasks-file', default=None, help='tasks YAML (default: config/tasks.yaml)')
+    p.set_defaults(func=_cmd_from_runs)
+
     p = sub.add_parser(
         'improve',
         help='run the improvement loop on the fast sim path (no ROS)',
@@ -181,6 +232,12 @@ def add_parsers(sub: argparse._SubParsersAction, floats) -> None:
         default='',
         choices=['', *sorted(IMPROVERS)],
         help='improver used when the main one fails',
+    )
+    p.add_argument(
+        '--promptpo-candidates',
+        type=int,
+        default=4,
+        help='promptpo: policies the LLM writes per round, one trial each (default 4)',
     )
     p.add_argument('--llm-base-url', default='', help='default: $OPENAI_BASE_URL')
     p.add_argument('--llm-model', default='', help='default: $ICPI_LLM_MODEL or gpt-4o')

@@ -1,17 +1,21 @@
 # Copyright 2026 icpi_ros maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""Benchmarks of what exists so far; figures go to docs/benchmarks.md by hand (with this command).
+"""System benchmarks: setup, planner, simulation, tracking (the figures of docs/benchmarks.md).
 
-    source env.sh && python scripts/bench.py [--fresh-setup] [--json OUT]
+    source env.sh && python scripts/bench.py [--fresh-setup] [--json OUT] [--only a,b]
+
+Results merge into --json (one summary per name, each with its date); `make bench` then runs
+`icpi bench` (the methods side by side and the ablations, icpi_ros/core/bench/) and
+regenerates docs/benchmarks.md from both files (icpi_ros/core/bench/report.py). The report
+reads a summary (`unit, n, min, median, p99, max`) per name; `demo` is
+`{"wall_s": <summary in s>, "final_cost_m": <float>}`.
 
 setup_noop       a second `make setup` with nothing changed (target <= 10 s)
 fresh_setup      setup of a fresh clone with an empty pip cache (target <= 6 min; --fresh-setup)
 planning_core    one NextPolicy step in the core (validation + improver + clipping)
-planner_<imp>_<N>  planner overhead without the LLM call, N examples (<= 2 ms p99 at 300,
-                 <= 20 ms at 10^6): knn_linear step; llm = retrieval + prompt + parse
+planner_<imp>_<N>  planner overhead without the LLM call, N = 300 ... 10^6 examples (<= 2 ms
+                 p99 at 300, <= 20 ms at 10^6): knn_linear step; llm = retrieval + prompt + parse
 prompt_<task>    ICPI prompt size at k = 20: characters and estimated tokens (<= 1,500)
-offline_<task>   final cost of the offline default (knn_linear), 20 iterations, 10 goals
-                 (target: mean <= 1 cm slide-gc / roll-gc, <= 2 cm rope-swing)
 planner_service  NextPolicy round trip between two processes over DDS (client -> planner)
 physics_<task>   one physics-only trial on the fast path (target <= 60 ms slide/roll, 200 rope)
 render_<task>    one 640x480 frame from the task's camera (target: >= 30 fps)
@@ -19,12 +23,19 @@ smooth_<task>    theta -> outcome jitter on one-parameter sweeps (target: <= 2 m
 bridge_rtf       simulated seconds per wall second of sim_bridge with the camera on (target >= 1)
 tracker_<task>   tracking a rendered trial: ms per 640x480 frame (<= 5 ms) and error (<= 2 mm)
 calibration      ArUco camera pose vs the simulator's: reprojection, rotation and position error
+ros_overhead     ROS overhead per iteration of Improve over the five-process sim graph at real
+                 time (iteration wall time - trial window - tracker wait - planner compute;
+                 target <= 20 ms); from the timing of each line of trials.jsonl
+demo             `icpi demo` wall time after setup, 3 runs (target <= 120 s) and final cost
+
+The simulation and tracking benchmarks run pinned to one core (the DESIGN targets are per core).
+The final cost of the offline default is measured by `icpi bench` with the other methods.
 """
 
 import argparse
+import contextlib
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -35,21 +46,12 @@ from pathlib import Path
 
 import numpy as np
 
+from icpi_ros.core.bench.stats import machine_info, summary
+
+sys.path.insert(0, str(Path(__file__).parent))
+import bench_graph  # noqa: E402  (scripts/ is not a package)
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def summary(samples_s: list[float], unit: str = 'ms') -> dict:
-    """Min/median/p99/max of samples given in seconds, expressed in `unit`."""
-    scale = {'s': 1.0, 'ms': 1e3, 'us': 1e6}[unit]
-    values = np.asarray(samples_s) * scale
-    return {
-        'unit': unit,
-        'n': int(values.size),
-        'min': float(values.min()),
-        'median': float(statistics.median(values)),
-        'p99': float(np.percentile(values, 99)),
-        'max': float(values.max()),
-    }
 
 
 def bench_setup_noop(repeats: int = 5) -> dict:
@@ -183,45 +185,6 @@ def bench_prompt(task_name: str) -> dict:
         'max': max(chars),
         'tokens_estimate_median': statistics.median(tokens),
         'tokens_estimate_max': max(tokens),
-    }
-
-
-def bench_offline(task_name: str, goals: int = 10) -> dict:
-    """Measure the final cost of the offline default (`icpi improve`), one run per goal."""
-    finals, bests = [], []
-    for seed in range(goals):
-        done = subprocess.run(
-            [
-                sys.executable,
-                '-m',
-                'icpi_ros.cli',
-                'improve',
-                '--task',
-                task_name,
-                '--improver',
-                'knn_linear',
-                '--seed',
-                str(seed),
-                '--json',
-            ],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        out = json.loads(done.stdout)
-        finals.append(out['final_cost'])
-        bests.append(out['best_cost'])
-    return {
-        'unit': 'm',
-        'n': goals,
-        'min': min(finals),
-        'median': statistics.median(finals),
-        'p99': float(np.percentile(finals, 99)),
-        'max': max(finals),
-        'mean': statistics.mean(finals),
-        'mean_best': statistics.mean(bests),
-        'command': f'icpi improve --task {task_name} --improver knn_linear --seed S --json',
     }
 
 
@@ -419,31 +382,52 @@ def bench_calibration() -> dict:
     return out
 
 
+# Benchmarks of per-core targets: run pinned to one core (subprocesses inherit the affinity).
+ONE_CORE = ('physics_', 'render_', 'smooth_', 'bridge_rtf', 'tracker_', 'calibration')
+PLANNER_SIZES = (300, 10**4, 10**5, 10**6)
+
+
+@contextlib.contextmanager
+def _pinned(name: str):
+    """Run the body on one core if benchmark `name` is a per-core one."""
+    if not name.startswith(ONE_CORE) or not hasattr(os, 'sched_setaffinity'):
+        yield None
+        return
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        yield 1
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
+def _line(name: str, r: dict) -> str:
+    if not all(k in r for k in STATS):
+        return f'{name:20s} {json.dumps(r)}'
+    extra = {k: v for k, v in r.items() if k not in STATS}
+    return (
+        f'{name:20s} n={r["n"]:<6d} min={r["min"]:.3f} median={r["median"]:.3f} '
+        f'p99={r["p99"]:.3f} max={r["max"]:.3f} {r["unit"]} {json.dumps(extra) if extra else ""}'
+    )
+
+
 def main() -> int:
-    """Run the benchmarks and print (and optionally save) the figures."""
+    """Run the benchmarks, print the figures and merge them into --json."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--fresh-setup', action='store_true', help='also time a fresh setup')
-    parser.add_argument('--json', type=Path, help='write the results to this JSON file')
-    parser.add_argument(
-        '--only', default='', help='comma-separated benchmark names; merged into --json'
-    )
+    parser.add_argument('--json', type=Path, help='merge the results into this JSON file')
+    parser.add_argument('--only', default='', help='comma-separated benchmark names')
     args = parser.parse_args()
     if shutil.which('icpi_planner') is None:
         parser.error('run `source env.sh` first (or use `make bench`)')
 
-    benches = {
-        'setup_noop': bench_setup_noop,
-        'planning_core': bench_planning_core,
-        'planner_knn_linear_300': lambda: bench_planner('knn_linear', 300),
-        'planner_llm_300': lambda: bench_planner('llm', 300),
-        'planner_knn_linear_1000000': lambda: bench_planner('knn_linear', 10**6),
-        'planner_llm_1000000': lambda: bench_planner('llm', 10**6),
-        'planner_service': bench_planner_service,
-    }
+    benches = {'setup_noop': bench_setup_noop, 'planning_core': bench_planning_core}
+    for improver in ('knn_linear', 'llm'):
+        for size in PLANNER_SIZES:
+            benches[f'planner_{improver}_{size}'] = lambda i=improver, n=size: bench_planner(i, n)
+    benches['planner_service'] = bench_planner_service
     for name in SIM_TASKS:
         benches[f'prompt_{name}'] = lambda name=name: bench_prompt(name)
-    for name in ('slide-gc', 'roll-gc', 'rope-swing'):
-        benches[f'offline_{name}'] = lambda name=name: bench_offline(name)
     for name in SIM_TASKS:
         benches[f'physics_{name}'] = lambda name=name: bench_physics(name)
     for name in ('slide-gc', 'rope-swing'):
@@ -454,6 +438,9 @@ def main() -> int:
     for name in ('slide-gc', 'roll-gc', 'rope-swing'):
         benches[f'tracker_{name}'] = lambda name=name: bench_tracker(name)
     benches['calibration'] = bench_calibration
+    # Over the ROS graph (scripts/bench_graph.py): real node processes, real time.
+    benches['ros_overhead'] = bench_graph.bench_ros_overhead
+    benches['demo'] = bench_graph.bench_demo
     if args.fresh_setup:
         benches['fresh_setup'] = bench_fresh_setup
     if args.only:
@@ -462,29 +449,19 @@ def main() -> int:
         if unknown:
             parser.error(f'unknown benchmarks: {", ".join(unknown)}')
         benches = {name: benches[name] for name in wanted}
-    previous = json.loads(args.json.read_text()) if args.only and args.json else {}
-    results = {
-        **previous,
-        'machine': {
-            'cpu': platform.processor() or platform.machine(),
-            'cores': os.cpu_count(),
-            'python': platform.python_version(),
-            'date': time.strftime('%Y-%m-%d'),
-        },
-    }
+    # Results not measured this time (a fresh setup, a benchmark run alone) are kept.
+    previous = json.loads(args.json.read_text()) if args.json and args.json.is_file() else {}
+    results = {**previous, 'machine': machine_info()}
     for name, bench in benches.items():
         print(f'[bench] {name} ...', file=sys.stderr, flush=True)
-        results[name] = bench()
-        r = results[name]
-        extra = {k: v for k, v in r.items() if k not in STATS}
-        print(
-            f'{name:20s} n={r["n"]:<6d} min={r["min"]:.3f} median={r["median"]:.3f} '
-            f'p99={r["p99"]:.3f} max={r["max"]:.3f} {r["unit"]}',
-            json.dumps(extra) if extra else '',
-            flush=True,
-        )
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + '\n')
+        with _pinned(name) as cores:
+            r = bench()
+        results[name] = {**r, 'date': time.strftime('%Y-%m-%d')}
+        if cores:
+            results[name]['cores_used'] = cores
+        print(_line(name, r), flush=True)
+        if args.json:  # after every benchmark: an interrupted run keeps what it measured
+            args.json.write_text(json.dumps(results, indent=2) + '\n')
     return 0
 
 

@@ -111,6 +111,19 @@ class ImprovementDataset:
             provenance={**self.provenance, 'subset_of': len(self)},
         )
 
+    def subsample(self, size: int, seed: int = 0) -> 'ImprovementDataset':
+        """Return `size` examples drawn without replacement; the whole dataset if not smaller.
+
+        Deterministic for a seed, and nested: the examples of a smaller size are among those
+        of every larger one (the first `size` of one seeded permutation).
+        """
+        if size < 1:
+            raise InvalidInput(f'dataset size must be at least 1, got {size}')
+        if size >= len(self):
+            return self
+        order = np.random.default_rng(seed).permutation(len(self))
+        return self.subset(np.sort(order[:size]))
+
     def to_dict(self) -> dict:
         """Return the versioned JSON document."""
         return {

@@ -1,0 +1,217 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""`icpi bench`: methods side by side (and the ablations) on the fast sim path, no ROS."""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from icpi_ros.core.validation import InvalidInput
+
+EXIT_OK = 0
+EXIT_FAILED = 4
+EXIT_INTERRUPTED = 130
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(',') if v.strip())
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in _names(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'expected comma-separated integers, got {text!r}'
+        ) from None
+
+
+def _config(args: argparse.Namespace):
+    from icpi_ros.core.bench.harness import BenchConfig
+
+    overrides = {
+        name: value
+        for name, value in (
+            ('tasks', args.tasks),
+            ('methods', args.methods),
+            ('goals', args.goals),
+            ('iterations', args.iterations),
+            ('sizes', args.sizes),
+            ('encodings', args.encodings),
+            ('theta0', args.theta0),
+        )
+        if value is not None
+    }
+    if args.no_ablations:
+        overrides.update(sizes=(), encodings=('error',))
+    base = BenchConfig.quick(**overrides) if args.quick else BenchConfig(**overrides)
+    return base.checked()
+
+
+def _print_summary(document: dict, out) -> None:
+    """One line per task and method: mean +- std final cost (mm), success rate, runs."""
+    for entry in document['aggregates']:
+        if entry['encoding'] != 'error' or entry['dataset_size']:
+            continue
+        name = f'{entry["task"]:11s} {entry["method"]:16s}'
+        if 'final' not in entry:
+            print(f'{name} failed: {"; ".join(entry.get("errors", []))}', file=out)
+            continue
+        final = entry['final']
+        print(
+            f'{name} final {final["mean"] * 1e3:8.2f} +- {final["std"] * 1e3:7.2f} mm  '
+            f'success {entry["success_rate"] * 100:5.1f} %  (n={entry["n"]})',
+            file=out,
+        )
+
+
+def _save(path: Path, document: dict) -> None:
+    from icpi_ros.core.bench import harness
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.tmp')
+    tmp.write_text(harness.dumps(document))
+    tmp.replace(path)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from icpi_ros.core.bench import harness
+    from icpi_ros.core.bench.report import write_report
+
+    out = Path(args.out)
+    if args.report_only:
+        if not args.report:
+            raise InvalidInput('--report-only needs --report')
+        write_report(args.report, args.system or _sibling(args.report), out)
+        print(f'wrote {args.report} from {out}', file=sys.stderr)
+        return EXIT_OK
+    config = _config(args)
+    specs = harness.plan_runs(config, harness.shipped_dataset_sizes(config.tasks))
+    workers = args.workers or os.cpu_count() or 1
+    print(
+        f'icpi bench: {len(specs)} runs ({len(config.tasks)} tasks x {len(config.methods)} '
+        f'methods x {config.goals} goals + ablations), {config.iterations} iterations each, '
+        f'{workers} workers',
+        file=sys.stderr,
+    )
+    runs: list[dict] = []
+    complete = False
+    start = time.perf_counter()
+    try:
+        harness.run_grid(specs, workers, runs.append, progress=not args.no_progress)
+        complete = True
+    except KeyboardInterrupt:
+        pass
+    finally:
+        document = harness.make_document(
+            config,
+            specs,
+            runs,
+            complete,
+            time.perf_counter() - start,
+            command_line(config),
+            workers,
+        )
+        _save(out, document)
+    failed = [r for r in runs if 'error' in r]
+    if args.json:
+        print(json.dumps(document['aggregates']))
+    else:
+        _print_summary(document, sys.stdout)
+    print(f'wrote {out} ({len(runs)} of {len(specs)} runs)', file=sys.stderr)
+    if not complete:
+        print('icpi bench: interrupted; the partial results are saved', file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if args.report:
+        write_report(args.report, args.system or _sibling(args.report), out)
+        print(f'wrote {args.report}', file=sys.stderr)
+    if failed:
+        print(
+            f'icpi bench: {len(failed)} runs failed, e.g. {failed[0]["task"]} '
+            f'{failed[0]["method"]}: {failed[0]["error"]}',
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def command_line(config) -> str:
+    """Return the `icpi bench` command that runs `config` (with the saved defaults spelt out)."""
+    sizes = ','.join(map(str, config.sizes)) or "''"
+    return (
+        f'icpi bench --tasks {",".join(config.tasks)} --methods {",".join(config.methods)} '
+        f'--goals {config.goals} --iterations {config.iterations} --sizes {sizes} '
+        f'--encodings {",".join(config.encodings)} --theta0 {config.theta0}'
+    )
+
+
+def _sibling(report: str) -> Path:
+    """Return bench_results.json next to the report (where `make bench` keeps it)."""
+    return Path(report).parent / 'bench_results.json'
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register `bench` on the `icpi` parser."""
+    p = sub.add_parser(
+        'bench',
+        help='compare the improvers on every sim task (and the ablations), no ROS',
+        description='Run tasks x methods x goals on the fast sim path in worker processes: '
+        'the same episodes (goal, theta0) for every method; then the dataset-size and '
+        'encoding ablations for the methods that read the improvement dataset. Writes every '
+        'run and the aggregates (final cost mean +- std, success rate, cost-vs-iteration '
+        'curves) to --out; --report also regenerates the benchmarks page and its figures. '
+        'Ctrl-C saves the runs finished so far and exits with 130.',
+    )
+    p.add_argument(
+        '--quick', action='store_true', help='CI size: 2 goals, 5 iterations, sizes 50,300'
+    )
+    p.add_argument('--tasks', type=_names, default=None, help='default: every sim task')
+    p.add_argument(
+        '--methods',
+        type=_names,
+        default=None,
+        help='default: knn_linear,knn_mean,random_shooting,bayes_opt (+ llm, promptpo when an '
+        'LLM endpoint is configured)',
+    )
+    p.add_argument('--goals', type=int, default=None, help='episodes per task (default 10)')
+    p.add_argument('--iterations', type=int, default=None, help='per run (default 20)')
+    p.add_argument('--workers', type=int, default=None, help='processes (default: one per core)')
+    p.add_argument(
+        '--sizes',
+        type=_ints,
+        default=None,
+        help='dataset-size ablation (default 50,100,200,300; empty: none)',
+    )
+    p.add_argument(
+        '--encodings',
+        type=_names,
+        default=None,
+        help='encoding ablation (default error,raw; "error": none)',
+    )
+    p.add_argument('--no-ablations', action='store_true', help='only the comparison')
+    p.add_argument(
+        '--theta0',
+        choices=('auto', 'middle', 'random'),
+        default=None,
+        help='auto (default): middle of the bounds, drawn per seed for fixed-goal tasks',
+    )
+    p.add_argument(
+        '--out',
+        default='bench_methods.json',
+        help='results JSON to write (default bench_methods.json)',
+    )
+    p.add_argument('--report', default=None, help='also write this markdown page (+ img/)')
+    p.add_argument(
+        '--system',
+        default=None,
+        help='system figures for the report (default: bench_results.json next to --report)',
+    )
+    p.add_argument(
+        '--report-only', action='store_true', help='regenerate --report from --out, run nothing'
+    )
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.add_argument('--json', action='store_true', help='print the aggregates as JSON')
+    p.set_defaults(func=_cmd_bench)

@@ -1,0 +1,103 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Benchmarks of the ROS graph: overhead per iteration of the loop, and `make demo` wall time.
+
+Used by scripts/bench.py (`--only ros_overhead,demo`); each starts real node processes.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMING_KEYS = ('overhead_s', 'cycle_s', 'reset_s', 'window_s', 'tracker_s', 'planner_call_s')
+
+
+def _stats(values: list[float], scale: float = 1e3) -> dict:
+    v = np.asarray(values) * scale
+    return {
+        'n': int(v.size),
+        'min': float(v.min()),
+        'median': float(statistics.median(v)),
+        'p99': float(np.percentile(v, 99)),
+        'max': float(v.max()),
+    }
+
+
+def bench_ros_overhead(iterations: int = 21, runs: int = 2) -> dict:
+    """Run Improve over the sim graph (RTF 1) and break each iteration's wall time down.
+
+    The overhead of an iteration is its wall time minus the trial window on the sim clock,
+    the wait for the tracker and the planner's own compute (see improvement_loop's
+    trial_timing). The first iteration of each run (graph warm-up, record creation) is
+    reported apart.
+    """
+    from icpi_ros.bringup import Bringup, sim_graph, use_graph_environment
+    from icpi_ros.demo import calibrate_sim_camera
+
+    lines, first = [], []
+    with tempfile.TemporaryDirectory(prefix='icpi-bench-') as tmp:
+        work = Path(tmp)
+        calibration = calibrate_sim_camera('slide-gc', work / 'calibration.yaml')
+        bringup = Bringup(sim_graph(calibration, 'knn_linear', 1.0, work / 'runs'), work)
+        try:
+            bringup.start()
+            use_graph_environment(bringup)
+            from action_msgs.msg import GoalStatus
+
+            from icpi_ros.client import ICPIClient
+
+            with ICPIClient(node_name='bench_overhead') as client:
+                for seed in range(runs):
+                    goal = np.random.default_rng(seed).uniform([0.72, -0.06], [0.98, 0.06])
+                    status, result = client.improve(
+                        'slide-gc', goal.tolist(), max_iterations=iterations, seed=seed
+                    )
+                    if status != GoalStatus.STATUS_SUCCEEDED:
+                        raise RuntimeError(f'run failed: {result.error_msg}')
+                    path = work / 'runs' / result.run_id / 'trials.jsonl'
+                    trials = [json.loads(line) for line in path.read_text().splitlines()]
+                    first.append(trials[0]['timing'])
+                    lines += [t['timing'] for t in trials[1:]]
+        finally:
+            problems = bringup.stop()
+            if problems:
+                raise RuntimeError('\n'.join(problems))
+    out = {'unit': 'ms', **_stats([t['overhead_s'] for t in lines])}
+    out['parts_ms'] = {k: _stats([t[k] for t in lines]) for k in TIMING_KEYS}
+    out['first_iteration_overhead_ms'] = [round(t['overhead_s'] * 1e3, 1) for t in first]
+    out['iterations'], out['runs'], out['realtime_factor'] = iterations, runs, 1.0
+    return out
+
+
+def bench_demo(repeats: int = 3) -> dict:
+    """Time `icpi demo` (20 iterations of slide-gc over the sim graph) after setup."""
+    walls, finals, bests = [], [], []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory(prefix='icpi-bench-demo-') as runs:
+            env = {**os.environ, 'ICPI_RUNS_DIR': runs}
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, '-m', 'icpi_ros.cli', 'demo'],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            walls.append(time.perf_counter() - start)
+            summary = json.loads((Path(runs) / 'latest' / 'summary.json').read_text())
+            finals.append(summary['final_cost'])
+            bests.append(summary['best_cost'])
+    return {
+        'wall_s': {'unit': 's', **_stats(walls, 1.0)},
+        'final_cost_m': _stats(finals, 1.0),
+        'best_cost_m': _stats(bests, 1.0),
+        'repeats': repeats,
+    }
