@@ -33,8 +33,9 @@ class NodeSpec:
     """
 
     executable: str
-    params_files: tuple[str, ...] = ()
+    params_files: tuple[str, ...] = ()  # names in config/, or paths
     params: dict = field(default_factory=dict)
+    remappings: tuple[tuple[str, str], ...] = ()
 
     def argv(self, log_level: str = 'info') -> list[str]:
         """Command line of the node."""
@@ -45,6 +46,8 @@ class NodeSpec:
             text = str(value).lower() if isinstance(value, bool) else str(value)
             if text:  # an empty string leaves the node's default (also empty)
                 args += ['-p', f'{key}:={text}']
+        for source, target in self.remappings:
+            args += ['-r', f'{source}:={target}']
         return args
 
     def launch_action(self, log_level: Any = 'info') -> Any:
@@ -56,7 +59,11 @@ class NodeSpec:
             executable=self.executable,
             name=self.executable,
             output='screen',
-            parameters=[*(str(config_file(name)) for name in self.params_files), self.params],
+            parameters=[
+                *(str(config_file(name)) for name in self.params_files),
+                {k: v for k, v in self.params.items() if not (isinstance(v, str) and v == '')},
+            ],
+            remappings=list(self.remappings),
             arguments=['--ros-args', '--log-level', log_level],
         )
 
@@ -89,19 +96,107 @@ def core_graph(
     runs_dir: Any = '',
     use_sim_time: Any = False,
     tasks_file: Any = '',
+    config_files: tuple[str, ...] = (),
+    overrides: dict[str, dict] | None = None,
+    camera_remappings: tuple[tuple[str, str], ...] = (),
 ) -> list[NodeSpec]:
-    """Return the nodes shared by the sim and real bringups: tracker, planner, executor, loop."""
+    """Return the nodes shared by the sim and real bringups: tracker, planner, executor, loop.
+
+    `config_files` (e.g. real_roll.yaml, with a section per node) are read after the nodes'
+    own; `overrides` (node -> parameters) win over both.
+    """
     common = {'use_sim_time': use_sim_time, 'tasks_file': tasks_file}
-    return [
-        NodeSpec(
+    extra = overrides or {}
+    specs = [
+        (
             'trajectory_tracker',
             ('tracker.yaml',),
             {'use_sim_time': use_sim_time, 'calibration_file': calibration_file},
         ),
-        NodeSpec('icpi_planner', (), {**common, 'improver': improver}),
-        NodeSpec('trial_executor', (), common),
-        NodeSpec('improvement_loop', (), {**common, 'runs_dir': runs_dir}),
+        ('icpi_planner', (), {**common, 'improver': improver}),
+        ('trial_executor', (), common),
+        ('improvement_loop', (), {**common, 'runs_dir': runs_dir}),
     ]
+    return [
+        NodeSpec(
+            name,
+            (*files, *config_files),
+            {**params, **extra.get(name, {})},
+            camera_remappings if name == 'trajectory_tracker' else (),
+        )
+        for name, files, params in specs
+    ]
+
+
+# Arguments of the real-robot bringup (launch/real_roll.launch.py) beyond the core's.
+REAL_ARGUMENTS: dict[str, tuple[str, str]] = {
+    'config_file': (
+        'real_roll.yaml',
+        'Parameters of the real cell, a section per node (config/real_roll.yaml or a path).',
+    ),
+    'kinematics_file': ('', "URDF or MJCF of the arm; empty: the config file's."),
+    'joint_names': (
+        '',
+        'Arm joints base to tool, e.g. "[j1, j2, j3, j4]"; empty: the config file\'s.',
+    ),
+    'controller_topic': (
+        '',
+        "JointTrajectory topic of the joint_trajectory_controller; empty: the config file's.",
+    ),
+    'image_topic': ('/camera/image_raw', 'Camera image topic (rgb8 or bgr8).'),
+    'camera_info_topic': ('/camera/camera_info', 'CameraInfo topic of that camera.'),
+    'llm_base_url': (
+        '',
+        'OpenAI-compatible endpoint; empty: OPENAI_BASE_URL or OpenAI '
+        '(the key only from OPENAI_API_KEY).',
+    ),
+    'llm_model': ('', 'LLM model; empty: ICPI_LLM_MODEL or the default.'),
+    'dry_run': ('false', 'Plan, check and publish ~/planned_trajectory; never move the arm.'),
+}
+
+
+def real_graph(
+    calibration_file: str,
+    config_file: str = 'real_roll.yaml',
+    improver: str = 'auto',
+    runs_dir: str = '',
+    tasks_file: str = '',
+    kinematics_file: str = '',
+    joint_names: str = '',
+    controller_topic: str = '',
+    image_topic: str = '/camera/image_raw',
+    camera_info_topic: str = '/camera/camera_info',
+    llm_base_url: str = '',
+    llm_model: str = '',
+    dry_run: bool | str = False,
+    use_sim_time: bool = False,
+) -> list[NodeSpec]:
+    """Return the real-robot bringup: the core graph configured by `config_file`.
+
+    Empty strings keep the config file's values. `use_sim_time` is for a simulated stand-in.
+    """
+    executor = {
+        'kinematics_file': kinematics_file,
+        'joint_names': joint_names,
+        'controller_topic': controller_topic,
+        'dry_run': dry_run,
+    }
+    return core_graph(
+        calibration_file,
+        improver,
+        runs_dir,
+        use_sim_time,
+        tasks_file,
+        config_files=(config_file,),
+        overrides={
+            'trial_executor': executor,
+            'icpi_planner': {'llm.base_url': llm_base_url, 'llm.model': llm_model},
+        },
+        camera_remappings=(
+            ('/camera/image_raw', image_topic),
+            ('/camera/camera_info', camera_info_topic),
+        ),
+    )
 
 
 def sim_bridge(realtime_factor: Any = 1.0, headless: Any = True) -> NodeSpec:

@@ -79,20 +79,29 @@ class ArmSpec:
 
     def limit_violation(self, q: np.ndarray) -> str | None:
         """Describe the first joint of `q` (N x dof or dof) outside its limits, if any."""
-        q = np.atleast_2d(q)
-        lo, hi = self._lower + self.limit_margin, self._upper - self.limit_margin
-        for j, name in enumerate(self.joint_names):
-            bad = np.flatnonzero((q[:, j] < lo[j]) | (q[:, j] > hi[j]))
-            if bad.size:
-                v = q[bad[0], j]
-                return f'joint {name} = {v:.3f} rad outside [{lo[j]:.3f}, {hi[j]:.3f}]'
-        return None
+        return limit_violation(self.joint_names, self._lower, self._upper, self.limit_margin, q)
 
     def velocity_violation(self, qd: np.ndarray) -> str | None:
         """Describe the first joint velocity of `qd` (N x dof) above its limit, if any."""
-        qd = np.atleast_2d(qd)
-        for j, name in enumerate(self.joint_names):
-            peak = float(np.max(np.abs(qd[:, j])))
-            if peak > self.max_velocity[j]:
-                return f'joint {name} speed {peak:.2f} rad/s over {self.max_velocity[j]:.2f}'
-        return None
+        return velocity_violation(self.joint_names, self.max_velocity, qd)
+
+
+def limit_violation(names, lower, upper, margin: float, q: np.ndarray) -> str | None:
+    """Describe the first joint of `q` (N x dof or dof) outside [lower, upper] - margin."""
+    q = np.atleast_2d(q)
+    lo, hi = np.asarray(lower) + margin, np.asarray(upper) - margin
+    for j, name in enumerate(names):
+        bad = np.flatnonzero((q[:, j] < lo[j]) | (q[:, j] > hi[j]))
+        if bad.size:
+            return f'joint {name} = {q[bad[0], j]:.3f} rad outside [{lo[j]:.3f}, {hi[j]:.3f}]'
+    return None
+
+
+def velocity_violation(names, max_velocity, qd: np.ndarray) -> str | None:
+    """Describe the first joint velocity of `qd` (N x dof) above its limit, if any."""
+    qd = np.atleast_2d(qd)
+    for j, name in enumerate(names):
+        peak = float(np.max(np.abs(qd[:, j])))
+        if peak > max_velocity[j]:
+            return f'joint {name} speed {peak:.2f} rad/s over {max_velocity[j]:.2f}'
+    return None

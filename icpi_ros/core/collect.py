@@ -175,10 +175,7 @@ def collect_dataset(
         'rejected_plans': done.rejected,
     }
     if task.goal_conditioned:
-        i, j = hindsight_pairs(task, done.theta, done.outcome, max_examples, rng)
-        theta, outcome, goal = done.theta[i], done.outcome[i], done.outcome[j]
-        delta = done.theta[j] - done.theta[i]
-        provenance['method'] = 'hindsight relabelling'
+        return relabel_rollouts(task, done.theta, done.outcome, max_examples, rng, provenance)
     else:
         goal_vec = np.array(task.default_goal)
         done, best = refine_best(task, run, done, goal_vec, rng, progress)
@@ -198,4 +195,32 @@ def collect_dataset(
         goal=goal,
         delta_theta=delta,
         provenance=provenance,
+    )
+
+
+def relabel_rollouts(
+    task: TaskSpec,
+    theta: np.ndarray,
+    outcome: np.ndarray,
+    max_examples: int,
+    rng: np.random.Generator,
+    provenance: dict,
+) -> ImprovementDataset:
+    """Build a goal-conditioned task's dataset from (theta, outcome) rollouts by hindsight.
+
+    The rollouts may come from the simulator or from the run records of a real robot
+    (`icpi dataset from-runs`).
+    """
+    if not task.goal_conditioned:
+        raise InvalidInput(f'{task.name}: hindsight relabelling needs a goal-conditioned task')
+    i, j = hindsight_pairs(task, theta, outcome, max_examples, rng)
+    return ImprovementDataset(
+        task=task.name,
+        theta_names=tuple(p.name for p in task.parameters),
+        outcome_names=task.outcome_names,
+        theta=theta[i],
+        outcome=outcome[i],
+        goal=outcome[j],
+        delta_theta=theta[j] - theta[i],
+        provenance={**provenance, 'method': 'hindsight relabelling'},
     )

@@ -33,6 +33,8 @@ RUNS_DIR_ENV = 'ICPI_RUNS_DIR'
 CONFIG_FILE = 'config.json'
 TRIALS_FILE = 'trials.jsonl'
 SUMMARY_FILE = 'summary.json'
+# Trials that ended without a result (aborted, refused, timed out): kept, not in the history.
+FAILED_FILE = 'failed_trials.jsonl'
 PLOT_FILE = 'costs.png'
 LATEST = 'latest'
 RUN_ID_PATTERN = re.compile(r'[A-Za-z0-9._-]+')
@@ -257,6 +259,28 @@ class RunRecord:
         _append_bytes(self.trials_path, data)
         self._count += 1
 
+    def append_failed(self, trial: Mapping[str, Any]) -> None:
+        """Record a trial that ended without a result, with its status; fsynced.
+
+        Failed trials are not part of the history: a resumed run runs that iteration again.
+        """
+        path = self.path / FAILED_FILE
+        path.touch(exist_ok=True)
+        _append_bytes(path, (_dumps(dict(trial)) + '\n').encode())
+
+    def failed_trials(self) -> list[dict]:
+        """Return the failed-trial lines (a line torn by a crash is skipped)."""
+        path = self.path / FAILED_FILE
+        if not path.exists():
+            return []
+        out = []
+        for raw in path.read_bytes().splitlines():
+            try:
+                out.append(json.loads(raw))
+            except ValueError:
+                continue
+        return out
+
     def write_summary(self, status: str, message: str = '') -> dict:
         """Write summary.json (and costs.png, when there are trials) from the trial lines.
 
@@ -269,6 +293,10 @@ class RunRecord:
             raise InvalidInput(f'message: expected a string, got {type(message).__name__}')
         trials = self.trials()
         summary = summarise(self.run_id, self.config, trials, status, message)
+        summary['failed_trials'] = [
+            {k: t.get(k) for k in ('iteration', 'trial_id', 'status', 'message')}
+            for t in self.failed_trials()
+        ]
         _write_atomic(self.summary_path, (_dumps(summary, indent=1) + '\n').encode())
         if trials:
             title = f'{summary["task"]} - {summary["improver"]}'

@@ -47,11 +47,20 @@ Codes = Improve.Result
 
 
 class LoopFailed(Exception):
-    """The run ended with an Improve error code."""
+    """The run ended with an Improve error code (and the failed trial, if one ran)."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, trial: TrialResult | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.trial = trial
+
+
+# ExecuteTrial result codes by value, for the run record.
+TRIAL_CODES = {
+    getattr(ExecuteTrial.Result, name): name
+    for name in dir(ExecuteTrial.Result)
+    if name.isupper() and isinstance(getattr(ExecuteTrial.Result, name), int)
+}
 
 
 def trial_timing(trial: TrialResult, cycle_s: float, planner: tuple[float, float] | None) -> dict:
@@ -74,6 +83,20 @@ def trial_timing(trial: TrialResult, cycle_s: float, planner: tuple[float, float
         'planner_call_s': round(call_s, 5),
         'planner_compute_s': round(compute_s, 5),
         'overhead_s': round(overhead, 5),
+    }
+
+
+def failed_record(trial: TrialResult, iteration: int) -> dict:
+    """One line of failed_trials.jsonl: a trial that ended without a result, and why."""
+    return {
+        'iteration': iteration,
+        'trial_id': trial.trial_id,
+        'status': TRIAL_CODES.get(trial.status, str(trial.status)),
+        'message': trial.status_message,
+        'theta_requested': list(trial.theta_requested),
+        'theta': list(trial.theta),
+        'goal': list(trial.goal),
+        'trial_s': round(trial.wall_time_s, 4),
     }
 
 
@@ -284,6 +307,8 @@ class ImprovementLoop(Node):
             status, message = 'canceled', str(exc)
             handle.canceled() if handle.is_cancel_requested else handle.abort()
         except LoopFailed as exc:
+            if exc.trial is not None and record is not None:
+                record.append_failed(failed_record(exc.trial, record.next_iteration()))
             result.error_code, result.error_msg = exc.code, str(exc)
             status, message = ('canceled' if exc.code == Codes.CANCELED else 'failed'), str(exc)
             handle.canceled() if handle.is_cancel_requested else handle.abort()
@@ -331,8 +356,10 @@ class ImprovementLoop(Node):
             while not done.wait(0.1):
                 if handle.is_cancel_requested or stop_requested().is_set():
                     goal_handle.cancel_goal_async()
-                    wait_for(result_future, 10.0, 'the canceled trial')
-                    raise LoopFailed(Codes.CANCELED, f'canceled during trial {trial_id}')
+                    stopped = wait_for(result_future, 10.0, 'the canceled trial')
+                    raise LoopFailed(
+                        Codes.CANCELED, f'canceled during trial {trial_id}', stopped.result.trial
+                    )
                 # A crashed or killed executor never answers: notice its silence.
                 silent = time.monotonic() - heard[0]
                 if silent > EXECUTOR_SILENT_S:
@@ -352,7 +379,9 @@ class ImprovementLoop(Node):
             raise LoopFailed(Codes.TRIAL_FAILED, f'trial {trial_id}: {exc}') from None
         if response.status != GoalStatus.STATUS_SUCCEEDED or response.result.error_code != 0:
             raise LoopFailed(
-                Codes.TRIAL_FAILED, f'trial {trial_id} failed: {response.result.error_msg}'
+                Codes.TRIAL_FAILED,
+                f'trial {trial_id} failed: {response.result.error_msg}',
+                response.result.trial,
             )
         return response.result.trial
 

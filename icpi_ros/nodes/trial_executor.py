@@ -19,10 +19,14 @@ from icpi_interfaces.srv import GetTrajectory, ResetScene
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
+from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from icpi_ros.core.arm import ArmSpec
+from icpi_ros.core.kinematics import ModelKinematics
 from icpi_ros.core.motion import PlanRejected, plan_motion
+from icpi_ros.core.safety import SafetyLimits, check_plan
 from icpi_ros.core.scoring import TrackingLost, score_trajectory
 from icpi_ros.core.tasks import load_tasks
 from icpi_ros.core.validation import InvalidInput
@@ -40,11 +44,14 @@ NODE_NAME = 'trial_executor'
 Codes = ExecuteTrial.Result
 # Every n-th point of the 100 Hz plan is sent (the controller interpolates cubically).
 POINT_STRIDE = 5
+RESET_MODES = ('service', 'operator', 'none')
 # Polling period while waiting for the robot's clock or the tracker: short, because every
 # millisecond of it is overhead added to each trial (the clock itself ticks at 100 Hz).
 CLOCK_POLL_S = 0.005
 # Feedback is published at least this often (wall clock, s) while a trial runs.
 HEARTBEAT_S = 0.5
+# How long the arm may take to show up at the plan start after the reset (wall clock, s).
+START_POSE_WAIT_S = 1.0
 
 
 class TrialFailed(Exception):
@@ -109,7 +116,55 @@ class TrialExecutor(Node):
             float_range=(0.1, 600.0),
         )
         self._tasks = load_tasks(tasks_file or None)
-        self._arm = ArmSpec()
+        self._arm = self._declare_arm()
+        self._limits = self._declare_limits()
+        self._dry_run = declare(
+            self, 'dry_run', False, 'Plan, check and log trials; send nothing to the arm.'
+        )
+        self._require_enable = declare(
+            self,
+            'require_enable',
+            False,
+            'Refuse trials until ~/enable is called (true on a real robot); ~/abort disables.',
+            read_only=True,
+        )
+        self._reset_mode = declare(
+            self,
+            'reset_mode',
+            'service',
+            'Between trials: service (call reset_service, e.g. the sim), operator (wait for '
+            '~/confirm_reset) or none.',
+            read_only=True,
+            choices=RESET_MODES,
+        )
+        self._reset_timeout_s = declare(
+            self,
+            'reset_timeout_s',
+            300.0,
+            'Wall-clock limit of the operator reset (s).',
+            read_only=True,
+            float_range=(1.0, 86400.0),
+        )
+        self._start_tolerance = declare(
+            self,
+            'start_tolerance_rad',
+            0.0,
+            'Refuse a trial when a joint is further than this from the plan start (0: no check; '
+            'needs joint_states_topic).',
+            read_only=True,
+            float_range=(0.0, 3.2),
+        )
+        joint_states_topic = declare(
+            self,
+            'joint_states_topic',
+            '/joint_states',
+            'JointState topic of the arm (for the start-pose check).',
+            read_only=True,
+        )
+        self._enabled = threading.Event()
+        self._aborted = threading.Event()
+        self._reset_confirmed = threading.Event()
+        self._joints: dict[str, float] = {}
         group = ReentrantCallbackGroup()
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self._controller = self.create_publisher(JointTrajectory, self._controller_topic, reliable)
@@ -119,14 +174,149 @@ class TrialExecutor(Node):
             else None
         )
         self._tracker = self.create_client(GetTrajectory, tracker_service, callback_group=group)
+        self._planned = self.create_publisher(JointTrajectory, '~/planned_trajectory', reliable)
+        self.create_service(SetBool, '~/enable', self._on_enable, callback_group=group)
+        self.create_service(Trigger, '~/abort', self._on_abort, callback_group=group)
+        self.create_service(
+            Trigger, '~/confirm_reset', self._on_confirm_reset, callback_group=group
+        )
+        if self._start_tolerance > 0:
+            self.create_subscription(
+                JointState, joint_states_topic, self._on_joint_states, 10, callback_group=group
+            )
         self._goals = OneGoalAtATime(
             self, ExecuteTrial, '~/execute_trial', self._run, group, 'trial'
         )
+        mode = 'DRY RUN (nothing is sent)' if self._dry_run else 'live'
+        if self._require_enable:
+            mode += f', disabled until {self.resolve_topic_name("~/enable")} is called'
         self.get_logger().info(
             f'ready: action {self.resolve_topic_name("~/execute_trial")}, controller '
-            f'{self._controller_topic}, reset {self._reset_service or "none"}, tracker '
-            f'{tracker_service}'
+            f'{self._controller_topic}, reset {self._reset_mode} '
+            f'{self._reset_service if self._reset_mode == "service" else ""}, tracker '
+            f'{tracker_service}, arm {self._arm_source}; {mode}'
         )
+
+    def _declare_arm(self):
+        path = declare(
+            self,
+            'kinematics_file',
+            '',
+            'URDF or MJCF of the arm (MuJoCo is the kinematics engine); empty: built-in arm.',
+            read_only=True,
+        )
+        names = declare(
+            self,
+            'joint_names',
+            list(ArmSpec().joint_names),
+            'Arm joints, base to tool, as named by the controller and the kinematics file.',
+            read_only=True,
+        )
+        tip = declare(
+            self, 'tip_frame', 'tip', 'Site, body or geom of the tool tip.', read_only=True
+        )
+        home = declare(
+            self,
+            'home_joints',
+            [0.0],
+            'IK seed: the arm near the task home pose (one value per joint; [0.0]: zeros).',
+            read_only=True,
+        )
+        speed = declare(
+            self,
+            'joint_speed_limits',
+            [0.0],
+            'Per-joint speed limits of the arm (rad/s; [0.0]: built-in arm values / 3.0).',
+            read_only=True,
+        )
+        if not path:
+            self._arm_source = 'built-in'
+            return ArmSpec(joint_names=tuple(names))
+        self._arm_source = path
+        return ModelKinematics(
+            path,
+            names,
+            tip,
+            speed if any(speed) else 3.0,
+            home=home if any(home) else None,
+        )
+
+    def _declare_limits(self) -> SafetyLimits:
+        return SafetyLimits(
+            workspace_min=tuple(
+                declare(
+                    self,
+                    'workspace_min',
+                    [-1.0, -1.0, -0.05],
+                    'Tool tip box, low corner (table frame, m).',
+                    read_only=True,
+                )
+            ),
+            workspace_max=tuple(
+                declare(
+                    self,
+                    'workspace_max',
+                    [1.5, 1.0, 1.0],
+                    'Tool tip box, high corner (table frame, m).',
+                    read_only=True,
+                )
+            ),
+            max_joint_speed=declare(
+                self,
+                'max_joint_speed',
+                20.0,
+                'Cell limit on every joint speed (rad/s).',
+                read_only=True,
+                float_range=(0.01, 100.0),
+            ),
+            max_joint_accel=declare(
+                self,
+                'max_joint_accel',
+                1000.0,
+                'Cell limit on every joint acceleration (rad/s^2).',
+                read_only=True,
+                float_range=(0.1, 100000.0),
+            ),
+            max_stroke_m=declare(
+                self,
+                'max_stroke_m',
+                0.5,
+                'Longest stroke allowed (m).',
+                read_only=True,
+                float_range=(0.001, 5.0),
+            ),
+        )
+
+    def _on_enable(self, request, response):
+        if request.data:
+            self._enabled.set()
+            response.message = 'enabled: trials will move the arm'
+        else:
+            self._enabled.clear()
+            response.message = 'disabled: trials are refused until enabled again'
+        response.success = True
+        self.get_logger().warning(response.message)
+        return response
+
+    def _on_abort(self, request, response):
+        self._hold()  # first, whatever the trial thread is doing
+        self._aborted.set()
+        if self._require_enable:
+            self._enabled.clear()
+        response.success = True
+        response.message = 'aborted: hold sent' + (
+            '; disabled until ~/enable' if self._require_enable else ''
+        )
+        self.get_logger().error(response.message)
+        return response
+
+    def _on_confirm_reset(self, request, response):
+        self._reset_confirmed.set()
+        response.success, response.message = True, 'reset confirmed'
+        return response
+
+    def _on_joint_states(self, msg: JointState) -> None:
+        self._joints.update(zip(msg.name, msg.position, strict=False))
 
     def drain(self, timeout_s: float) -> None:
         """Wait for a running trial to end (it sees the stop event and stops the arm)."""
@@ -165,6 +355,8 @@ class TrialExecutor(Node):
         ).start()
 
         def check(deadline_what: str) -> None:
+            if self._aborted.is_set():
+                raise TrialFailed(Codes.ABORTED, f'aborted by ~/abort while {deadline_what}')
             if handle.is_cancel_requested:
                 raise TrialFailed(Codes.ABORTED, f'canceled while {deadline_what}')
             if stop_requested().is_set():
@@ -175,7 +367,14 @@ class TrialExecutor(Node):
                 )
 
         moving = False
+        self._aborted.clear()
         try:
+            if self._require_enable and not self._enabled.is_set() and not self._dry_run:
+                raise TrialFailed(
+                    Codes.NOT_ENABLED,
+                    f'the arm is not enabled: call {self.resolve_topic_name("~/enable")} '
+                    '(SetBool true) first',
+                )
             try:
                 task = self._tasks[goal.task]
                 theta, clipped = task.clip(task.check_theta(goal.theta))
@@ -186,13 +385,22 @@ class TrialExecutor(Node):
             phase(ExecuteTrial.Feedback.PHASE_PLANNING)
             try:
                 plan = plan_motion(task.motion, self._arm, theta, task.trial_duration_s)
+                check_plan(plan, self._limits)
             except PlanRejected as exc:
                 raise TrialFailed(Codes.LIMITS, f'plan rejected ({exc.reason}): {exc}') from None
+            self._planned.publish(self._trajectory(plan, self._now() + self._lead_s))
+            if self._dry_run:
+                raise TrialFailed(
+                    Codes.DRY_RUN,
+                    'dry run: planned and checked, published on '
+                    f'{self.resolve_topic_name("~/planned_trajectory")}; nothing sent to the arm',
+                )
             phase(ExecuteTrial.Feedback.PHASE_RESETTING)
             mark = time.monotonic()
-            self._reset_scene(task.name, goal_vec)
+            self._reset_scene(task.name, goal_vec, check)
             check('resetting')
             trial.reset_wall_s = time.monotonic() - mark
+            self._check_start_pose(plan)
             mark = time.monotonic()
             start = self._now() + self._lead_s
             end = start + task.trial_duration_s
@@ -275,7 +483,47 @@ class TrialExecutor(Node):
         except WaitAborted as exc:
             raise TrialFailed(Codes.TIMEOUT, str(exc)) from None
 
-    def _reset_scene(self, task: str, goal: np.ndarray) -> None:
+    def _check_start_pose(self, plan) -> None:
+        if self._start_tolerance <= 0:
+            return
+        # The state may still show the arm before the reset (or settling): give it a moment.
+        deadline = time.monotonic() + START_POSE_WAIT_S
+        while True:
+            missing = [n for n in plan.joint_names if n not in self._joints]
+            if not missing:
+                current = np.array([self._joints[n] for n in plan.joint_names])
+                gap = np.abs(current - plan.positions[0])
+                if gap.max() <= self._start_tolerance:
+                    return
+            if time.monotonic() > deadline:
+                break
+            time.sleep(CLOCK_POLL_S)
+        if missing:
+            raise TrialFailed(Codes.NOT_READY, f'no joint state received for {missing}')
+        if gap.max() > self._start_tolerance:
+            j = int(np.argmax(gap))
+            raise TrialFailed(
+                Codes.LIMITS,
+                f'the arm is not at the plan start: joint {plan.joint_names[j]} is '
+                f'{gap[j]:.3f} rad away (start_tolerance_rad {self._start_tolerance:g}); move '
+                'it to the task home pose',
+            )
+
+    def _reset_scene(self, task: str, goal: np.ndarray, check) -> None:
+        if self._reset_mode == 'none':
+            return
+        if self._reset_mode == 'operator':
+            self._reset_confirmed.clear()
+            self.get_logger().warning(
+                f'reset: put the object back at its start, bring the arm home, then call '
+                f'{self.resolve_topic_name("~/confirm_reset")}'
+            )
+            deadline = time.monotonic() + self._reset_timeout_s
+            while not self._reset_confirmed.wait(0.1):
+                check('waiting for the operator reset')
+                if time.monotonic() > deadline:
+                    raise TrialFailed(Codes.TIMEOUT, 'no operator reset confirmation in time')
+            return
         if self._reset is None:
             return
         answer = self._call(

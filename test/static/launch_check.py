@@ -8,6 +8,7 @@ and the arguments declared with DeclareLaunchArgument.
 """
 
 import ast
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,12 +91,27 @@ def description_calls(path: Path, module: str = 'icpi_ros.bringup') -> dict[str,
 
 
 def declared_parameters(node_file: Path) -> set[str]:
-    """Parameter names a node declares with `declare(self, 'name', ...)` (plus use_sim_time)."""
+    """Parameters a node declares with `declare(self, 'name', ...)`, plus use_sim_time.
+
+    As regular expressions: an f-string name (f'hsv_low{suffix}') matches any filling.
+    """
     tree = ast.parse(node_file.read_text(), filename=str(node_file))
-    names = {'use_sim_time'}
+    patterns = {'use_sim_time'}
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and _call_name(node) == 'declare' and len(node.args) > 1:
-            name = _const(node.args[1])
-            if name:
-                names.add(name)
-    return names
+            name = node.args[1]
+            if _const(name):
+                patterns.add(re.escape(_const(name)))
+            elif isinstance(name, ast.JoinedStr):
+                patterns.add(
+                    ''.join(
+                        re.escape(v.value) if isinstance(v, ast.Constant) else '.*'
+                        for v in name.values
+                    )
+                )
+    return patterns
+
+
+def undeclared(names, patterns: set[str]) -> set[str]:
+    """Return the names that no declared-parameter pattern matches."""
+    return {n for n in names if not any(re.fullmatch(p, n) for p in patterns)}

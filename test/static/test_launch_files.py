@@ -13,6 +13,7 @@ from launch_check import (  # noqa: E402
     declared_parameters,
     description_calls,
     read_launch_file,
+    undeclared,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +22,7 @@ LAUNCH_FILES = sorted((ROOT / 'launch').glob('*.launch.py'))
 
 def test_expected_launch_files_exist():
     names = {p.name for p in LAUNCH_FILES}
-    assert {'bringup.launch.py', 'sim.launch.py'} <= names
+    assert {'bringup.launch.py', 'sim.launch.py', 'real_roll.launch.py'} <= names
 
 
 @pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
@@ -64,7 +65,7 @@ def test_launch_files_take_their_nodes_from_the_description(path):
     refs = read_launch_file(path)
     assert refs.executables == [], f'{path.name}: Node(...) written by hand'
     calls = description_calls(path)
-    assert any(calls.get(name) for name in ('core_graph', 'sim_bridge')), path.name
+    assert any(calls.get(name) for name in ('core_graph', 'sim_bridge', 'real_graph')), path.name
     for name, keyword_sets in calls.items():
         assert hasattr(bringup, name), f'{path.name}: icpi_ros.bringup has no {name}'
         target = getattr(bringup, name)
@@ -75,16 +76,23 @@ def test_launch_files_take_their_nodes_from_the_description(path):
 
 
 def test_every_described_node_exists_and_declares_what_it_is_given(repo_root):
-    from icpi_ros.bringup import CORE_ARGUMENTS, SIM_ARGUMENTS, sim_graph
+    from icpi_ros.bringup import (
+        CORE_ARGUMENTS,
+        REAL_ARGUMENTS,
+        SIM_ARGUMENTS,
+        real_graph,
+        sim_graph,
+    )
 
     executables = console_scripts(repo_root / 'setup.py')
-    for spec in sim_graph('calibration.yaml', runs_dir='runs'):
+    real = real_graph('calibration.yaml', kinematics_file='arm.urdf', joint_names='[a, b, c, d]')
+    for spec in [*sim_graph('calibration.yaml', runs_dir='runs'), *real]:
         assert spec.executable in executables
         for name in spec.params_files:
             assert (repo_root / 'config' / name).is_file(), name
         declared = declared_parameters(repo_root / 'icpi_ros' / 'nodes' / f'{spec.executable}.py')
-        assert set(spec.params) <= declared, (spec.executable, set(spec.params) - declared)
-    for name, (_, description) in {**CORE_ARGUMENTS, **SIM_ARGUMENTS}.items():
+        assert not undeclared(spec.params, declared), (spec.executable, spec.params)
+    for name, (_, description) in {**CORE_ARGUMENTS, **SIM_ARGUMENTS, **REAL_ARGUMENTS}.items():
         assert description, f'launch argument {name!r} has no description'
 
 
@@ -98,5 +106,22 @@ def test_checker_sees_hand_written_nodes_and_unknown_parameters(tmp_path):
     )
     assert description_calls(bad) == {'core_graph': [{'calibration'}]}
     node = tmp_path / 'node.py'
-    node.write_text("declare(self, 'known', 1, 'd')\nself.declare_parameter('other', 2)\n")
-    assert declared_parameters(node) == {'use_sim_time', 'known'}
+    node.write_text(
+        "declare(self, 'known', 1, 'd')\nself.declare_parameter('other', 2)\n"
+        "declare(self, f'low{i}', 1, 'd')\n"
+    )
+    declared = declared_parameters(node)
+    assert undeclared(['known', 'low_2', 'use_sim_time', 'other', 'lo'], declared) == {
+        'other',
+        'lo',
+    }
+
+
+@pytest.mark.parametrize('name', ['real_roll.yaml', 'sim.yaml', 'tracker.yaml'])
+def test_config_files_only_set_parameters_their_nodes_declare(repo_root, name):
+    import yaml
+
+    for node, section in yaml.safe_load((repo_root / 'config' / name).read_text()).items():
+        declared = declared_parameters(repo_root / 'icpi_ros' / 'nodes' / f'{node}.py')
+        unknown = undeclared(section['ros__parameters'], declared)
+        assert not unknown, f'{name}: {node} declares no {sorted(unknown)}'

@@ -327,3 +327,41 @@ def test_importing_records_does_not_import_matplotlib():
         [sys.executable, '-c', code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == 'False'
+
+
+def test_failed_trials_are_kept_apart_and_summarised(tmp_path):
+    record = RunRecord.create(tmp_path, CONFIG)
+    fill(record, [0.3])
+    record.append_failed({'iteration': 1, 'trial_id': 'x-1', 'status': 'ABORTED', 'message': 'm'})
+    with open(record.path / records.FAILED_FILE, 'ab') as f:
+        f.write(b'{"iteration": 2, "tri')  # torn by a crash
+    assert len(record.trials()) == 1 and record.next_iteration() == 1  # not in the history
+    summary = record.write_summary('failed', 'aborted')
+    assert summary['failed_trials'] == [
+        {'iteration': 1, 'trial_id': 'x-1', 'status': 'ABORTED', 'message': 'm'}
+    ]
+
+
+def test_dataset_from_recorded_runs_relabels_their_trials(tmp_path):
+    """`icpi dataset from-runs`: a real robot's random trials become a dataset."""
+    from icpi_ros.cli import main
+    from icpi_ros.core.dataset import load_dataset
+
+    rng = np.random.default_rng(0)
+    runs = tmp_path / 'runs'
+    for run_id in ('a', 'b'):
+        record = RunRecord.create(runs, {**CONFIG, 'task': 'roll-gc-real'}, run_id=run_id)
+        for i in range(15):
+            theta = rng.uniform([-0.35, 0.05, 0.2], [0.35, 0.15, 0.5])
+            outcome = [0.6 + 3 * theta[1], 0.5 * theta[0]]  # inside the goal range
+            record.append({'iteration': i, 'cost': 0.1, 'theta': theta, 'outcome': outcome})
+    out = tmp_path / 'real.json'
+    argv = ['dataset', 'from-runs', 'a', 'b', '--task', 'roll-gc-real', '--runs-dir', str(runs)]
+    assert main([*argv, '--max-examples', '100', '--out', str(out)]) == 0
+    dataset = load_dataset(out)
+    assert dataset.task == 'roll-gc-real' and len(dataset) == 100
+    # Every relabelled goal is the outcome of a recorded trial, reached by theta + delta.
+    reached = dataset.theta + dataset.delta_theta
+    goals = np.column_stack([0.6 + 3 * reached[:, 1], 0.5 * reached[:, 0]])
+    np.testing.assert_allclose(dataset.goal, goals, atol=1e-9)
+    assert main([*argv, '--task', 'roll-gc', '--out', str(out)]) == 2  # wrong task: refused

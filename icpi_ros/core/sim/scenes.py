@@ -217,3 +217,23 @@ def scene_xml(
   <actuator>{actuators}</actuator>
 </mujoco>
 """
+
+
+def arm_model_xml(arm: ArmSpec) -> str:
+    """Return MJCF of the arm alone: a kinematics file like a real robot's (URDF or MJCF).
+
+    `icpi kinematics --export-sim-arm` writes it; the real-robot executor loads it to stand
+    the simulated arm in for a real one.
+    """
+    return f"""<mujoco model="icpi_arm">
+  <compiler angle="radian" autolimits="true"/>
+  <default>
+    <default class="arm">
+      <geom contype="0" conaffinity="0" density="300"/>
+    </default>
+  </default>
+  <worldbody>
+    {_arm_xml(arm, '')}
+  </worldbody>
+</mujoco>
+"""
