@@ -71,6 +71,17 @@ class Completion:
     latency_s: float = 0.0
     errors: tuple[str, ...] = ()  # the failed attempts before this answer
 
+    def record(self) -> dict:
+        """Return the answer and its cost as JSON-friendly fields for a run record."""
+        return {
+            'response': self.text,
+            'model': self.model,
+            'usage': self.usage,
+            'attempts': self.attempts,
+            'latency_s': round(self.latency_s, 4),
+            'retried_errors': list(self.errors),
+        }
+
 
 class LLMClient:
     """Chat-completions client with exponential backoff; `stop` interrupts the waits."""

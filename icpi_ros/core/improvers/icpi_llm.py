@@ -45,14 +45,7 @@ class IcpiLLM:
             completion = self._client.complete(prompt.messages)
         except LLMError as exc:
             raise ImproverFailed(f'LLM call failed: {exc}', details) from None
-        details.update(
-            response=completion.text,
-            model=completion.model,
-            usage=completion.usage,
-            attempts=completion.attempts,
-            latency_s=round(completion.latency_s, 4),
-            retried_errors=list(completion.errors),
-        )
+        details.update(completion.record())
         try:
             delta = parse_delta(completion.text, query.task)
         except ResponseRejected as exc:

@@ -227,14 +227,7 @@ def _llm_record(messages: list[dict], completion: Completion | None) -> dict:
         'prompt_tokens_estimate': estimate_tokens('\n'.join(m['content'] for m in messages)),
     }
     if completion is not None:
-        record.update(
-            response=completion.text,
-            model=completion.model,
-            usage=completion.usage,
-            attempts=completion.attempts,
-            latency_s=round(completion.latency_s, 4),
-            retried_errors=list(completion.errors),
-        )
+        record.update(completion.record())
     return record
 
 
