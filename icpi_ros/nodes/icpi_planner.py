@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """icpi_planner: answers `~/next_policy` with the next policy parameters for a task.
 
-The service is stateless for the caller: each request carries task, theta and error (or
-outcome and goal). Datasets are loaded once at start. The LLM call runs inside the service
+Each request carries task, theta and error (or outcome and goal); `llm`, `knn_*` and
+`random_shooting` need nothing else. `bayes_opt` and `promptpo` also keep what they learned
+per (task, goal) episode in this process. Datasets are loaded once at start. The LLM call runs inside the service
 callback, bounded by `llm.timeout_s` and `llm.max_retries`; nothing else shares this node.
 """
 
@@ -35,7 +36,7 @@ NODE_NAME = 'icpi_planner'
 
 
 class IcpiPlanner(Node):
-    """Stateless planning service: (task, theta, error) -> clipped, finite theta_next."""
+    """Planning service: (task, theta, error) -> clipped, finite theta_next."""
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
