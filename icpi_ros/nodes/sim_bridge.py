@@ -287,7 +287,8 @@ class SimBridge(Node):
                 q, qd = self._sim.joint_positions(), self._sim.joint_velocities()
                 obj = self._sim.object_position()
                 frame = None
-                if self._publish_camera and now >= next_frame:
+                # A frame while a reset waits would only delay it (the scene is about to go).
+                if self._publish_camera and now >= next_frame and self._pending_reset is None:
                     frame = self._sim.render()
                     next_frame += 1.0 / self._camera_rate
                 if viewer is not None and viewer.is_running():
