@@ -4,8 +4,9 @@
 
 Each request carries task, theta and error (or outcome and goal); `llm`, `knn_*` and
 `random_shooting` need nothing else. `bayes_opt` and `promptpo` also keep what they learned
-per (task, goal) episode in this process. Datasets are loaded once at start. The LLM call runs inside the service
-callback, bounded by `llm.timeout_s` and `llm.max_retries`; nothing else shares this node.
+per (task, goal) episode in this process. Datasets are loaded once at start. The LLM call
+runs inside the service callback, bounded by `llm.timeout_s` and `llm.max_retries`; nothing
+else shares this node.
 """
 
 import json

@@ -28,12 +28,14 @@ from rclpy.signals import SignalHandlerOptions
 from rclpy.task import Future
 
 from icpi_ros.core.validation import InvalidInput
+from icpi_ros.nodes import entry
 
 # How often the spin loop checks for a stop request (s); bounds the reaction to Ctrl-C.
 STOP_POLL_S = 0.1
 # Set by SIGINT/SIGTERM: one node per process, so one event; long waits inside callbacks (LLM
 # retries) watch it to give up early.
-_STOP = threading.Event()
+# The same event the entry points set from the first instant (see entry.py).
+_STOP = entry.STOP
 
 
 def stop_requested() -> threading.Event:
@@ -57,8 +59,7 @@ def run_node(
     nodes (action execution): they must wait with `wait_for()`, which gives up when the stop
     event is set, and may define `drain(timeout_s)` to finish their work before destruction.
     """
-    stop = _STOP
-    stop.clear()
+    stop = _STOP  # not cleared: a signal that came while the node was importing counts
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
@@ -91,6 +92,7 @@ def run_node(
         rclpy.try_shutdown()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        stop.clear()  # for a later run_node in the same process (tests)
     return code
 
 
