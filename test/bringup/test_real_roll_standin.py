@@ -9,7 +9,6 @@ reset differs from the lab's: the sim's ResetScene instead of an operator.
 """
 
 import json
-import os
 import threading
 import time
 
@@ -18,6 +17,7 @@ import pytest
 import rclpy
 import yaml
 from action_msgs.msg import GoalStatus
+from bringup_graph import running_graph
 from icpi_interfaces.action import ExecuteTrial
 from rclpy.action import ActionClient
 from rclpy.executors import SingleThreadedExecutor
@@ -85,19 +85,8 @@ def standin(tmp_path_factory):
         (('__node', 'strict_executor'),),
     )
     bringup = Bringup([bridge, *real, strict], work)
-    saved = dict(os.environ)
-    try:
-        bringup.start()
-        os.environ.update(bringup.environment())
-        from icpi_ros.client import ICPIClient
-
-        with ICPIClient(node_name='standin_test') as client:
-            yield bringup, client, work / 'runs'
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        problems = bringup.stop()
-        assert not problems, '\n'.join(problems)
+    with running_graph(bringup, 'standin_test') as client:
+        yield bringup, client, work / 'runs'
 
 
 def _call(node, srv_type, name: str, request, timeout: float = 10.0):

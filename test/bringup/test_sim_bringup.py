@@ -6,12 +6,12 @@ Five processes (MuJoCo bridge, OpenCV tracker, planner, executor, loop), run rec
 """
 
 import json
-import os
 import threading
 
 import numpy as np
 import pytest
 from action_msgs.msg import GoalStatus
+from bringup_graph import running_graph
 
 from icpi_ros.bringup import Bringup, sim_graph
 from icpi_ros.core.sim.simulator import TrialRunner
@@ -27,19 +27,8 @@ def graph(tmp_path_factory):
     calibration = work / 'calibration.yaml'
     calibrate_sim_camera('slide-gc', calibration)
     bringup = Bringup(sim_graph(calibration, 'auto', 1.0, work / 'runs'), work)
-    saved = dict(os.environ)
-    try:
-        bringup.start()
-        os.environ.update(bringup.environment())
-        from icpi_ros.client import ICPIClient
-
-        with ICPIClient(node_name='bringup_test') as client:
-            yield bringup, client, work / 'runs'
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        problems = bringup.stop()
-        assert not problems, '\n'.join(problems)  # SIGINT: every node exits 0, no traceback
+    with running_graph(bringup, 'bringup_test') as client:
+        yield bringup, client, work / 'runs'
 
 
 def test_improve_over_the_graph_records_every_trial(graph):
