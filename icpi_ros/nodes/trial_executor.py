@@ -121,6 +121,12 @@ class TrialExecutor(Node):
         self._dry_run = declare(
             self, 'dry_run', False, 'Plan, check and log trials; send nothing to the arm.'
         )
+        self._publish_plan = declare(
+            self,
+            'publish_plan',
+            False,
+            'Also publish each planned trajectory on ~/planned_trajectory (always in dry run).',
+        )
         self._require_enable = declare(
             self,
             'require_enable',
@@ -165,6 +171,7 @@ class TrialExecutor(Node):
         self._aborted = threading.Event()
         self._reset_confirmed = threading.Event()
         self._joints: dict[str, float] = {}
+        self._prepared: tuple | None = None  # (task, goal, future) of a reset made in advance
         group = ReentrantCallbackGroup()
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self._controller = self.create_publisher(JointTrajectory, self._controller_topic, reliable)
@@ -388,7 +395,8 @@ class TrialExecutor(Node):
                 check_plan(plan, self._limits)
             except PlanRejected as exc:
                 raise TrialFailed(Codes.LIMITS, f'plan rejected ({exc.reason}): {exc}') from None
-            self._planned.publish(self._trajectory(plan, self._now() + self._lead_s))
+            if self._dry_run or self._publish_plan:
+                self._planned.publish(self._trajectory(plan, self._now() + self._lead_s))
             if self._dry_run:
                 raise TrialFailed(
                     Codes.DRY_RUN,
@@ -433,6 +441,7 @@ class TrialExecutor(Node):
             trial.status = Codes.NONE
             trial.status_message = 'clipped to bounds' if clipped else ''
             result.error_code = Codes.NONE
+            self._prepare_next_reset(task.name, goal_vec)
             handle.succeed()
             self.get_logger().info(
                 f'trial {trial.trial_id} {task.name}: theta {np.round(theta, 4).tolist()} -> '
@@ -509,6 +518,15 @@ class TrialExecutor(Node):
                 'it to the task home pose',
             )
 
+    def _prepare_next_reset(self, task: str, goal: np.ndarray) -> None:
+        """Start the reset service for the next trial now, off its critical path.
+
+        A run's next trial has the same task and goal; if it has not, it resets again.
+        """
+        if self._reset_mode == 'service' and self._reset is not None:
+            request = ResetScene.Request(task=task, goal=goal.tolist())
+            self._prepared = (task, tuple(goal.tolist()), self._reset.call_async(request))
+
     def _reset_scene(self, task: str, goal: np.ndarray, check) -> None:
         if self._reset_mode == 'none':
             return
@@ -526,6 +544,13 @@ class TrialExecutor(Node):
             return
         if self._reset is None:
             return
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[:2] == (task, tuple(goal.tolist())):
+            try:
+                if wait_for(prepared[2], self._service_timeout_s, 'the scene reset').success:
+                    return  # reset right after the previous trial, for this task and goal
+            except WaitAborted:
+                pass  # reset again below, and fail there if it cannot be done
         answer = self._call(
             self._reset, ResetScene.Request(task=task, goal=goal.tolist()), 'the scene reset'
         )
