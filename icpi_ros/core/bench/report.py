@@ -619,7 +619,7 @@ def overhead_breakdown(system: dict) -> list[str]:
         'cycle_s': 'whole iteration',
         'window_s': 'trial window on the sim clock (not overhead)',
         'tracker_s': 'wait for the tracker (not overhead)',
-        'reset_s': 'scene reset round trip (overhead)',
+        'reset_s': 'scene reset: the wait at trial start (it starts after the previous trial)',
         'planner_call_s': 'NextPolicy round trip (overhead but the compute)',
         'overhead_s': 'overhead',
     }
