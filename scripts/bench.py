@@ -23,6 +23,8 @@ smooth_<task>    theta -> outcome jitter on one-parameter sweeps (target: <= 2 m
 bridge_rtf       simulated seconds per wall second of sim_bridge with the camera on (target >= 1)
 tracker_<task>   tracking a rendered trial: ms per 640x480 frame (<= 5 ms) and error (<= 2 mm)
 calibration      ArUco camera pose vs the simulator's: reprojection, rotation and position error
+sandbox_candidate  PromptPO: one LLM-written policy in the sandbox (process, numpy, limits, run)
+sandbox_round4   PromptPO: a round of 4 candidates (one process each, one per core at a time)
 ros_overhead     ROS overhead per iteration of Improve over the five-process sim graph at real
                  time (iteration wall time - trial window - tracker wait - planner compute;
                  target <= 20 ms); from the timing of each line of trials.jsonl
@@ -411,6 +413,30 @@ def _line(name: str, r: dict) -> str:
     )
 
 
+POLICY = (
+    'import numpy as np\n\n'
+    'def policy(goal):\n'
+    '    return np.clip([0.0, 0.1, 0.3] + 0.1 * goal[1], -1, 1).tolist()\n'
+)
+
+
+def bench_sandbox(candidates: int, repeats: int) -> dict:
+    """Time the PromptPO sandbox: `candidates` policies of slide-gc evaluated together."""
+    from icpi_ros.core.sandbox import evaluate_policies
+    from icpi_ros.core.tasks import load_tasks
+
+    task, goal = load_tasks()['slide-gc'], np.array([0.86, 0.03])
+    evaluate_policies(task, [POLICY], goal)  # warm the file cache
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        results = evaluate_policies(task, [POLICY] * candidates, goal)
+        samples.append(time.perf_counter() - start)
+        if not all(r.ok for r in results):
+            raise RuntimeError(f'sandbox refused a good policy: {results}')
+    return summary(samples)
+
+
 def main() -> int:
     """Run the benchmarks, print the figures and merge them into --json."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -438,6 +464,8 @@ def main() -> int:
     for name in ('slide-gc', 'roll-gc', 'rope-swing'):
         benches[f'tracker_{name}'] = lambda name=name: bench_tracker(name)
     benches['calibration'] = bench_calibration
+    benches['sandbox_candidate'] = lambda: bench_sandbox(1, 40)
+    benches['sandbox_round4'] = lambda: bench_sandbox(4, 15)
     # Over the ROS graph (scripts/bench_graph.py): real node processes, real time.
     benches['ros_overhead'] = bench_graph.bench_ros_overhead
     benches['demo'] = bench_graph.bench_demo

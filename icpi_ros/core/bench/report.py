@@ -400,6 +400,15 @@ def system_rows(system: dict) -> dict[str, Row]:
         None,
         '`icpi dataset collect --task slide-gc --out /tmp/d.json`',
     )
+    rows['sandbox_candidate'] = SystemRow(
+        'PromptPO sandbox: one LLM-written policy (process start, numpy import, limits, run, '
+        'validation)',
+        'sandbox_candidate',
+    )
+    rows['sandbox_round4'] = SystemRow(
+        'PromptPO sandbox: a round of 4 candidates (a process each, one per core at a time)',
+        'sandbox_round4',
+    )
     rows['ros_overhead'] = SystemRow(
         'ROS overhead per iteration: an Improve iteration over the graph minus its trial and '
         'planning work (actions, service, topics)',
@@ -667,7 +676,15 @@ SECTIONS: list[tuple[str, list[str], str]] = [
     ('Setup and tests', ['fresh_setup', 'setup_noop', 'ci'], ''),
     (
         'Planner',
-        ['planner_rows', 'prompt_rows', 'planning_core', 'planner_service', 'collect'],
+        [
+            'planner_rows',
+            'prompt_rows',
+            'planning_core',
+            'planner_service',
+            'collect',
+            'sandbox_candidate',
+            'sandbox_round4',
+        ],
         PLANNER_NOTES,
     ),
     ('The loop over the graph', ['ros_overhead', 'demo'], DEMO_NOTES),
