@@ -349,6 +349,7 @@ class ImprovementLoop(Node):
                 raise LoopFailed(
                     Codes.TRIAL_FAILED, f'the trial executor refused trial {trial_id} (busy?)'
                 )
+            heard[0] = time.monotonic()  # silence counts from the acceptance, not the send
             result_future = goal_handle.get_result_async()
             done = threading.Event()
             result_future.add_done_callback(lambda _: done.set())
