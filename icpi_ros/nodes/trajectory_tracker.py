@@ -10,7 +10,6 @@ on `~/trajectory`. Bad images and missing calibration are reported, never a cras
 
 import time
 from collections import deque
-from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -25,11 +24,11 @@ from sensor_msgs.msg import CameraInfo, Image
 from icpi_ros.core.validation import InvalidInput
 from icpi_ros.core.vision.camera import CameraModel, intrinsics_from_camera_info, load_extrinsics
 from icpi_ros.core.vision.tracker import (
-    RAY_MISSES,
     Detection,
     MarkerTracker,
     TrackerConfig,
     check_image,
+    unit_plane,
 )
 from icpi_ros.nodes.conversions import seconds, to_time
 from icpi_ros.nodes.runtime import declare, run_node
@@ -209,15 +208,6 @@ class TrajectoryTracker(Node):
         out.data = overlay.tobytes()
         self._debug_pub.publish(out)
 
-    def _on_plane(self, detection: Detection, plane: tuple[float, ...]) -> Detection:
-        """Place a detection's pixel on `plane` instead of the configured one."""
-        if not detection.valid and detection.reason != RAY_MISSES:
-            return detection  # nothing (usable) was seen in this frame
-        point = self._tracker.place(detection.pixel, plane)
-        if not np.all(np.isfinite(point)):
-            return replace(detection, valid=False, point=(np.nan,) * 3, reason=RAY_MISSES)
-        return replace(detection, valid=True, point=tuple(point), reason='')
-
     def _on_get_trajectory(self, request, response):
         start, end = seconds(request.start), seconds(request.end)
         if not end >= start:
@@ -226,13 +216,16 @@ class TrajectoryTracker(Node):
             return response
         newest = self._newest_stamp()
         window = [(t, d) for t, d in self._detections if start <= t <= end]
-        if len(request.plane) and self._tracker is not None:
+        if len(request.plane):
             try:
-                window = [(t, self._on_plane(d, tuple(request.plane))) for t, d in window]
+                plane = tuple(request.plane)
+                unit_plane(plane)  # refuse a bad plane even for an empty window
             except InvalidInput as exc:
                 response.success = False
                 response.message = f'rejected: {exc}'
                 return response
+            if self._tracker is not None:
+                window = [(t, self._tracker.on_plane(d, plane)) for t, d in window]
         response.complete = newest >= end
         trajectory = ObjectTrajectory(source='tracker')
         trajectory.header.stamp, trajectory.header.frame_id = request.start, TABLE_FRAME

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Colour-marker tracking: HSV segmentation, largest component, centroid, plane projection."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -42,6 +42,20 @@ class TrackerConfig:
             raise InvalidInput('tracker: plane_normal must not be zero')
 
 
+def unit_plane(plane: tuple[float, ...]) -> tuple[np.ndarray, float]:
+    """Return (unit normal, offset) of a plane given as [nx, ny, nz, offset].
+
+    Raises:
+        InvalidInput: not four finite numbers, or a zero normal.
+
+    """
+    values = np.asarray(plane, dtype=float)
+    if values.shape != (4,) or not np.all(np.isfinite(values)) or np.linalg.norm(values[:3]) < 1e-9:
+        raise InvalidInput(f'marker plane must be [nx, ny, nz, offset], got {list(plane)}')
+    norm = np.linalg.norm(values[:3])
+    return values[:3] / norm, float(values[3]) / norm
+
+
 @dataclass(frozen=True)
 class Detection:
     """The marker in one frame (pixel centroid and table-frame point), or why not."""
@@ -78,18 +92,23 @@ class MarkerTracker:
     def place(self, pixel: tuple[float, float], plane: tuple[float, ...] | None = None):
         """Return the table-frame point of `pixel` on `plane` (nx, ny, nz, offset), or NaNs.
 
-        Without `plane`, the configured one. The tracker node re-places a window's detections
-        on the plane of the task it is asked about.
+        Without `plane`, the configured one.
         """
-        if plane is None:
-            normal, offset = self._normal, self._offset
-        else:
-            normal = np.asarray(plane[:3], dtype=float)
-            norm = np.linalg.norm(normal)
-            if len(plane) != 4 or not np.all(np.isfinite(plane)) or norm < 1e-9:
-                raise InvalidInput(f'marker plane must be [nx, ny, nz, offset], got {plane}')
-            normal, offset = normal / norm, float(plane[3]) / norm
+        normal, offset = (self._normal, self._offset) if plane is None else unit_plane(plane)
         return self.camera.to_plane(np.asarray(pixel, dtype=float)[None], normal, offset)[0]
+
+    def on_plane(self, detection: Detection, plane: tuple[float, ...] | None = None) -> Detection:
+        """Return `detection` with its pixel placed on `plane` (default: the configured one).
+
+        The tracker node re-places a window's detections on the plane of the task it is asked
+        about; frames where nothing usable was seen are returned as they are.
+        """
+        if not detection.valid and detection.reason != RAY_MISSES:
+            return detection
+        point = self.place(detection.pixel, plane)
+        if not np.all(np.isfinite(point)):
+            return replace(detection, valid=False, point=(np.nan,) * 3, reason=RAY_MISSES)
+        return replace(detection, valid=True, point=tuple(point), reason='')
 
     def mask(self, bgr: np.ndarray) -> np.ndarray:
         """Binary mask of the marker colour."""
@@ -116,11 +135,8 @@ class MarkerTracker:
         # convention of K in CameraInfo (OpenCV), so no +0.5 shift is needed here; an image
         # model with pixel centres at i + 0.5 would need it.
         ys, xs = np.nonzero(labels[y : y + h, x : x + w] == best)
-        pixel = np.array([xs.mean() + x, ys.mean() + y])
-        point = self.place(pixel)
-        if not np.all(np.isfinite(point)):
-            return Detection(False, tuple(pixel), area_px=int(area), reason=RAY_MISSES)
-        return Detection(True, tuple(pixel), tuple(point), int(area))
+        pixel = (float(xs.mean() + x), float(ys.mean() + y))
+        return self.on_plane(Detection(True, pixel, area_px=int(area)))
 
 
 @dataclass
