@@ -119,6 +119,7 @@ class SimBridge(Node):
         self._reset_done = threading.Event()
         # Wakes the physics thread early (a reset, or stop) instead of at its next step.
         self._wake = threading.Event()
+        self._viewer = None  # the MuJoCo viewer window (headless false), physics thread only
         self._reset_result: tuple[bool, str, float] = (False, '', 0.0)
 
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -253,16 +254,16 @@ class SimBridge(Node):
             return None
 
     def _run_physics(self) -> None:
+        self._viewer = self._open_viewer()
+        try:
+            self._physics_steps()
+        finally:
+            if self._viewer is not None:  # the one open now (a task switch reopens it)
+                self._viewer.close()
+
+    def _physics_steps(self) -> None:
         wall0, sim0 = time.monotonic(), self._sim_time()
         next_frame = sim0
-        viewer = self._open_viewer()
-        try:
-            self._physics_steps(wall0, sim0, next_frame, viewer)
-        finally:
-            if viewer is not None:
-                viewer.close()
-
-    def _physics_steps(self, wall0: float, sim0: float, next_frame: float, viewer) -> None:
         while not self._stop.is_set():
             with self._lock:
                 if self._pending_reset is not None:
@@ -270,9 +271,9 @@ class SimBridge(Node):
                     self._apply_reset()
                     wall0, sim0 = time.monotonic(), self._sim_time()
                     next_frame = sim0
-                    if viewer is not None and self._sim is not scene:  # another task's scene
-                        viewer.close()
-                        viewer = self._open_viewer()
+                    if self._viewer is not None and self._sim is not scene:  # another scene
+                        self._viewer.close()
+                        self._viewer = self._open_viewer()
                 dt = self._sim.timestep
                 steps = max(1, int(round(1.0 / (self._state_rate * dt))))
                 for _ in range(steps):
@@ -291,8 +292,8 @@ class SimBridge(Node):
                 if self._publish_camera and now >= next_frame and self._pending_reset is None:
                     frame = self._sim.render()
                     next_frame += 1.0 / self._camera_rate
-                if viewer is not None and viewer.is_running():
-                    viewer.sync()
+                if self._viewer is not None and self._viewer.is_running():
+                    self._viewer.sync()
             self._publish_state(now, q, qd, obj)
             if frame is not None:
                 self._publish_frame(now, frame)

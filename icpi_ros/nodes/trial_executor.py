@@ -509,14 +509,13 @@ class TrialExecutor(Node):
             time.sleep(CLOCK_POLL_S)
         if missing:
             raise TrialFailed(Codes.NOT_READY, f'no joint state received for {missing}')
-        if gap.max() > self._start_tolerance:
-            j = int(np.argmax(gap))
-            raise TrialFailed(
-                Codes.LIMITS,
-                f'the arm is not at the plan start: joint {plan.joint_names[j]} is '
-                f'{gap[j]:.3f} rad away (start_tolerance_rad {self._start_tolerance:g}); move '
-                'it to the task home pose',
-            )
+        j = int(np.argmax(gap))
+        raise TrialFailed(
+            Codes.LIMITS,
+            f'the arm is not at the plan start: joint {plan.joint_names[j]} is '
+            f'{gap[j]:.3f} rad away (start_tolerance_rad {self._start_tolerance:g}); move '
+            'it to the task home pose',
+        )
 
     def _prepare_next_reset(self, task: str, goal: np.ndarray) -> None:
         """Start the reset service for the next trial now, off its critical path.
