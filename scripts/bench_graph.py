@@ -7,7 +7,6 @@ Used by scripts/bench.py (`--only ros_overhead,demo`); each starts real node pro
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -16,19 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from icpi_ros.core.bench.stats import describe, summary
+
 ROOT = Path(__file__).resolve().parents[1]
 TIMING_KEYS = ('overhead_s', 'cycle_s', 'reset_s', 'window_s', 'tracker_s', 'planner_call_s')
-
-
-def _stats(values: list[float], scale: float = 1e3) -> dict:
-    v = np.asarray(values) * scale
-    return {
-        'n': int(v.size),
-        'min': float(v.min()),
-        'median': float(statistics.median(v)),
-        'p99': float(np.percentile(v, 99)),
-        'max': float(v.max()),
-    }
 
 
 def bench_ros_overhead(iterations: int = 21, runs: int = 2) -> dict:
@@ -70,8 +60,8 @@ def bench_ros_overhead(iterations: int = 21, runs: int = 2) -> dict:
             problems = bringup.stop()
             if problems:
                 raise RuntimeError('\n'.join(problems))
-    out = {'unit': 'ms', **_stats([t['overhead_s'] for t in lines])}
-    out['parts_ms'] = {k: _stats([t[k] for t in lines]) for k in TIMING_KEYS}
+    out = summary([t['overhead_s'] for t in lines])
+    out['parts_ms'] = {k: summary([t[k] for t in lines]) for k in TIMING_KEYS}
     out['first_iteration_overhead_ms'] = [round(t['overhead_s'] * 1e3, 1) for t in first]
     out['iterations'], out['runs'], out['realtime_factor'] = iterations, runs, 1.0
     return out
@@ -96,8 +86,8 @@ def bench_demo(repeats: int = 3) -> dict:
             finals.append(summary['final_cost'])
             bests.append(summary['best_cost'])
     return {
-        'wall_s': {'unit': 's', **_stats(walls, 1.0)},
-        'final_cost_m': _stats(finals, 1.0),
-        'best_cost_m': _stats(bests, 1.0),
+        'wall_s': summary(walls, 's'),
+        'final_cost_m': describe(finals),
+        'best_cost_m': describe(bests),
         'repeats': repeats,
     }
