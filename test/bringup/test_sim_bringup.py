@@ -151,3 +151,16 @@ def test_improve_graph_command_follows_a_run_and_reports_bad_goals(graph):
     assert len(_trials(runs, out['run_id'])) == 2
     bad = bringup.graph.run(['icpi', 'improve-graph', '--task', 'slide-gc', '--goal', '5,0'])
     assert bad.returncode == 2 and 'outside the range' in bad.stderr, bad.stderr
+
+
+def test_ctrl_c_in_improve_graph_cancels_the_run_without_a_traceback(graph):
+    bringup, _, runs = graph
+    command = bringup.graph.start(
+        'icpi', ['icpi', 'improve-graph', '--task', 'slide-gc', '--iterations', '6']
+    )
+    command.wait_for_output(r'\[ 1/6\]', 30.0)  # the second trial is starting
+    assert command.stop(30.0) == 4  # SIGINT: the run is canceled, exit code "run failed"
+    stderr = command.output('stderr')
+    assert 'Traceback' not in stderr and 'ended with code 4' in stderr, stderr
+    summary = json.loads((runs / 'latest' / 'summary.json').read_text())
+    assert summary['status'] == 'canceled' and 1 <= summary['iterations'] < 6
