@@ -396,7 +396,7 @@ def system_rows(system: dict) -> dict[str, Row]:
     rows['collect'] = ManualRow(
         'building a dataset: `icpi dataset collect`, 300 rollouts',
         '—',
-        '15–19 s per task (4 tasks in parallel on 2 cores); recorded by hand 2026-11-22',
+        '12.3 s for slide-gc alone on a quiet machine; recorded by hand 2026-11-23',
         None,
         '`icpi dataset collect --task slide-gc --out /tmp/d.json`',
     )
@@ -469,7 +469,7 @@ def system_rows(system: dict) -> dict[str, Row]:
     rows['calibrated_tracking'] = ManualRow(
         'tracking with the calibrated (not exact) pose, slide-gc',
         'mean ≤ 2 mm',
-        'mean 0.38 mm, max 0.61 mm; recorded by hand 2026-11-22',
+        'mean 0.38 mm, max 0.61 mm; recorded by hand 2026-11-23',
         True,
         '`icpi calibrate --sim slide-gc --out c.yaml && icpi track-check --task slide-gc '
         '--calibration c.yaml`',
