@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 EXIT_OK = 0
+EXIT_FAILED = 4
 
 
 def _sim_task(args: argparse.Namespace):
@@ -104,7 +105,12 @@ def _cmd_from_runs(args: argparse.Namespace) -> int:
 def _cmd_improve(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from icpi_ros.core.improvers import ImproverContext, make_improver, resolve_default
+    from icpi_ros.core.improvers import (
+        ImproverContext,
+        make_improver,
+        resolve_default,
+        resolve_fallback,
+    )
     from icpi_ros.core.llm import LLMConfig
     from icpi_ros.core.loop import Iteration, draw_goal, improve
     from icpi_ros.core.retrieval import ExampleLibrary
@@ -113,7 +119,14 @@ def _cmd_improve(args: argparse.Namespace) -> int:
     task = _sim_task(args)
     goal = draw_goal(task, args.seed) if args.goal is None else task.check_goal(args.goal)
     theta0 = task.theta_middle() if args.theta0 is None else task.check_theta(args.theta0)
-    llm = LLMConfig.from_env(args.llm_base_url, args.llm_model)
+    llm = LLMConfig.from_env(
+        args.llm_base_url,
+        args.llm_model,
+        api=args.llm_api,
+        system_role=not args.llm_no_system_role,
+        reasoning=args.llm_reasoning,
+        repair_attempts=args.repair_attempts,
+    )
     name, warning = resolve_default(args.improver, llm)
     if warning:
         print(f'icpi improve: warning: {warning}', file=sys.stderr)
@@ -125,9 +138,11 @@ def _cmd_improve(args: argparse.Namespace) -> int:
         examples=ExampleLibrary(files=files, encoding=args.encoding),
         llm=llm,
         promptpo_candidates=args.promptpo_candidates,
+        log=lambda message: print(f'icpi improve: {message}', file=sys.stderr),
     )
     improver = make_improver(name, context)
-    fallback = make_improver(args.fallback, context) if args.fallback else None
+    fallback_name = resolve_fallback(args.fallback, name, task.name, context.examples)
+    fallback = make_improver(fallback_name, context) if fallback_name else None
     out = sys.stderr if args.json else sys.stdout
     with contextlib.ExitStack() as stack:
         record = stack.enter_context(Path(args.record).open('w')) if args.record else None
@@ -157,20 +172,32 @@ def _cmd_improve(args: argparse.Namespace) -> int:
             fallback,
             show,
         )
+        if record is not None and result.failed_step is not None:
+            record.write(json.dumps(result.failed_step.as_dict()) + '\n')
     summary = result.summary(name)
     if args.json:
         print(json.dumps(summary))
     else:
+        steps = ', '.join(
+            f'{summary[k]} {k.removesuffix("_steps")}'
+            for k in ('llm_steps', 'repaired_steps', 'fallback_steps', 'failed_steps')
+            if summary[k]
+        )
         print(
             f'{task.name} with {name}: final cost {summary["final_cost"]:.4f}, best '
             f'{summary["best_cost"]:.4f} {task.outcome_unit} (goal {np.round(goal, 4).tolist()})'
+            + (f'; steps answered: {steps}' if steps else '')
         )
+    if result.failed_step is not None:
+        print(f'icpi improve: run failed: {result.failed_step.error}', file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
 def add_parsers(sub: argparse._SubParsersAction, floats) -> None:
     """Register `dataset` and `improve` on the `icpi` parser; `floats` parses vectors."""
-    from icpi_ros.core.improvers import AUTO, IMPROVERS
+    from icpi_ros.core.improvers import AUTO, FALLBACK_CHOICES, IMPROVERS
+    from icpi_ros.core.llm import APIS
     from icpi_ros.core.retrieval import DEFAULT_K, ENCODINGS
 
     p = sub.add_parser('dataset', help='improvement datasets')
@@ -229,9 +256,10 @@ def add_parsers(sub: argparse._SubParsersAction, floats) -> None:
     p.add_argument('--dataset', default=None, help='default: data/<task>.json')
     p.add_argument(
         '--fallback',
-        default='',
-        choices=['', *sorted(IMPROVERS)],
-        help='improver used when the main one fails',
+        default=AUTO,
+        choices=FALLBACK_CHOICES,
+        help='improver used when the main one fails; auto (default): knn_linear behind llm; '
+        'none: the run fails instead',
     )
     p.add_argument(
         '--promptpo-candidates',
@@ -241,6 +269,28 @@ def add_parsers(sub: argparse._SubParsersAction, floats) -> None:
     )
     p.add_argument('--llm-base-url', default='', help='default: $OPENAI_BASE_URL')
     p.add_argument('--llm-model', default='', help='default: $ICPI_LLM_MODEL or gpt-4o')
+    p.add_argument(
+        '--llm-api',
+        choices=APIS,
+        default='chat',
+        help='chat (default) or completions (raw example lines, newline stop: base models)',
+    )
+    p.add_argument(
+        '--llm-reasoning',
+        action='store_true',
+        help='a reasoning model: max_completion_tokens, no temperature',
+    )
+    p.add_argument(
+        '--llm-no-system-role',
+        action='store_true',
+        help='put the instructions in the user turn (models without a system role)',
+    )
+    p.add_argument(
+        '--repair-attempts',
+        type=int,
+        default=2,
+        help='re-asks after a refused answer, then the fallback (default 2)',
+    )
     p.add_argument('--record', default=None, help='write every iteration (prompts too) as JSONL')
     p.add_argument('--tasks-file', default=None, help='tasks YAML (default: config/tasks.yaml)')
     p.add_argument('--json', action='store_true', help='print the summary as one JSON object')

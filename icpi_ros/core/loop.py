@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from icpi_ros.core.improvers import Improver, PolicyQuery
-from icpi_ros.core.planning import PolicyStep, make_query, next_policy
+from icpi_ros.core.improvers import Improver, ImproverFailed, PolicyQuery
+from icpi_ros.core.planning import PolicyStep, make_query, next_policy, step_counts
 from icpi_ros.core.scoring import COST_FUNCTIONS
 from icpi_ros.core.tasks import TaskSpec
 from icpi_ros.core.validation import InvalidInput
@@ -45,13 +45,37 @@ class Iteration:
         }
 
 
+@dataclass(frozen=True)
+class FailedStep:
+    """A planner step that nobody answered: it ends the run after trial `iteration`."""
+
+    iteration: int
+    error: str
+    details: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        """JSON-friendly form (a line of a run record)."""
+        return {
+            'iteration': self.iteration,
+            'status': 'planner_failed',
+            'error': self.error,
+            'details': self.details,
+        }
+
+
 @dataclass
 class LoopResult:
-    """All iterations of one run."""
+    """All iterations of one run, and the planner step that ended it, if one failed."""
 
     task: str
     goal: np.ndarray
     iterations: list[Iteration]
+    failed_step: FailedStep | None = None
+
+    @property
+    def status(self) -> str:
+        """'failed' when a planner step failed, else 'succeeded'."""
+        return 'failed' if self.failed_step is not None else 'succeeded'
 
     @property
     def costs(self) -> list[float]:
@@ -64,16 +88,25 @@ class LoopResult:
         return min(self.iterations, key=lambda it: it.cost)
 
     def summary(self, improver: str) -> dict:
-        """Return the run summary: task, improver, costs, final and best cost and theta."""
+        """Return the run summary: task, improver, status, costs, final and best cost and theta.
+
+        It also counts who answered the planner steps (`step_counts`).
+        """
         return {
             'task': self.task,
             'improver': improver,
             'goal': self.goal.tolist(),
+            'status': self.status,
+            'message': self.failed_step.error if self.failed_step else '',
             'iterations': len(self.iterations),
             'costs': self.costs,
             'final_cost': self.costs[-1],
             'best_cost': self.best.cost,
             'best_theta': self.best.theta.tolist(),
+            **step_counts(
+                ((it.improver, it.details) for it in self.iterations),
+                int(self.failed_step is not None),
+            ),
         }
 
 
@@ -108,19 +141,31 @@ def run_loop(
     `on_trial` sees each iteration right after its trial, before planning (write the record
     there: a crash while planning then loses no trial); `on_iteration` after planning.
     A resumed run passes the recorded iterations as `history`: the next theta is planned from
-    the last of them, so no trial is repeated. `should_stop()` true raises Stopped.
+    the last of them, so no trial is repeated. `should_stop()` true raises Stopped. A planner
+    step that raises ImproverFailed ends the run: the result keeps every trial and the step's
+    error and details in `failed_step`.
     """
     if iterations < 1:
         raise InvalidInput(f'iterations must be at least 1, got {iterations}')
     if not tolerance >= 0:
         raise InvalidInput(f'tolerance must be >= 0, got {tolerance}')
     result = LoopResult(task.name, goal, list(history))
+
+    def planned(it: Iteration) -> PolicyStep | None:
+        try:
+            return plan(make_query(task, it.theta, it.outcome - goal, goal=goal))
+        except ImproverFailed as exc:
+            result.failed_step = FailedStep(it.iteration, str(exc), exc.details)
+            return None
+
     if history:
         last = history[-1]
         if last.cost <= tolerance or len(history) >= iterations:
             return result
-        step = plan(make_query(task, last.theta, last.outcome - goal, goal=goal))
-        theta, produced_by = step.theta_next, step
+        produced_by = planned(last)
+        if produced_by is None:
+            return result
+        theta = produced_by.theta_next
     else:
         theta, _ = task.clip(task.check_theta(theta0, 'theta0'))
         produced_by = None
@@ -140,9 +185,10 @@ def run_loop(
             on_trial(it)
         if i < iterations - 1 and it.cost > tolerance:
             start = time.perf_counter()
-            produced_by = plan(make_query(task, theta, outcome - goal, goal=goal))
+            produced_by = planned(it)
             it.plan_s = time.perf_counter() - start
-            it.theta_next = produced_by.theta_next
+            if produced_by is not None:
+                it.theta_next = produced_by.theta_next
         if on_iteration is not None:
             on_iteration(it)
         if it.theta_next is None:

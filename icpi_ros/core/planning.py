@@ -2,12 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """One planning step: validate a request, ask an improver, make the answer safe to execute."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from icpi_ros.core.improvers import Improver, ImproverFailed, PolicyQuery
+from icpi_ros.core.improvers import LLM, Improver, ImproverFailed, PolicyQuery
 from icpi_ros.core.tasks import TaskSpec
 from icpi_ros.core.validation import InvalidInput, as_vector
 
@@ -97,3 +97,25 @@ def next_policy(
         details=details,
         fallback_reason=reason,
     )
+
+
+def step_counts(steps: Iterable[tuple[str, Mapping]], failed_steps: int = 0) -> dict[str, int]:
+    """Count who answered the planner steps of a run, from each step's (improver, details).
+
+    `llm_steps`: answered by the model (first try or repaired, `repaired_steps` of them);
+    `fallback_steps`: the fallback improver answered after the requested one failed;
+    `failed_steps`: steps nobody answered (they end a run). So a run of `knn_linear` answers
+    cannot be mistaken for an LLM run.
+    """
+    counts = {'steps': 0, 'llm_steps': 0, 'repaired_steps': 0, 'fallback_steps': 0}
+    for improver, details in steps:
+        if not improver:
+            continue  # theta0: no planner step produced it
+        counts['steps'] += 1
+        if 'failed' in details:
+            counts['fallback_steps'] += 1
+        elif improver == LLM:
+            counts['llm_steps'] += 1
+            counts['repaired_steps'] += int(details.get('repairs', 0) > 0)
+    counts['failed_steps'] = failed_steps
+    return counts

@@ -1,10 +1,10 @@
 # Copyright 2026 icpi_ros maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""The ICPI prompt: k example lines `theta | e -> delta`, the query last; and strict parsing.
+"""The ICPI prompt: k example lines `theta | e -> delta`, the query last.
 
 The model completes a numeric pattern; it is told the units but not the physics. Numbers are
 fixed-precision decimals in SI units, separated by single spaces, which keeps a k = 20 prompt
-under 1,000 tokens for three parameters.
+under 1,000 tokens for three parameters. How answers are read: icpi_ros.core.answers.
 """
 
 import re
@@ -17,16 +17,9 @@ from icpi_ros.core.retrieval import ENCODING_BLOCKS, check_encoding
 from icpi_ros.core.tasks import TaskSpec
 
 DEFAULT_DECIMALS = 4
-# A proposed change larger than this many times a parameter's full range is absurd.
-MAX_STEP_RANGES = 1.0
 ARROW = '->'
-_NUMBER = re.compile(r'^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$')
 # Rough GPT-style token count: numbers split into runs of up to 3 digits, words, symbols.
 _TOKEN = re.compile(r'\d{1,3}|[A-Za-z]+|[^\sA-Za-z\d]')
-
-
-class ResponseRejected(ValueError):
-    """The model's answer is not exactly dim(theta) finite, plausible numbers."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +33,11 @@ class Prompt:
     def text(self) -> str:
         """All messages as one string (for size estimates and records)."""
         return '\n'.join(m['content'] for m in self.messages)
+
+    @property
+    def completion_text(self) -> str:
+        """The example lines and the query line as one raw prompt (the completions form)."""
+        return '\n'.join(self.lines)
 
 
 def estimate_tokens(text: str) -> int:
@@ -100,34 +98,3 @@ def build_prompt(
         {'role': 'user', 'content': '\n'.join(lines)},
     ]
     return Prompt(messages=messages, lines=lines)
-
-
-def parse_delta(text: str, task: TaskSpec, max_step_ranges: float = MAX_STEP_RANGES) -> np.ndarray:
-    """Parse the answer: exactly dim(theta) finite numbers, each a plausible change.
-
-    Accepted: the numbers alone, separated by spaces or commas, optionally after the arrow.
-    Anything else (words, a different count, NaN, inf, a change larger than
-    `max_step_ranges` times the parameter's range) raises ResponseRejected.
-    """
-    body = text.strip()
-    if body.startswith(ARROW):
-        body = body[len(ARROW) :].strip()
-    tokens = [t for t in re.split(r'[\s,]+', body) if t]
-    shown = text if len(text) <= 80 else text[:77] + '...'
-    if len(tokens) != task.theta_dim:
-        raise ResponseRejected(f'expected {task.theta_dim} numbers, got {shown!r}')
-    bad = [t for t in tokens if not _NUMBER.match(t)]
-    if bad:
-        raise ResponseRejected(f'{bad[0]!r} is not a number in {shown!r}')
-    delta = np.array([float(t) for t in tokens])
-    if not np.all(np.isfinite(delta)):
-        raise ResponseRejected(f'not finite: {shown!r}')
-    limit = max_step_ranges * (task.theta_high - task.theta_low)
-    too_big = np.flatnonzero(np.abs(delta) > limit)
-    if too_big.size:
-        i = int(too_big[0])
-        raise ResponseRejected(
-            f'change of {task.parameters[i].name} ({delta[i]:g}) exceeds {limit[i]:g}, '
-            f'{max_step_ranges:g} x its range'
-        )
-    return delta

@@ -6,7 +6,10 @@ Layout of `<root>/<run-id>/`:
 
 - `config.json`: the snapshot given at creation, plus `run_id` and `created` (atomic write);
 - `trials.jsonl`: one JSON line per trial, appended and fsync'd before `append` returns;
-- `summary.json`: costs, final and best cost, best theta and the run status (atomic write);
+- `failed_trials.jsonl`, `failed_steps.jsonl`: trials that ended without a result and planner
+  steps that nobody answered, one fsync'd line each (not part of the history);
+- `summary.json`: costs, final and best cost, best theta, the run status and who answered
+  the planner steps (atomic write);
 - `costs.png`: cost per iteration (atomic write).
 
 `<root>/latest` is a relative symlink to the newest run folder. Every whole-file write goes
@@ -35,6 +38,8 @@ TRIALS_FILE = 'trials.jsonl'
 SUMMARY_FILE = 'summary.json'
 # Trials that ended without a result (aborted, refused, timed out): kept, not in the history.
 FAILED_FILE = 'failed_trials.jsonl'
+# Planner steps nobody answered (the LLM refused and no fallback): every exchange, kept.
+FAILED_STEPS_FILE = 'failed_steps.jsonl'
 PLOT_FILE = 'costs.png'
 LATEST = 'latest'
 RUN_ID_PATTERN = re.compile(r'[A-Za-z0-9._-]+')
@@ -264,22 +269,19 @@ class RunRecord:
 
         Failed trials are not part of the history: a resumed run runs that iteration again.
         """
-        path = self.path / FAILED_FILE
-        path.touch(exist_ok=True)
-        _append_bytes(path, (_dumps(dict(trial)) + '\n').encode())
+        _append_side_line(self.path / FAILED_FILE, trial)
 
     def failed_trials(self) -> list[dict]:
         """Return the failed-trial lines (a line torn by a crash is skipped)."""
-        path = self.path / FAILED_FILE
-        if not path.exists():
-            return []
-        out = []
-        for raw in path.read_bytes().splitlines():
-            try:
-                out.append(json.loads(raw))
-            except ValueError:
-                continue
-        return out
+        return _read_side_lines(self.path / FAILED_FILE)
+
+    def append_failed_step(self, step: Mapping[str, Any]) -> None:
+        """Record a planner step that nobody answered (its exchanges in `details`); fsynced."""
+        _append_side_line(self.path / FAILED_STEPS_FILE, step)
+
+    def failed_steps(self) -> list[dict]:
+        """Return the failed-step lines (a line torn by a crash is skipped)."""
+        return _read_side_lines(self.path / FAILED_STEPS_FILE)
 
     def write_summary(self, status: str, message: str = '') -> dict:
         """Write summary.json (and costs.png, when there are trials) from the trial lines.
@@ -292,7 +294,9 @@ class RunRecord:
         if not isinstance(message, str):
             raise InvalidInput(f'message: expected a string, got {type(message).__name__}')
         trials = self.trials()
-        summary = summarise(self.run_id, self.config, trials, status, message)
+        summary = summarise(
+            self.run_id, self.config, trials, status, message, len(self.failed_steps())
+        )
         summary['failed_trials'] = [
             {k: t.get(k) for k in ('iteration', 'trial_id', 'status', 'message')}
             for t in self.failed_trials()
@@ -305,9 +309,19 @@ class RunRecord:
 
 
 def summarise(
-    run_id: str, config: Mapping[str, Any], trials: list[dict], status: str, message: str = ''
+    run_id: str,
+    config: Mapping[str, Any],
+    trials: list[dict],
+    status: str,
+    message: str = '',
+    failed_steps: int = 0,
 ) -> dict:
-    """Return the summary of a run from its config and trial lines (best: first lowest cost)."""
+    """Return the summary of a run from its config and trial lines (best: first lowest cost).
+
+    The step counts (`step_counts`) read each trial's `improver` and `planner` details.
+    """
+    from icpi_ros.core.planning import step_counts  # the improvers' imports: only when needed
+
     costs = [float(t['cost']) for t in trials]
     best = min(range(len(costs)), key=costs.__getitem__) if costs else None
     return {
@@ -326,6 +340,9 @@ def summarise(
         'best_cost': None if best is None else costs[best],
         'best_iteration': None if best is None else trials[best]['iteration'],
         'best_theta': None if best is None else trials[best].get('theta'),
+        **step_counts(
+            ((t.get('improver', ''), t.get('planner') or {}) for t in trials), failed_steps
+        ),
     }
 
 
@@ -394,6 +411,23 @@ def _check_line(trial: Mapping[str, Any], expected: int, where: str) -> dict:
     if not isinstance(cost, numbers.Real) or isinstance(cost, bool) or not math.isfinite(cost):
         raise InvalidInput(f'{where}: cost must be a finite number, got {cost!r}')
     return {**trial, 'iteration': int(iteration), 'cost': float(cost)}
+
+
+def _append_side_line(path: Path, doc: Mapping[str, Any]) -> None:
+    path.touch(exist_ok=True)
+    _append_bytes(path, (_dumps(dict(doc)) + '\n').encode())
+
+
+def _read_side_lines(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    out = []
+    for raw in path.read_bytes().splitlines():
+        try:
+            out.append(json.loads(raw))
+        except ValueError:
+            continue
+    return out
 
 
 def _json_default(obj: Any) -> Any:

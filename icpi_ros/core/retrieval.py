@@ -126,6 +126,10 @@ class ExampleLibrary:
             self.add(dataset)
         return self._indexes[task.name]
 
+    def has(self, task: str) -> bool:
+        """Return whether `task` has a dataset (indexed, or a file to load)."""
+        return task in self._indexes or self.path(task).is_file()
+
     def available(self, tasks: Mapping[str, TaskSpec]) -> list[str]:
         """Load every task's dataset that exists; return their names (bad files raise)."""
         return [

@@ -18,15 +18,17 @@ from rclpy.node import Node
 
 from icpi_ros.core.improvers import (
     AUTO,
+    FALLBACK_CHOICES,
     IMPROVERS,
     Improver,
     ImproverContext,
     ImproverFailed,
     make_improver,
     resolve_default,
+    resolve_fallback,
 )
 from icpi_ros.core.improvers.promptpo import MAX_CANDIDATES
-from icpi_ros.core.llm import DEFAULT_MODEL, LLMConfig
+from icpi_ros.core.llm import APIS, DEFAULT_MODEL, LLMConfig
 from icpi_ros.core.planning import make_query, next_policy
 from icpi_ros.core.retrieval import DEFAULT_K, ENCODINGS, ExampleLibrary
 from icpi_ros.core.tasks import load_tasks
@@ -42,7 +44,7 @@ class IcpiPlanner(Node):
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
         names = sorted(IMPROVERS)
-        choices = {'improver': [AUTO, *names], 'fallback_improver': ['', *names]}
+        choices = {'improver': [AUTO, *names], 'fallback_improver': ['', *FALLBACK_CHOICES]}
         tasks_file = declare(
             self,
             'tasks_file',
@@ -61,9 +63,10 @@ class IcpiPlanner(Node):
         self._fallback = declare(
             self,
             'fallback_improver',
-            '',
-            'Improver that answers when the requested one fails (e.g. the LLM is down); '
-            'empty: fail the request instead.',
+            AUTO,
+            'Improver that answers when the requested one fails (the LLM is down, or its '
+            'answers are refused after the repairs); auto: knn_linear behind llm when the task '
+            'has a dataset; none (or empty): fail the request instead.',
             choices=choices['fallback_improver'],
         )
         k = declare(
@@ -146,6 +149,40 @@ class IcpiPlanner(Node):
                 read_only=True,
                 int_range=(0, 10),
             ),
+            api=declare(
+                self,
+                'llm.api',
+                'chat',
+                'Request form: chat (system + user turn) or completions (the example lines as '
+                'one raw prompt with a newline stop, for base models).',
+                read_only=True,
+                choices=list(APIS),
+            ),
+            system_role=declare(
+                self,
+                'llm.system_role',
+                True,
+                'Send the instructions as a system turn; false: they open the user turn (for '
+                'models without a system role).',
+                read_only=True,
+            ),
+            reasoning=declare(
+                self,
+                'llm.reasoning',
+                False,
+                'A reasoning model: send max_completion_tokens and no temperature (also '
+                'adapted automatically when the endpoint refuses them).',
+                read_only=True,
+            ),
+            repair_attempts=declare(
+                self,
+                'llm.repair_attempts',
+                2,
+                'Re-asks after a refused answer, with the reason as a follow-up turn; then the '
+                'fallback improver answers.',
+                read_only=True,
+                int_range=(0, 10),
+            ),
         )
         promptpo_candidates = declare(
             self,
@@ -169,6 +206,7 @@ class IcpiPlanner(Node):
             llm=llm,
             promptpo_candidates=promptpo_candidates,
             stop=stop_requested(),
+            log=self.get_logger().warning,
         )
         self._default_improver = self._resolve(self._improver_param)
         self._improvers: dict[str, Improver] = {}
@@ -224,7 +262,10 @@ class IcpiPlanner(Node):
             query = make_query(task, request.theta, request.error, request.outcome, request.goal)
             name = self._resolve(request.improver) if request.improver else self._default_improver
             improver = self._improver(name)
-            fallback = self._improver(self._fallback) if self._fallback else None
+            fallback_name = resolve_fallback(
+                self._fallback, name, task.name, self._improver_context.examples
+            )
+            fallback = self._improver(fallback_name) if fallback_name else None
         except InvalidInput as exc:
             return self._reject(response, f'rejected: {exc}')
         except ImproverFailed as exc:

@@ -296,6 +296,9 @@ class ImprovementLoop(Node):
                 on_iteration,
                 lambda: handle.is_cancel_requested or stop_requested().is_set(),
             )
+            if loop.failed_step is not None:
+                record.append_failed_step(loop.failed_step.as_dict())
+                raise LoopFailed(Codes.PLANNER_FAILED, loop.failed_step.error)
             best_it = loop.best
             result.best_theta, result.best_cost = best_it.theta.tolist(), best_it.cost
             result.history = [results[i] for i in sorted(results)]
@@ -415,15 +418,15 @@ class ImprovementLoop(Node):
             improver='' if improver == AUTO else improver,
         )
         if not self._planner.wait_for_service(timeout_sec=10.0):
-            raise LoopFailed(Codes.PLANNER_FAILED, 'the planner is not available')
+            raise ImproverFailed('the planner is not available')
         try:
             answer = wait_for(
                 self._planner.call_async(request), self._planner_timeout_s, 'the planner'
             )
         except WaitAborted as exc:
-            raise LoopFailed(Codes.PLANNER_FAILED, str(exc)) from None
+            raise ImproverFailed(str(exc)) from None
         if not answer.success:
-            raise LoopFailed(Codes.PLANNER_FAILED, f'planner: {answer.message}')
+            raise ImproverFailed(f'planner: {answer.message}', _details(answer))
         try:
             theta_next = as_vector('theta_next', answer.theta_next, query.task.theta_dim)
         except InvalidInput as exc:
@@ -434,9 +437,17 @@ class ImprovementLoop(Node):
             delta_theta=theta_next - query.theta,
             improver=answer.improver_used,
             clipped=answer.clipped,
-            details=json.loads(answer.details_json or '{}'),
+            details=_details(answer),
         )
         return step, answer.compute_s
+
+
+def _details(answer: NextPolicy.Response) -> dict:
+    try:
+        details = json.loads(answer.details_json or '{}')
+    except ValueError:
+        return {'details_json': answer.details_json}
+    return details if isinstance(details, dict) else {'details_json': details}
 
 
 def main(args: list[str] | None = None) -> None:

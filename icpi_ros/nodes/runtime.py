@@ -175,6 +175,8 @@ def declare(
     if choices:
         text += f' One of: {", ".join(choices)}.'
     descriptor = ParameterDescriptor(description=text, read_only=read_only)
+    if choices:
+        descriptor.additional_constraints = f'one of: {", ".join(choices)}'
     if int_range is not None:
         descriptor.integer_range = [IntegerRange(from_value=int_range[0], to_value=int_range[1])]
     if float_range is not None:

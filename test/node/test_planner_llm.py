@@ -68,23 +68,29 @@ def test_llm_answer_is_served_and_recorded(ros_graph, loopback):
 
 
 def test_failed_llm_fails_the_request_or_falls_back(ros_graph, loopback):
-    planner = _planner(ros_graph, loopback, 'llm.max_retries:=1')
+    planner = _planner(ros_graph, loopback, 'llm.max_retries:=1', 'fallback_improver:=none')
     loopback.script.extend(['500', '500'])
     code, resp = _call(ros_graph)
     assert code == 2 and not resp['success'] and resp['theta_next'] == []
     assert 'gave up after 2 attempts: InternalServerError' in resp['message']
-    loopback.script.append('text:The answer is forty-two.')
+    loopback.script.extend(['text:The answer is forty-two.'] * 3)
     code, resp = _call(ros_graph)
-    assert code == 2 and 'LLM answer rejected' in resp['message']
-    assert resp['details']['response'] == 'The answer is forty-two.'
+    assert code == 2 and 'LLM answer rejected 3 times' in resp['message']
+    exchanges = resp['details']['exchanges']
+    assert [e['response'] for e in exchanges] == ['The answer is forty-two.'] * 3
     planner.assert_clean_exit(planner.stop())
 
-    planner = _planner(ros_graph, loopback, 'fallback_improver:=knn_linear')
-    loopback.script.append('text:nan nan nan')
+    # By default a refused answer is repaired, and knn_linear answers when repairs fail.
+    planner = _planner(ros_graph, loopback)
+    assert 'fallback auto' in planner.output()
+    loopback.script.extend(['text:Let me think about it.', 'answer'])
+    code, resp = _call(ros_graph)
+    assert code == 0 and resp['improver_used'] == 'llm' and resp['details']['repairs'] == 1
+    loopback.script.extend(['text:nan nan nan'] * 3)
     code, resp = _call(ros_graph)
     assert code == 0 and resp['success'] and resp['improver_used'] == 'knn_linear'
     assert 'fallback after: llm failed' in resp['message']
-    assert resp['details']['failed']['response'] == 'nan nan nan'
+    assert resp['details']['failed']['exchanges'][0]['response'] == 'nan nan nan'
     planner.wait_for_output(r'next_policy used knn_linear: llm failed')
     planner.assert_clean_exit(planner.stop())
 

@@ -12,6 +12,7 @@ from icpi_ros.core.improvers.base import (
     Proposal,
 )
 from icpi_ros.core.llm import LLMConfig
+from icpi_ros.core.retrieval import ExampleLibrary
 from icpi_ros.core.validation import InvalidInput
 
 # name -> 'module:class' of every improver this version provides (imported on first use:
@@ -28,6 +29,10 @@ LLM = 'llm'
 # What `auto` means without an LLM endpoint.
 OFFLINE_DEFAULT = 'knn_linear'
 AUTO = 'auto'
+# Fallback improver settings besides a name: `auto` puts the offline default behind `llm`
+# (when the task has a dataset), `none` fails the step instead.
+NO_FALLBACK = 'none'
+FALLBACK_CHOICES = [AUTO, NO_FALLBACK, *sorted(IMPROVERS)]
 
 
 def make_improver(name: str, context: ImproverContext | None = None) -> Improver:
@@ -63,8 +68,27 @@ def resolve_default(name: str, llm: LLMConfig) -> tuple[str, str | None]:
     )
 
 
+def resolve_fallback(
+    name: str, improver: str, task: str, examples: ExampleLibrary | None
+) -> str | None:
+    """Return the fallback behind `improver` for `task`, or None (no fallback).
+
+    `name` is a fallback setting: an improver, `none` (or empty), or `auto`: the offline
+    default behind `llm` when the task has an improvement dataset, else none.
+    """
+    if name in ('', NO_FALLBACK):
+        return None
+    if name != AUTO:
+        return name
+    if improver == LLM and examples is not None and examples.has(task):
+        return OFFLINE_DEFAULT
+    return None
+
+
 __all__ = [
     'AUTO',
+    'FALLBACK_CHOICES',
+    'NO_FALLBACK',
     'IMPROVERS',
     'LLM',
     'OFFLINE_DEFAULT',
@@ -75,4 +99,5 @@ __all__ = [
     'Proposal',
     'make_improver',
     'resolve_default',
+    'resolve_fallback',
 ]

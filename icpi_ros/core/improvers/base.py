@@ -3,6 +3,7 @@
 """The one interface every improver implements: propose the next theta from a query."""
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -58,6 +59,8 @@ class ImproverContext:
     promptpo_candidates: int = 4
     # Set on shutdown: interrupts waits (LLM retries) so Ctrl-C is prompt.
     stop: threading.Event = field(default_factory=threading.Event)
+    # Where improvers say what the caller should know (an endpoint adapted); None: logging.
+    log: Callable[[str], None] | None = None
 
 
 class Improver(Protocol):
