@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from openai_loopback import LoopbackLLM
 
 from icpi_ros.cli import main
 from icpi_ros.core.bench import harness, report
@@ -194,3 +195,45 @@ def test_interrupted_bench_saves_the_partial_results_and_exits_130(tmp_path, mon
     assert code == 130
     doc = json.loads(out.read_text())
     assert doc['complete'] is False and len(doc['runs']) == 1 < doc['planned_runs']
+
+
+def test_llm_runs_count_who_answered_and_failed_runs_count_as_failures(monkeypatch):
+    """Against the loopback stand-in for the LLM service (test/openai_loopback.py)."""
+    with LoopbackLLM() as llm:
+        monkeypatch.setenv('OPENAI_BASE_URL', llm.base_url)
+        monkeypatch.setenv('ICPI_LLM_MODEL', 'loopback-model')
+        # Step 1 repaired, step 2 answered by the fallback after three refusals.
+        llm.script.extend(['text:hmm', 'answer', *['text:no'] * 3])
+        chat = harness.run_one(harness.RunSpec('slide-gc', 'llm', 'error', 0, seed=1, iterations=4))
+        raw = harness.run_one(
+            harness.RunSpec('slide-gc', 'llm-completions', 'error', 0, seed=1, iterations=3)
+        )
+    assert chat['model'] == 'loopback-model' and 'error' not in chat
+    assert chat['steps'] == {
+        'steps': 3,
+        'llm_steps': 2,
+        'repaired_steps': 1,
+        'fallback_steps': 1,
+        'failed_steps': 0,
+    }
+    assert len(chat['llm_latency_s']) == 6  # 2 + 3 + 1 exchanges
+    assert chat['tokens_per_step'] == [1024, 1536, 512]
+    assert raw['steps']['llm_steps'] == 2 and len(llm.paths) == 6 + 2
+    assert llm.paths[-1] == '/v1/completions'
+
+    failed = {**chat, 'seed': 2, 'error': 'planner: LLM answer rejected 3 times'}
+    (entry,) = harness.aggregate([chat, failed])
+    assert entry['n'] == 1 and entry['failed'] == 1
+    assert entry['success_rate'] <= 0.5  # the failed run is a failure, not dropped
+    assert entry['answers']['model_share'] == 4 / 6
+    assert entry['answers']['first_try_share'] == 2 / 6
+    assert entry['answers']['tokens_per_step'] == 1024
+    doc = {
+        'machine': {'cores': 2},
+        'config': {'methods': ['llm'], 'goals': 2, 'iterations': 4},
+        'runs': [chat, failed],
+        'aggregates': [entry],
+    }
+    text = '\n'.join(report.llm_section(harness.Selection(doc)))
+    assert '| slide-gc | `llm` | `loopback-model` |' in text
+    assert '67 % (33 % first try, 2 repaired)' in text

@@ -37,9 +37,15 @@ OFFLINE_METHODS = ('knn_linear', 'knn_mean', 'random_shooting', 'bayes_opt')
 # Methods that need an LLM endpoint; each joins the default list when it is registered in
 # IMPROVERS and an endpoint is configured.
 LLM_METHODS = ('llm', 'promptpo')
+# Bench methods that are an improver asked another way: name -> (improver, LLMConfig fields).
+METHOD_VARIANTS: dict[str, tuple[str, dict]] = {
+    'llm-completions': ('llm', {'api': 'completions'}),
+}
 # Methods that read the improvement dataset: the ablations vary what they are given
 # (promptpo writes policy code from the task's source and its own trials: no dataset).
-EXAMPLE_METHODS = frozenset({'knn_linear', 'knn_mean', 'llm'})
+EXAMPLE_METHODS = frozenset({'knn_linear', 'knn_mean', 'llm', 'llm-completions'})
+# Methods whose steps an LLM answers: their runs record who answered, latency and tokens.
+ANSWERING_METHODS = frozenset({'llm', 'llm-completions'})
 DATASET_SIZES = (50, 100, 200, 300)
 # Seed of the subsample permutation of the dataset-size ablation (one for every task).
 SUBSAMPLE_SEED = 0
@@ -95,8 +101,9 @@ class BenchConfig:
                 raise InvalidInput(f'tasks: {name!r} is not a sim task ({", ".join(SIM_TASKS)})')
         methods = self.methods or default_methods()
         for name in methods:
-            if name not in IMPROVERS:
-                raise InvalidInput(f'methods: unknown improver {name!r}')
+            if name not in IMPROVERS and name not in METHOD_VARIANTS:
+                known = ', '.join([*sorted(IMPROVERS), *METHOD_VARIANTS])
+                raise InvalidInput(f'methods: unknown improver {name!r}; known: {known}')
         if not self.tasks or not methods:
             raise InvalidInput('tasks and methods must not be empty')
         if self.goals < 1 or self.iterations < 1:
@@ -200,12 +207,36 @@ def _round(value: float) -> float:
     return float(f'{value:.{SIGNIFICANT}g}')
 
 
+def _exchanges(details: Mapping) -> list[dict]:
+    """Return the LLM exchanges of one step, including those of a step that fell back."""
+    return [*details.get('exchanges', []), *details.get('failed', {}).get('exchanges', [])]
+
+
+def llm_usage(steps: Iterable[Mapping]) -> dict:
+    """Return the latency of every LLM exchange (s) and the tokens of every step."""
+    latency, tokens = [], []
+    for details in steps:
+        exchanges = _exchanges(details)
+        latency += [e['latency_s'] for e in exchanges if 'latency_s' in e]
+        if exchanges:
+            tokens.append(sum(e.get('usage', {}).get('total_tokens', 0) for e in exchanges))
+    return {'llm_latency_s': latency, 'tokens_per_step': tokens}
+
+
 def run_one(spec: RunSpec) -> dict:
     """Run one improvement loop on the fast sim path; return its JSON-friendly record.
 
-    A run whose improver cannot work (no endpoint, a failed LLM) is recorded with `error`.
+    The improver has the fallback the product gives it (`auto`). A run whose improver cannot
+    work (no endpoint), or one whose planner step failed, is recorded with `error` (and the
+    costs of the trials it ran): it counts as a failure.
     """
-    from icpi_ros.core.improvers import ImproverContext, ImproverFailed, make_improver
+    from icpi_ros.core.improvers import (
+        AUTO,
+        ImproverContext,
+        ImproverFailed,
+        make_improver,
+        resolve_fallback,
+    )
     from icpi_ros.core.llm import LLMConfig
     from icpi_ros.core.loop import improve
     from icpi_ros.core.retrieval import ExampleLibrary
@@ -228,34 +259,43 @@ def run_one(spec: RunSpec) -> dict:
             dataset = dataset.subsample(spec.dataset_size, SUBSAMPLE_SEED)
         library.add(dataset)
         record['examples'] = len(dataset)
+    improver, llm_fields = METHOD_VARIANTS.get(spec.method, (spec.method, {}))
+    llm = LLMConfig.from_env(**llm_fields)
+    if spec.method in ANSWERING_METHODS:
+        record['model'] = llm.model
     context = ImproverContext(
-        seed=spec.seed,
-        k=spec.k,
-        encoding=spec.encoding,
-        examples=library,
-        llm=LLMConfig.from_env(),
+        seed=spec.seed, k=spec.k, encoding=spec.encoding, examples=library, llm=llm
     )
     runner = _runner(spec.task)
     start = time.perf_counter()
     try:
+        fallback = resolve_fallback(AUTO, improver, spec.task, library)
         result = improve(
             task,
             lambda theta: runner.run(theta, goal).outcome,
             goal,
             theta0,
-            make_improver(spec.method, context),
+            make_improver(improver, context),
             spec.iterations,
+            fallback=make_improver(fallback, context) if fallback else None,
         )
     except (ImproverFailed, InvalidInput) as exc:
         return {**record, 'error': str(exc), 'wall_s': round(time.perf_counter() - start, 3)}
+    summary = result.summary(improver)
     costs = [_round(c) for c in result.costs]
-    return {
-        **record,
-        'costs': costs,
-        'final': costs[-1],
-        'best': min(costs),
-        'wall_s': round(time.perf_counter() - start, 3),
-    }
+    record.update(costs=costs, final=costs[-1], best=min(costs))
+    if spec.method in ANSWERING_METHODS:
+        steps = [it.details for it in result.iterations]
+        if result.failed_step is not None:
+            steps.append(result.failed_step.details)
+        record['steps'] = {
+            k: summary[k]
+            for k in ('steps', 'llm_steps', 'repaired_steps', 'fallback_steps', 'failed_steps')
+        }
+        record.update(llm_usage(steps))
+    if result.failed_step is not None:
+        record['error'] = result.failed_step.error
+    return {**record, 'wall_s': round(time.perf_counter() - start, 3)}
 
 
 def _ignore_sigint() -> None:
@@ -352,6 +392,25 @@ def _curve(runs: list[dict], length: int) -> dict:
     }
 
 
+def _answers(runs: Sequence[dict]) -> dict:
+    """Who answered the steps of LLM runs, and what the answers cost."""
+    totals = {k: sum(r['steps'][k] for r in runs) for k in runs[0]['steps']}
+    latency = [v for r in runs for v in r.get('llm_latency_s', [])]
+    tokens = [v for r in runs for v in r.get('tokens_per_step', [])]
+    steps = totals['steps'] + totals['failed_steps']
+    return {
+        'model': runs[0].get('model', ''),
+        **totals,
+        'model_share': totals['llm_steps'] / steps if steps else 0.0,
+        'first_try_share': (totals['llm_steps'] - totals['repaired_steps']) / steps
+        if steps
+        else 0.0,
+        'latency_p50_s': float(np.percentile(latency, 50)) if latency else None,
+        'latency_p99_s': float(np.percentile(latency, 99)) if latency else None,
+        'tokens_per_step': float(np.mean(tokens)) if tokens else None,
+    }
+
+
 def aggregate(runs: Sequence[dict]) -> list[dict]:
     """Group the runs by task, method, encoding and dataset size; summarise each group."""
     groups: dict[tuple, list[dict]] = {}
@@ -362,6 +421,7 @@ def aggregate(runs: Sequence[dict]) -> list[dict]:
     for (task, method, encoding, size), members in groups.items():
         ok = [r for r in members if 'error' not in r]
         threshold = success_threshold(task)
+        answering = [r for r in members if 'steps' in r]
         entry = {
             'task': task,
             'method': method,
@@ -377,10 +437,13 @@ def aggregate(runs: Sequence[dict]) -> list[dict]:
             finals = [r['final'] for r in ok]
             entry['final'] = describe(finals)
             entry['best'] = describe([r['best'] for r in ok])
-            entry['success_rate'] = float(np.mean([f <= threshold for f in finals]))
+            # A failed run is a failure: shown in `failed`, and counted here.
+            entry['success_rate'] = sum(f <= threshold for f in finals) / len(members)
             entry['curve'] = _curve(ok, entry['iterations'])
-        else:
-            entry['errors'] = sorted({r['error'] for r in members})[:3]
+        if len(ok) < len(members):
+            entry['errors'] = sorted({r['error'] for r in members if 'error' in r})[:3]
+        if answering:
+            entry['answers'] = _answers(answering)
         out.append(entry)
     return out
 

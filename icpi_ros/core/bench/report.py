@@ -23,6 +23,7 @@ from icpi_ros.core.bench.stats import machine_line
 OFFLINE_DEFAULT = 'knn_linear'
 SYSTEM_JSON = 'docs/bench_results.json'
 METHODS_JSON = 'docs/bench_methods.json'
+LLM_JSON = 'docs/bench_llm.json'
 NOT_MEASURED = 'not measured yet'
 UNITS = {'us': 'µs'}
 # Full-size comparison: what the DESIGN target on the offline default asks for.
@@ -832,6 +833,72 @@ def methods_section(methods: Selection | None, img: str) -> list[str]:
     return out
 
 
+def llm_section(llm: Selection | None) -> list[str]:
+    """Return the LLM methods' results: costs, and who answered the steps at what cost."""
+    out = ['## LLM methods against a real model', '']
+    if llm is None:
+        return out + [
+            f'{NOT_MEASURED}: with a model served (`make setup-llm`, `icpi llm serve`), run '
+            f'`icpi bench --methods llm,llm-completions --out {LLM_JSON}`.',
+            '',
+        ]
+    doc, config = llm.document, llm.config
+    out += [
+        f'Measured {doc["machine"].get("date", "?")} on {machine_line(doc["machine"])}: '
+        f'{config.get("goals")} goals × {config.get("iterations")} iterations, '
+        f'{len(doc["runs"])} runs in {num(doc.get("wall_s", 0))} s. Command: '
+        f'`{doc.get("command") or "icpi bench"}`, with `OPENAI_BASE_URL` and `ICPI_LLM_MODEL` '
+        'pointing at the model. `llm` asks in chat form, `llm-completions` sends the example '
+        'lines as one raw prompt. A step is answered by the model (on the first try, or after '
+        'repair turns), by the fallback `knn_linear` once the repairs were refused too, or by '
+        'nobody (a failed run). Failed runs count as failures in the success rate.',
+        '',
+    ]
+    rows = []
+    for task in llm.tasks():
+        for method in llm.methods():
+            entry = llm.get(task, method)
+            if not entry or 'answers' not in entry:
+                continue
+            a = entry['answers']
+            steps = a['steps'] + a['failed_steps']
+            final = entry.get('final')
+            p50, p99 = a['latency_p50_s'], a['latency_p99_s']
+            rows.append(
+                [
+                    task,
+                    f'`{method}`',
+                    f'`{a["model"]}`',
+                    f'{mm(final["mean"])}' if final else '—',
+                    f'{mm(entry["best"]["mean"])}' if final else '—',
+                    _pct(entry.get('success_rate', 0.0)),
+                    f'{_pct(a["model_share"])} ({_pct(a["first_try_share"])} first try, '
+                    f'{a["repaired_steps"]} repaired)',
+                    f'{a["fallback_steps"]} / {steps}',
+                    f'{entry["failed"]}',
+                    '—' if p50 is None else f'{p50 * 1e3:.0f} / {p99 * 1e3:.0f} ms',
+                    '—' if a['tokens_per_step'] is None else f'{a["tokens_per_step"]:.0f}',
+                ]
+            )
+    out += _table(
+        [
+            'task',
+            'method',
+            'model',
+            'final cost, mean',
+            'mean best so far',
+            'success',
+            'steps answered by the model',
+            'fallback steps',
+            'failed runs',
+            'latency p50 / p99 per answer',
+            'tokens per step',
+        ],
+        rows,
+    )
+    return out + ['']
+
+
 def ablations_section(methods: Selection | None, size_img: str, encoding_img: str) -> list[str]:
     """Return the dataset-size and encoding ablation tables and figures."""
     out = ['## Ablations', '']
@@ -886,7 +953,12 @@ def _other_results(system: dict, known: set[str]) -> list[str]:
     return ['## Other results', '', *_table(['result', 'measured', 'command'], rows), '']
 
 
-def render(system: dict, methods_doc: dict | None, images: dict[str, str] | None = None) -> str:
+def render(
+    system: dict,
+    methods_doc: dict | None,
+    images: dict[str, str] | None = None,
+    llm_doc: dict | None = None,
+) -> str:
     """Return the markdown page; `images` maps figure names (IMAGES keys) to relative paths."""
     images = images or {}
     methods = Selection(methods_doc) if methods_doc else None
@@ -924,6 +996,7 @@ def render(system: dict, methods_doc: dict | None, images: dict[str, str] | None
         '',
     ]
     out += methods_section(methods, images.get('curves', ''))
+    out += llm_section(Selection(llm_doc) if llm_doc else None)
     out += ablations_section(methods, images.get('size', ''), images.get('encoding', ''))
     out += ['## Reported in the paper (not measured here)', '', PAPER]
     known = set()
@@ -962,8 +1035,13 @@ def write_report(
     system_json: Path | str | None,
     methods_json: Path | str | None,
     img_dir: Path | str | None = None,
+    llm_json: Path | str | None = None,
 ) -> Path:
-    """Draw the figures into `img_dir` (default: img/ next to `out`) and write the page."""
+    """Draw the figures into `img_dir` (default: img/ next to `out`) and write the page.
+
+    `llm_json` holds the LLM methods' runs against a real model (default: bench_llm.json
+    next to `out`).
+    """
     out = Path(out)
     img_dir = Path(img_dir) if img_dir else out.parent / 'img'
     system = _load(system_json) or {}
@@ -978,7 +1056,8 @@ def write_report(
     for name, path in drawn.items():
         if path is not None:
             images[name] = Path(os.path.relpath(path, out.parent)).as_posix()
-    out.write_text(render(system, methods_doc, images))
+    llm_doc = _load(llm_json if llm_json else out.parent / Path(LLM_JSON).name)
+    out.write_text(render(system, methods_doc, images, llm_doc))
     return out
 
 
