@@ -226,11 +226,13 @@ class LocalLLMServer:
         """Exit code of the server process, None while it runs (or before start)."""
         return None if self.process is None else self.process.poll()
 
-    def stop(self, timeout_s: float = 10.0) -> int | None:
-        """Stop the server (SIGTERM, then SIGKILL after `timeout_s`); return its exit code.
+    def stop(self, timeout_s: float = 3.0) -> int | None:
+        """Stop the server: SIGTERM, SIGKILL after `timeout_s`; return its exit code.
 
-        A graceful stop re-raises SIGTERM in the server, so -SIGTERM is a clean exit; it is
-        reported as 0.
+        SIGTERM is uvicorn's graceful shutdown (well under a second when idle); an answer
+        being generated is not waited for: llama.cpp cannot be interrupted, so the server is
+        killed (exit code -9). It re-raises SIGTERM once shut down, so -SIGTERM is a clean
+        exit and is reported as 0.
         """
         if self.process is None:
             return None
@@ -278,6 +280,8 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         code = server.stop()
     if stopping.is_set():
+        if code == -signal.SIGKILL:
+            print('icpi llm serve: the server was busy answering; killed it', file=sys.stderr)
         return EXIT_OK
     print(f'icpi llm serve: the server exited by itself with code {code}', file=sys.stderr)
     return EXIT_FAILED

@@ -9,6 +9,8 @@ Needs `make setup-llm` (CI runs it before `make test`). The server is asked thro
 import json
 import re
 import signal
+import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -77,6 +79,36 @@ def test_serve_stops_cleanly_on_sigterm_and_on_two_sigints(ros_graph, sig):
         server.proc.send_signal(sig)
     server.assert_clean_exit(server.wait(timeout=20.0))
     assert _refused(base_url)
+
+
+def test_ctrl_c_while_the_server_is_answering_stops_it_in_time(ros_graph):
+    """llama.cpp cannot be interrupted mid-answer: the server is killed, icpi still exits 0.
+
+    Within 5 s: ros2 launch escalates to SIGTERM 5 s after its SIGINT.
+    """
+    server, base_url, model = _serve(ros_graph)
+    client = openai.OpenAI(base_url=base_url, api_key='none', timeout=120.0, max_retries=0)
+    failures = []
+    long = {'max_tokens': 2000, 'extra_body': {'min_tokens': 2000}}  # about 20 s here
+
+    def ask() -> None:
+        try:
+            client.completions.create(model=model, prompt='Count: 1, 2, 3,', **long)
+        except openai.APIConnectionError as exc:
+            failures.append(exc)
+
+    asking = threading.Thread(target=ask)
+    asking.start()
+    # The request is sent within milliseconds; 2000 tokens take far longer than 2 s here.
+    # (The server logs a request only once answered, so there is no line to wait for.)
+    time.sleep(2.0)
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGINT)
+    server.assert_clean_exit(server.wait(timeout=20.0))
+    assert time.monotonic() - started < 5.0
+    asking.join(timeout=30.0)
+    assert failures, 'the answer should have been cut off by the stop'
+    assert 'the server was busy answering; killed it' in server.output('stderr')
 
 
 def test_local_llm_server_from_python(tmp_path):
