@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from icpi_ros.core.paths import config_file
+from icpi_ros.local_llm import DEFAULT_HOST, SERVING, SMOLLM2, free_port, model_alias
 from icpi_ros.node_processes import DomainLease, NodeProcess, ProcessGraph
 
 READY = r'\]: ready'
@@ -36,6 +37,13 @@ class NodeSpec:
     params_files: tuple[str, ...] = ()  # names in config/, or paths
     params: dict = field(default_factory=dict)
     remappings: tuple[tuple[str, str], ...] = ()
+    ready = READY  # the output line that says the node is up
+    starts_first = False  # the others start once this one is ready
+
+    @property
+    def name(self) -> str:
+        """Process name (the node's executable)."""
+        return self.executable
 
     def argv(self, log_level: str = 'info') -> list[str]:
         """Command line of the node."""
@@ -68,6 +76,54 @@ class NodeSpec:
         )
 
 
+@dataclass(frozen=True)
+class LocalLLMSpec:
+    """The embedded local LLM (`icpi llm serve`), started and serving before the nodes start.
+
+    `port` and `model` may be launch substitutions only for `launch_action`.
+    """
+
+    port: Any
+    model: Any = SMOLLM2
+    executable = 'icpi'
+    name = 'local_llm'
+    ready = SERVING
+    starts_first = True
+
+    @property
+    def base_url(self) -> str:
+        """The planner's `llm.base_url` for this server."""
+        return f'http://{DEFAULT_HOST}:{self.port}/v1'
+
+    @property
+    def alias(self) -> str:
+        """The planner's `llm.model`: the name the server answers to."""
+        return model_alias(str(self.model))
+
+    def argv(self, log_level: str = 'info') -> list[str]:
+        """Command line of the server (its log level is its own)."""
+        return [self.executable, *(str(a) for a in self._arguments())]
+
+    def _arguments(self) -> list[Any]:
+        return ['llm', 'serve', '--port', self.port, '--model', self.model]
+
+    def launch_action(self, log_level: Any = 'info') -> Any:
+        """Return the server as a launch `ExecuteProcess` (needs a full ROS 2 install)."""
+        from launch.actions import ExecuteProcess
+        from launch_ros.substitutions import ExecutableInPackage
+
+        return ExecuteProcess(
+            cmd=[ExecutableInPackage(self.executable, PACKAGE), *self._arguments()],
+            name=self.name,
+            output='screen',
+        )
+
+
+def local_llm_server(port: Any = 0, model: Any = SMOLLM2) -> LocalLLMSpec:
+    """Return the local LLM server on `port` (0: a port free now)."""
+    return LocalLLMSpec(free_port() if port in (0, '0') else port, model)
+
+
 # Arguments of the core graph: name -> (default, description). The launch files declare
 # them from here; `icpi demo` and the tests pass the same names to core_graph().
 CORE_ARGUMENTS: dict[str, tuple[str, str]] = {
@@ -80,6 +136,12 @@ CORE_ARGUMENTS: dict[str, tuple[str, str]] = {
         'Default improver of the planner (auto: llm with an endpoint, else knn_linear).',
     ),
     'runs_dir': ('', 'Where run records go; empty: $ICPI_RUNS_DIR, else ./runs.'),
+    'llm_base_url': (
+        '',
+        'OpenAI-compatible endpoint; empty: OPENAI_BASE_URL or OpenAI '
+        '(the key only from OPENAI_API_KEY).',
+    ),
+    'llm_model': ('', 'LLM model; empty: ICPI_LLM_MODEL or the default.'),
 }
 SIM_ARGUMENTS: dict[str, tuple[str, str]] = {
     'realtime_factor': ('1.0', 'Simulated seconds per wall second; 0.0 runs as fast as possible.'),
@@ -87,6 +149,13 @@ SIM_ARGUMENTS: dict[str, tuple[str, str]] = {
         'true',
         'Render offscreen only; false also opens a MuJoCo viewer window (needs a display).',
     ),
+    'local_llm': (
+        'false',
+        'Also start the embedded local LLM (`icpi llm serve`, needs `make setup-llm`) and '
+        'point the planner at it (llm_base_url, llm_model).',
+    ),
+    'local_llm_port': ('8765', 'Port of the local LLM server on 127.0.0.1.'),
+    'local_llm_model': ('smollm2', 'Model of the local LLM: smollm2 or a .gguf path.'),
 }
 
 
@@ -99,11 +168,13 @@ def core_graph(
     config_files: tuple[str, ...] = (),
     overrides: dict[str, dict] | None = None,
     camera_remappings: tuple[tuple[str, str], ...] = (),
+    llm_base_url: Any = '',
+    llm_model: Any = '',
 ) -> list[NodeSpec]:
     """Return the nodes shared by the sim and real bringups: tracker, planner, executor, loop.
 
     `config_files` (e.g. real_roll.yaml, with a section per node) are read after the nodes'
-    own; `overrides` (node -> parameters) win over both.
+    own; `overrides` (node -> parameters) win over both. Empty `llm_*` leave the planner's.
     """
     common = {'use_sim_time': use_sim_time, 'tasks_file': tasks_file}
     extra = overrides or {}
@@ -113,7 +184,11 @@ def core_graph(
             ('tracker.yaml',),
             {'use_sim_time': use_sim_time, 'calibration_file': calibration_file},
         ),
-        ('icpi_planner', (), {**common, 'improver': improver}),
+        (
+            'icpi_planner',
+            (),
+            {**common, 'improver': improver, 'llm.base_url': llm_base_url, 'llm.model': llm_model},
+        ),
         ('trial_executor', (), common),
         ('improvement_loop', (), {**common, 'runs_dir': runs_dir}),
     ]
@@ -145,12 +220,6 @@ REAL_ARGUMENTS: dict[str, tuple[str, str]] = {
     ),
     'image_topic': ('/camera/image_raw', 'Camera image topic (rgb8 or bgr8).'),
     'camera_info_topic': ('/camera/camera_info', 'CameraInfo topic of that camera.'),
-    'llm_base_url': (
-        '',
-        'OpenAI-compatible endpoint; empty: OPENAI_BASE_URL or OpenAI '
-        '(the key only from OPENAI_API_KEY).',
-    ),
-    'llm_model': ('', 'LLM model; empty: ICPI_LLM_MODEL or the default.'),
     'dry_run': ('false', 'Plan, check and publish ~/planned_trajectory; never move the arm.'),
 }
 
@@ -188,14 +257,13 @@ def real_graph(
         use_sim_time,
         tasks_file,
         config_files=(config_file,),
-        overrides={
-            'trial_executor': executor,
-            'icpi_planner': {'llm.base_url': llm_base_url, 'llm.model': llm_model},
-        },
+        overrides={'trial_executor': executor},
         camera_remappings=(
             ('/camera/image_raw', image_topic),
             ('/camera/camera_info', camera_info_topic),
         ),
+        llm_base_url=llm_base_url,
+        llm_model=llm_model,
     )
 
 
@@ -211,11 +279,23 @@ def sim_graph(
     improver: str = 'auto',
     realtime_factor: float = 0.0,
     runs_dir: Path | str = '',
-) -> list[NodeSpec]:
-    """Return the sim-only bringup: the bridge and the core graph on simulated time."""
+    local_llm: bool = False,
+    local_llm_port: int = 0,
+    local_llm_model: str = SMOLLM2,
+) -> list[NodeSpec | LocalLLMSpec]:
+    """Return the sim-only bringup: the bridge and the core graph on simulated time.
+
+    `local_llm`: first the local LLM server (port 0: a free one), the planner pointed at it.
+    """
+    specs: list[NodeSpec | LocalLLMSpec] = [sim_bridge(realtime_factor)]
+    llm = {}
+    if local_llm:
+        server = local_llm_server(local_llm_port, local_llm_model)
+        specs.insert(0, server)
+        llm = {'llm_base_url': server.base_url, 'llm_model': server.alias}
     return [
-        sim_bridge(realtime_factor),
-        *core_graph(str(calibration_file), improver, str(runs_dir), use_sim_time=True),
+        *specs,
+        *core_graph(str(calibration_file), improver, str(runs_dir), use_sim_time=True, **llm),
     ]
 
 
@@ -224,7 +304,7 @@ class Bringup:
 
     def __init__(
         self,
-        specs: list[NodeSpec],
+        specs: list[NodeSpec | LocalLLMSpec],
         workdir: Path,
         log_level: str = 'info',
         domain_id: int | None = None,
@@ -243,16 +323,28 @@ class Bringup:
     def start(
         self, on_ready: Callable[[NodeSpec], None] | None = None, timeout_s: float = 60.0
     ) -> list[NodeProcess]:
-        """Start every node and wait until each says it is ready."""
-        started = []
-        for spec in self.specs:
-            started.append(self.graph.start(spec.executable, spec.argv(self.log_level)))
+        """Start every node and wait until each says it is ready.
+
+        A spec that `starts_first` (the local LLM) is waited for before the next starts.
+        """
         deadline = time.monotonic() + timeout_s
-        for spec, process in zip(self.specs, started, strict=True):
-            process.wait_for_output(READY, max(1.0, deadline - time.monotonic()))
+        started, waiting = [], []
+        for spec in self.specs:
+            started.append(self.graph.start(spec.name, spec.argv(self.log_level)))
+            waiting.append((spec, started[-1]))
+            if spec.starts_first:
+                self._wait_ready(waiting, deadline, on_ready)
+        self._wait_ready(waiting, deadline, on_ready)
+        return started
+
+    @staticmethod
+    def _wait_ready(waiting: list, deadline: float, on_ready: Callable | None) -> None:
+        """Wait for each (spec, process) of `waiting` to print its ready line; empty the list."""
+        for spec, process in waiting:
+            process.wait_for_output(spec.ready, max(1.0, deadline - time.monotonic()))
             if on_ready is not None:
                 on_ready(spec)
-        return started
+        waiting.clear()
 
     def environment(self) -> dict[str, str]:
         """Variables that put a client on this graph's domain."""

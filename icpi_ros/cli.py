@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from icpi_ros import __version__, cli_bench, cli_learn
+from icpi_ros import __version__, cli_bench, cli_learn, local_llm
 from icpi_ros.core.validation import InvalidInput
 
 EXIT_OK = 0
@@ -310,7 +310,15 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from icpi_ros.demo import run_demo
 
-    return run_demo(args.task, args.iterations, args.goal, args.improver, args.seed, args.log_level)
+    return run_demo(
+        args.task,
+        args.iterations,
+        args.goal,
+        args.improver,
+        args.seed,
+        args.log_level,
+        local_llm=args.local_llm,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -419,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_learn.add_parsers(sub, _floats)
     cli_bench.add_parsers(sub)
+    local_llm.add_parsers(sub)
 
     p = sub.add_parser(
         'demo',
@@ -432,6 +441,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--goal', type=_floats, default=None, help="default: the task's default")
     p.add_argument('--improver', default='auto', help='auto: llm with an endpoint, else knn_linear')
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument(
+        '--local-llm',
+        action='store_true',
+        help='also start the local LLM (icpi llm serve; make setup-llm) for the planner',
+    )
     p.add_argument(
         '--log-level',
         default='info',

@@ -44,8 +44,12 @@ def run_demo(
     improver: str = 'auto',
     seed: int = 0,
     log_level: str = 'warn',
+    local_llm: bool = False,
 ) -> int:
-    """Run the demo; print one line per iteration and where the run record is."""
+    """Run the demo; print one line per iteration and where the run record is.
+
+    `local_llm`: also start the embedded local LLM (`icpi llm serve`) for the planner.
+    """
     started = time.monotonic()
     runs_dir = default_runs_dir().resolve()
     with tempfile.TemporaryDirectory(prefix='icpi-demo-') as tmp:
@@ -54,10 +58,11 @@ def run_demo(
         print(f'[demo] calibrating the simulated camera from ArUco markers ({task})', flush=True)
         calibrate_sim_camera(task, calibration)
         # Real time, as on a robot: faster, the tracker drops frames on a loaded 2-core machine.
-        bringup = Bringup(sim_graph(calibration, improver, 1.0, runs_dir), work, log_level)
+        graph = sim_graph(calibration, improver, 1.0, runs_dir, local_llm=local_llm)
+        bringup = Bringup(graph, work, log_level)
         print(
             f'[demo] starting the sim graph on ROS_DOMAIN_ID={bringup.domain_id}: '
-            f'{", ".join(s.executable for s in bringup.specs)}',
+            f'{", ".join(s.name for s in bringup.specs)}',
             flush=True,
         )
         code, run = EXIT_FAILED, None

@@ -96,6 +96,34 @@ def test_every_described_node_exists_and_declares_what_it_is_given(repo_root):
         assert description, f'launch argument {name!r} has no description'
 
 
+def test_the_local_llm_graph_starts_the_server_first_and_points_the_planner_at_it(repo_root):
+    from icpi_ros.bringup import sim_graph
+    from icpi_ros.cli import build_parser
+    from icpi_ros.local_llm import serve
+
+    plain = {s.name: s for s in sim_graph('calibration.yaml')}
+    assert 'local_llm' not in plain
+    assert plain['icpi_planner'].params['llm.base_url'] == ''  # left to the node's default
+    specs = sim_graph('calibration.yaml', local_llm=True, local_llm_port=8765)
+    server, planner = specs[0], next(s for s in specs if s.name == 'icpi_planner')
+    assert server.name == 'local_llm' and server.starts_first
+    assert not any(s.starts_first for s in specs[1:])
+    assert server.executable in console_scripts(repo_root / 'setup.py')
+    args = build_parser().parse_args(server.argv()[1:])  # `icpi llm serve` takes its argv
+    assert (args.func, args.port, args.model) == (serve, 8765, 'smollm2')
+    assert planner.params['llm.base_url'] == 'http://127.0.0.1:8765/v1'
+    assert planner.params['llm.model'] == 'smollm2-135m'
+    declared = declared_parameters(repo_root / 'icpi_ros' / 'nodes' / 'icpi_planner.py')
+    assert not undeclared(planner.params, declared)
+    # Port 0 (the project's own graph): a port free now, the same in server and planner.
+    specs = sim_graph('calibration.yaml', local_llm=True)
+    port = specs[0].port
+    assert port > 0 and specs[0].argv()[4] == str(port)
+    assert next(s for s in specs if s.name == 'icpi_planner').params['llm.base_url'] == (
+        f'http://127.0.0.1:{port}/v1'
+    )
+
+
 def test_checker_sees_hand_written_nodes_and_unknown_parameters(tmp_path):
     bad = tmp_path / 'bad.launch.py'
     bad.write_text(
