@@ -35,6 +35,7 @@ GOAL = np.array([0.86, 0.03])
 GOOD_THETA = [0.05, 0.12, 0.3]
 GOOD = f'def policy(goal):\n    return {GOOD_THETA}\n'
 LIMITS = SandboxLimits(timeout_s=1.5)
+RLIMITS_ONLY = SandboxLimits(timeout_s=1.5, isolation='rlimits')
 
 
 def _array(name: str, text: str) -> np.ndarray:
@@ -351,11 +352,12 @@ def policy(goal):
     ids=['import', 'dunder_import', 'open', 'fork', 'system', 'os_open', 'socket', 'memory'],
 )
 def test_runtime_and_process_layers_hold_without_the_static_check(tmp_path, action, reason):
+    """The weaker isolation 'rlimits' (no kernel layer): layers 2 and 3 on their own."""
     target = tmp_path / 'escaped.txt'
     code = ESCAPE.format(action=action.format(path=str(target)))
     with pytest.raises(Exception, match='forbidden'):
         check_code(code)  # layer 1 would have refused it
-    result = evaluate_policy(TASK, code, GOAL, LIMITS, static_check=False)
+    result = evaluate_policy(TASK, code, GOAL, RLIMITS_ONLY, static_check=False)
     assert not result.ok and re.search(reason, result.reason), result
     assert not target.exists()
 
@@ -371,7 +373,7 @@ def test_the_child_gets_no_secrets_and_runs_shut_in(monkeypatch):
     code = ESCAPE.format(action='print(dict(os["environ"]))')
     result = evaluate_policy(TASK, code, GOAL, LIMITS, static_check=False)
     assert result.ok and 'OPENBLAS_NUM_THREADS' in result.printed
-    assert 'sk-never' not in result.printed and 'PATH' not in result.printed
+    assert 'sk-never' not in result.printed and "'PATH'" not in result.printed
     assert result.limits['address_space_mb'] < 1024 and result.limits['cpu_s'] <= 3
     assert result.limits['uid'] != 0  # root drops to nobody
 
