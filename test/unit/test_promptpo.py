@@ -251,6 +251,46 @@ HOSTILE = {
     'syntax_error': ('def policy(goal)\n    return [0, 0, 0]\n', '^syntax error'),
     'no_policy': ('def controller(goal):\n    return [0, 0.1, 0.3]\n', 'no top-level'),
     'too_large': ('X = 1\n' * 2000 + GOOD, '^code too large'),
+    # Attribute names the check once missed: match class patterns and format-string fields.
+    'match_class_pattern': (
+        'def policy(goal):\n    match 0.5:\n        case float(__class__=c):\n'
+        '            return c\n',
+        r'forbidden attribute \.__class__ \(match pattern\)',
+    ),
+    'format_field': (
+        'def policy(goal):\n    return "{0.__class__}".format(goal)\n',
+        r'forbidden format field \{0\.__class__\}',
+    ),
+    'format_map_field': (
+        'def policy(goal):\n    return "{p.__globals__}".format_map({"p": policy})\n',
+        r'forbidden format field \{p\.__globals__\}',
+    ),
+    'format_key_field': (
+        'def policy(goal):\n    return "{0[__builtins__]}".format({})\n',
+        r'forbidden format field',
+    ),
+    'format_built_at_run_time': (
+        'def policy(goal):\n    return ("{0." + "_" * 2 + "class__}").format(goal)\n',
+        r'forbidden attribute \.format \(only on a string literal\)',
+    ),
+    'str_format_unbound': (
+        'def policy(goal):\n    return str.format(chr(123) + "0._x}", goal)\n',
+        r'forbidden attribute \.format',
+    ),
+    'fstring_format_spec': (
+        'def policy(goal):\n    return f"{goal:{\'{0.__class__}\'}}"\n',
+        r'forbidden format field \{0\.__class__\}',
+    ),
+    'metaclass': (
+        'class M:\n    pass\nclass Policy(metaclass=M):\n    def act(self, goal):\n'
+        '        return [0.0, 0.1, 0.3]\n',
+        'forbidden class keyword',
+    ),
+    'class_dunder_hook': (
+        'class Policy:\n    def __init_subclass__(cls):\n        pass\n'
+        '    def act(self, goal):\n        return [0.0, 0.1, 0.3]\n',
+        'forbidden name __init_subclass__',
+    ),
 }
 
 
@@ -376,6 +416,38 @@ def test_the_child_gets_no_secrets_and_runs_shut_in(monkeypatch):
     assert 'sk-never' not in result.printed and "'PATH'" not in result.printed
     assert result.limits['address_space_mb'] < 1024 and result.limits['cpu_s'] <= 3
     assert result.limits['uid'] != 0  # root drops to nobody
+
+
+STATEFUL = """
+import numpy as np
+
+
+class Policy:
+    \"\"\"A typical LLM answer: a class with state and an act method.\"\"\"
+
+    def __init__(self):
+        self.base = np.array([0.0, 0.1, 0.3])
+        self.calls = 0
+
+    def __repr__(self):
+        return f"Policy({self.calls:d} calls, {'{:.3f}'.format(self.base[0])})"
+
+    def act(self, goal):
+        self.calls += 1
+        return (self.base + 0.1 * goal[1]).tolist()
+"""
+
+
+@pytest.mark.parametrize(
+    'code',
+    [STATEFUL, STATEFUL + '\n\ndef policy(goal):\n    return Policy().act(goal)\n'],
+    ids=['class_only', 'class_and_function'],
+)
+def test_class_policy_answers_are_accepted(code):
+    check_code(code)
+    result = evaluate_policy(TASK, code, GOAL, LIMITS)
+    assert result.ok, result
+    np.testing.assert_allclose(result.theta, [0.003, 0.103, 0.303])
 
 
 def test_extract_code_and_good_policies_with_numpy_and_math():
