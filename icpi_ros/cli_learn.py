@@ -125,9 +125,13 @@ def _cmd_improve(args: argparse.Namespace) -> int:
         examples=ExampleLibrary(files=files, encoding=args.encoding),
         llm=llm,
         promptpo_candidates=args.promptpo_candidates,
+        promptpo_sandbox=args.promptpo_sandbox,
     )
     improver = make_improver(name, context)
     fallback = make_improver(args.fallback, context) if args.fallback else None
+    for made in (improver, fallback):
+        if getattr(made, 'warning', ''):
+            print(f'icpi improve: warning: {made.warning}', file=sys.stderr)
     out = sys.stderr if args.json else sys.stdout
     with contextlib.ExitStack() as stack:
         record = stack.enter_context(Path(args.record).open('w')) if args.record else None
@@ -172,6 +176,7 @@ def add_parsers(sub: argparse._SubParsersAction, floats) -> None:
     """Register `dataset` and `improve` on the `icpi` parser; `floats` parses vectors."""
     from icpi_ros.core.improvers import AUTO, IMPROVERS
     from icpi_ros.core.retrieval import DEFAULT_K, ENCODINGS
+    from icpi_ros.core.sandbox import ISOLATIONS
 
     p = sub.add_parser('dataset', help='improvement datasets')
     dsub = p.add_subparsers(dest='dataset_command', metavar='ACTION', required=True)
@@ -238,6 +243,13 @@ def add_parsers(sub: argparse._SubParsersAction, floats) -> None:
         type=int,
         default=4,
         help='promptpo: policies the LLM writes per round, one trial each (default 4)',
+    )
+    p.add_argument(
+        '--promptpo-sandbox',
+        choices=ISOLATIONS,
+        default='kernel',
+        help='promptpo: isolation of LLM-written code; kernel (default): bubblewrap + seccomp, '
+        'refuses to run without them; rlimits: weaker (Python checks and rlimits), warned',
     )
     p.add_argument('--llm-base-url', default='', help='default: $OPENAI_BASE_URL')
     p.add_argument('--llm-model', default='', help='default: $ICPI_LLM_MODEL or gpt-4o')

@@ -8,6 +8,7 @@ from the trials listed in the prompt, the scripted server answers given code ver
 """
 
 import ast
+import dataclasses
 import inspect
 import json
 import re
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 from openai_loopback import LoopbackLLM
 
-from icpi_ros.core import motion
+from icpi_ros.core import motion, sandbox_kernel
 from icpi_ros.core.improvers import ImproverContext, ImproverFailed, make_improver
 from icpi_ros.core.improvers.promptpo import PromptPO, extract_code
 from icpi_ros.core.llm import LLMConfig
@@ -318,6 +319,29 @@ def test_hostile_or_broken_code_is_contained_and_reported(scripted, tmp_path, ca
 def reason_is_recorded(details: dict, reason: str) -> bool:
     """The details go into trials.jsonl: JSON-friendly and carrying the reason."""
     return reason in json.loads(json.dumps(details))['rejected'][0]['reason']
+
+
+def test_promptpo_refuses_to_start_without_kernel_isolation(scripted, monkeypatch, tmp_path):
+    monkeypatch.setenv('PATH', str(tmp_path))  # a machine without bubblewrap
+    sandbox_kernel._check.cache_clear()
+    try:
+        with pytest.raises(ImproverFailed, match=r'kernel isolation.*bubblewrap \(bwrap\)'):
+            PromptPO(_context(scripted))
+        # The weaker sandbox is there on request, and says so in the log and the record.
+        weaker = PromptPO(dataclasses.replace(_context(scripted, 1), promptpo_sandbox='rlimits'))
+    finally:
+        sandbox_kernel._check.cache_clear()
+    scripted.script.append(_answer(GOOD))
+    step = next_policy(weaker, _query())
+    assert step.details['sandbox'] == {'isolation': 'rlimits', 'warning': weaker.warning}
+    assert 'without kernel isolation' in weaker.warning
+
+
+def test_the_record_names_the_kernel_sandbox(scripted):
+    improver = PromptPO(_context(scripted, 1))
+    assert improver.warning == ''
+    scripted.script.append(_answer(GOOD))
+    assert next_policy(improver, _query()).details['sandbox'] == {'isolation': 'kernel'}
 
 
 def test_clipping_is_reported_and_theta_stays_in_bounds(scripted):
