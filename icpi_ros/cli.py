@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from icpi_ros import __version__, cli_bench, cli_learn
+from icpi_ros import __version__, cli_bench, cli_learn, cli_sandbox
 from icpi_ros.core.validation import InvalidInput
 
 EXIT_OK = 0
@@ -419,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_learn.add_parsers(sub, _floats)
     cli_bench.add_parsers(sub)
+    cli_sandbox.add_parsers(sub, _floats)
 
     p = sub.add_parser(
         'demo',
