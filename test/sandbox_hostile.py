@@ -113,9 +113,9 @@ def run_attacks(port: int, target: str, isolation: str = 'kernel') -> dict:
 
 
 def main() -> int:
-    """Run the attacks with the arguments in argv[1] (JSON: port, target); print JSON."""
+    """Run the attacks with the arguments in argv[1] (JSON: port, target, isolation)."""
     args = json.loads(sys.argv[1])
-    result = run_attacks(args['port'], args['target'])
+    result = run_attacks(args['port'], args['target'], args.get('isolation', 'kernel'))
     result['_parent'] = {'uid': os.getuid(), 'alive': True}
     print(json.dumps(result))
     return 0

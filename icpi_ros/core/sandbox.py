@@ -469,6 +469,17 @@ def run_in_child(
     return answer, seconds
 
 
+_SECRET_NAME = re.compile(r'KEY|TOKEN|SECRET|PASSWORD', re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """Replace the values of this process's secret-looking environment variables in `text`."""
+    for name, value in os.environ.items():
+        if len(value) >= 8 and _SECRET_NAME.search(name) and value in text:
+            text = text.replace(value, '[redacted]')
+    return text
+
+
 def validate_theta(task: TaskSpec, answer: dict) -> tuple[np.ndarray, bool]:
     """Check the child's theta (exactly dim finite numbers) and clip it to the bounds.
 
@@ -519,9 +530,9 @@ def evaluate_policy(
                 False, reason=str(exc), stage='static', seconds=time.perf_counter() - start
             )
     answer, seconds = run_in_child(code, goal, limits, restricted=restricted)
-    common = {'seconds': seconds, 'printed': str(answer.get('printed', ''))[:1000]}
+    common = {'seconds': seconds, 'printed': redact(str(answer.get('printed', ''))[:1000])}
     if not answer['ok']:
-        reason = str(answer.get('error', 'failed'))[:MAX_REASON]
+        reason = redact(str(answer.get('error', 'failed')))[:MAX_REASON]
         return SandboxResult(False, reason=reason, stage=answer['stage'], **common)
     try:
         theta, clipped = validate_theta(task, answer)

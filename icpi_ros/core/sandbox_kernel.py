@@ -4,7 +4,7 @@
 
 The child (`sandbox_child.py`) is started by `bwrap` in new user, pid, network, ipc, uts and
 cgroup namespaces, as uid/gid 65534 inside, with a fresh /proc (only its own processes), no
-network interface but a loopback that is down, and a read-only root that holds only what the
+network interface but its own loopback, and a read-only root that holds only what the
 interpreter and numpy load: the executable, its ELF loader, the shared libraries it maps, the
 standard library (its site-packages hidden) and the numpy package. Everything else on the
 machine does not exist for it. After its imports the child installs a seccomp filter

@@ -474,6 +474,17 @@ def test_class_policy_answers_are_accepted(code):
     np.testing.assert_allclose(result.theta, [0.003, 0.103, 0.303])
 
 
+def test_secret_values_are_redacted_from_reasons_and_prints(monkeypatch):
+    secret = 'sk-redact-me-0123456789'
+    monkeypatch.setenv('OPENAI_API_KEY', secret)
+    code = f'def policy(goal):\n    raise RuntimeError({secret!r})\n'
+    result = evaluate_policy(TASK, code, GOAL, RLIMITS_ONLY)
+    assert not result.ok and result.reason.startswith('RuntimeError: [redacted]'), result
+    code = f'def policy(goal):\n    print({secret[::-1]!r}[::-1])\n    return {GOOD_THETA}\n'
+    result = evaluate_policy(TASK, code, GOAL, RLIMITS_ONLY)
+    assert result.printed == '[redacted]\n' and secret not in json.dumps(result.as_dict())
+
+
 def test_extract_code_and_good_policies_with_numpy_and_math():
     text = 'a\n```python\nx = 1\n```\nb\n```py\ny = 2\n```\n```\nz = 3\n```'
     assert extract_code(text) == ['x = 1\n', 'y = 2\n', 'z = 3\n']
