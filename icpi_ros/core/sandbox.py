@@ -335,7 +335,9 @@ def _kill(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def _communicate(proc: subprocess.Popen, request: bytes, timeout_s: float) -> tuple:
+def _communicate(
+    proc: subprocess.Popen, request: bytes, timeout_s: float
+) -> tuple[bytes, bytes, str]:
     """Send the request, read stdout and stderr up to their caps within the timeout.
 
     Returns (stdout, stderr, problem): problem is '' or why the child was killed (timeout,
@@ -449,9 +451,9 @@ def run_in_child(
     seconds = time.perf_counter() - start
     if problem:
         return {'ok': False, 'stage': 'process', 'error': problem}, seconds
-    code_ = proc.returncode
-    if code_ < 0 or (limits.isolation == 'kernel' and code_ > 128):  # bwrap: 128 + signal
-        sig = -code_ if code_ < 0 else code_ - 128
+    status = proc.returncode
+    if status < 0 or (limits.isolation == 'kernel' and status > 128):  # bwrap: 128 + signal
+        sig = -status if status < 0 else status - 128
         return {'ok': False, 'stage': 'process', 'error': _signal_reason(sig)}, seconds
     try:
         answer = json.loads(out.decode('utf-8').strip().splitlines()[-1])
@@ -462,7 +464,7 @@ def run_in_child(
         return {
             'ok': False,
             'stage': 'process',
-            'error': f'sandbox process failed (exit {code_}): {tail[0]}',
+            'error': f'sandbox process failed (exit {status}): {tail[0]}',
         }, seconds
     if not answer['ok'] and answer.get('stage') != 'process':
         answer['stage'] = 'runtime'

@@ -440,6 +440,7 @@ def test_the_child_gets_no_secrets_and_runs_shut_in(monkeypatch):
     assert 'sk-never' not in result.printed and "'PATH'" not in result.printed
     assert result.limits['address_space_mb'] < 1024 and result.limits['cpu_s'] <= 3
     assert result.limits['uid'] != 0  # root drops to nobody
+    assert result.limits['seccomp'] is True and result.limits['uid'] == 65534  # kernel layer
 
 
 STATEFUL = """
