@@ -30,7 +30,7 @@ Five layers; the kernel's (4) holds even when the Python-level ones (1, 2) are b
 
 One process per candidate, started in parallel (up to the number of cores): a candidate
 that hangs, crashes or exhausts its limits cannot disturb the others, and each is killed on
-its own timeout. Start-up (interpreter + numpy) costs about 0.15 s per process, small next to
+its own timeout. Start-up (bwrap, interpreter, numpy) costs about 0.09 s per process, small next to
 an LLM call and a trial; a process per round would save that but share one fate.
 
 Not a security boundary against a kernel exploit or a CPython memory-safety bug: see
