@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from icpi_ros import __version__, cli_bench, cli_learn, local_llm
+from icpi_ros import __version__, cli_bench, cli_learn, cli_sandbox, local_llm
 from icpi_ros.core.validation import InvalidInput
 
 EXIT_OK = 0
@@ -428,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_learn.add_parsers(sub, _floats)
     cli_bench.add_parsers(sub)
     local_llm.add_parsers(sub)
+    cli_sandbox.add_parsers(sub, _floats)
 
     p = sub.add_parser(
         'demo',

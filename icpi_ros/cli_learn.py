@@ -139,10 +139,14 @@ def _cmd_improve(args: argparse.Namespace) -> int:
         llm=llm,
         promptpo_candidates=args.promptpo_candidates,
         log=lambda message: print(f'icpi improve: {message}', file=sys.stderr),
+        promptpo_sandbox=args.promptpo_sandbox,
     )
     improver = make_improver(name, context)
     fallback_name = resolve_fallback(args.fallback, name, task.name, context.examples)
     fallback = make_improver(fallback_name, context) if fallback_name else None
+    for made in (improver, fallback):
+        if getattr(made, 'warning', ''):
+            print(f'icpi improve: warning: {made.warning}', file=sys.stderr)
     out = sys.stderr if args.json else sys.stdout
     with contextlib.ExitStack() as stack:
         record = stack.enter_context(Path(args.record).open('w')) if args.record else None
@@ -199,6 +203,7 @@ def add_parsers(sub: argparse._SubParsersAction, floats) -> None:
     from icpi_ros.core.improvers import AUTO, FALLBACK_CHOICES, IMPROVERS
     from icpi_ros.core.llm import APIS
     from icpi_ros.core.retrieval import DEFAULT_K, ENCODINGS
+    from icpi_ros.core.sandbox import ISOLATIONS
 
     p = sub.add_parser('dataset', help='improvement datasets')
     dsub = p.add_subparsers(dest='dataset_command', metavar='ACTION', required=True)
@@ -266,6 +271,13 @@ def add_parsers(sub: argparse._SubParsersAction, floats) -> None:
         type=int,
         default=4,
         help='promptpo: policies the LLM writes per round, one trial each (default 4)',
+    )
+    p.add_argument(
+        '--promptpo-sandbox',
+        choices=ISOLATIONS,
+        default='kernel',
+        help='promptpo: isolation of LLM-written code; kernel (default): bubblewrap + seccomp, '
+        'refuses to run without them; rlimits: weaker (Python checks and rlimits), warned',
     )
     p.add_argument('--llm-base-url', default='', help='default: $OPENAI_BASE_URL')
     p.add_argument('--llm-model', default='', help='default: $ICPI_LLM_MODEL or gpt-4o')

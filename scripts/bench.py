@@ -23,8 +23,11 @@ smooth_<task>    theta -> outcome jitter on one-parameter sweeps (target: <= 2 m
 bridge_rtf       simulated seconds per wall second of sim_bridge with the camera on (target >= 1)
 tracker_<task>   tracking a rendered trial: ms per 640x480 frame (<= 5 ms) and error (<= 2 mm)
 calibration      ArUco camera pose vs the simulator's: reprojection, rotation and position error
-sandbox_candidate  PromptPO: one LLM-written policy in the sandbox (process, numpy, limits, run)
-sandbox_round4   PromptPO: a round of 4 candidates (one process each, one per core at a time)
+sandbox_candidate  PromptPO: one LLM-written policy in the kernel sandbox (bwrap namespaces,
+                 numpy, limits, seccomp, run, validation; target: median <= 250 ms)
+sandbox_round4   PromptPO: a round of 4 candidates (one process each, one per core at a time;
+                 target: median <= 500 ms)
+sandbox_candidate_rlimits  the same candidate in the weaker 'rlimits' sandbox (no namespaces)
 ros_overhead     ROS overhead per iteration of Improve over the five-process sim graph at real
                  time (iteration wall time - trial window - tracker wait - planner compute;
                  target <= 20 ms); from the timing of each line of trials.jsonl
@@ -420,21 +423,25 @@ POLICY = (
 )
 
 
-def bench_sandbox(candidates: int, repeats: int) -> dict:
+def bench_sandbox(candidates: int, repeats: int, isolation: str = 'kernel') -> dict:
     """Time the PromptPO sandbox: `candidates` policies of slide-gc evaluated together."""
-    from icpi_ros.core.sandbox import evaluate_policies
+    from icpi_ros.core.sandbox import SandboxLimits, evaluate_policies, require_isolation
     from icpi_ros.core.tasks import load_tasks
 
     task, goal = load_tasks()['slide-gc'], np.array([0.86, 0.03])
-    evaluate_policies(task, [POLICY], goal)  # warm the file cache
+    limits = SandboxLimits(isolation=isolation)
+    require_isolation(isolation)  # what PromptPO checks once at start
+    evaluate_policies(task, [POLICY], goal, limits)  # warm the file cache
     samples = []
+    load = []
     for _ in range(repeats):
         start = time.perf_counter()
-        results = evaluate_policies(task, [POLICY] * candidates, goal)
+        results = evaluate_policies(task, [POLICY] * candidates, goal, limits)
         samples.append(time.perf_counter() - start)
+        load.append(os.getloadavg()[0])
         if not all(r.ok for r in results):
             raise RuntimeError(f'sandbox refused a good policy: {results}')
-    return summary(samples)
+    return {**summary(samples), 'isolation': isolation, 'load_1min_median': statistics.median(load)}
 
 
 def main() -> int:
@@ -466,6 +473,7 @@ def main() -> int:
     benches['calibration'] = bench_calibration
     benches['sandbox_candidate'] = lambda: bench_sandbox(1, 40)
     benches['sandbox_round4'] = lambda: bench_sandbox(4, 15)
+    benches['sandbox_candidate_rlimits'] = lambda: bench_sandbox(1, 40, 'rlimits')
     # Over the ROS graph (scripts/bench_graph.py): real node processes, real time.
     benches['ros_overhead'] = bench_graph.bench_ros_overhead
     benches['demo'] = bench_graph.bench_demo

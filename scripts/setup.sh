@@ -16,8 +16,9 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
 # 1. System packages: cmake and a C/C++ compiler for the interface build; Mesa's EGL (and
-#    OSMesa as a fallback) for MuJoCo's headless rendering. Debian/Ubuntu: installed if missing.
-system_packages=(cmake gcc g++ make libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6)
+#    OSMesa as a fallback) for MuJoCo's headless rendering; bubblewrap and libseccomp for the
+#    PromptPO sandbox's kernel isolation. Debian/Ubuntu: installed if missing.
+system_packages=(cmake gcc g++ make libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 bubblewrap libseccomp2)
 if command -v dpkg-query >/dev/null; then
   missing=()
   for pkg in "${system_packages[@]}"; do

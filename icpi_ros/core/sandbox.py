@@ -2,14 +2,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """Run LLM-written policy code in a shut-in child process and validate the theta it returns.
 
-Four layers, each stopping the usual attacks on its own:
+Five layers; the kernel's (4) holds even when the Python-level ones (1, 2) are bypassed:
 
 1. Static check, here, before any process starts (`check_code`): at most `max_code_bytes`,
    valid syntax, imports only from math and numpy (linalg, random, fft), no name or attribute
    starting with a double underscore (no `__import__`, `__subclasses__`, `__globals__`), no
    private attributes, no open/exec/eval/compile/getattr/globals/..., none of numpy's file
-   and introspection functions, no frame or code attributes, no classes, and a top-level
-   `policy`.
+   and introspection functions, no frame or code attributes, no attribute names in match
+   class patterns or format-string fields that layer 1 would refuse as attributes, no
+   `.format`/`.format_map` but on a literal it can read, plain classes only (no metaclass,
+   no keywords), and a top-level `policy` (or a class `Policy` with `act`).
 2. Restricted runtime in the child (`sandbox_child.py`): builtins from an allow-list (no
    open, no exec), an importer that hands out filtered copies of math and numpy (no
    submodules such as numpy.lib or numpy.ctypeslib, no I/O functions).
@@ -17,13 +19,18 @@ Four layers, each stopping the usual attacks on its own:
    own session (killed as a group at the wall-clock timeout), RLIMIT_AS (memory beyond
    numpy), RLIMIT_CPU, RLIMIT_FSIZE 0, RLIMIT_NPROC 0 (no fork), every descriptor above 2
    closed and RLIMIT_NOFILE 3 (no file, socket or pipe can be opened); root drops to nobody
-   (RLIMIT_NPROC does not bind root) and no_new_privs is set.
-4. Validation here: exactly dim(theta) finite numbers, clipped to the task's bounds. The
+   (RLIMIT_NPROC does not bind root) and no_new_privs is set. Output is read up to
+   `MAX_OUTPUT` bytes; a chattier child is killed and rejected.
+4. The kernel (`sandbox_kernel.py`, isolation 'kernel', the default): bubblewrap namespaces
+   (user, pid, net, ipc, uts; a read-only filesystem of the interpreter and numpy only; a
+   fresh /proc) and a seccomp allow-list (no open, socket, fork, exec, kill). Isolation
+   'rlimits' skips this layer (weaker: only for machines without bubblewrap).
+5. Validation here: exactly dim(theta) finite numbers, clipped to the task's bounds. The
    validated theta is the only thing that leaves the sandbox.
 
 One process per candidate, started in parallel (up to the number of cores): a candidate
 that hangs, crashes or exhausts its limits cannot disturb the others, and each is killed on
-its own timeout. Start-up (interpreter + numpy) costs about 0.15 s per process, small next to
+its own timeout. Start-up (bwrap, interpreter, numpy) costs about 0.09 s per process, small next to
 an LLM call and a trial; a process per round would save that but share one fate.
 
 Not a security boundary against a kernel exploit or a CPython memory-safety bug: see
@@ -31,9 +38,13 @@ docs/architecture.md, "PromptPO and the sandbox".
 """
 
 import ast
+import base64
 import json
 import os
+import re
+import selectors
 import signal
+import string
 import subprocess
 import sys
 import time
@@ -43,6 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
+from icpi_ros.core import sandbox_kernel
 from icpi_ros.core.sandbox_child import ALLOWED_MODULES, NUMPY_DENIED
 from icpi_ros.core.tasks import TaskSpec
 
@@ -89,10 +101,44 @@ DENIED_ATTRIBUTES = NUMPY_DENIED | {
 # Frames, code objects, tracebacks and generators lead back to the runner's globals.
 DENIED_PREFIXES = ('ag_', 'co_', 'cr_', 'f_', 'gi_', 'tb_')
 MAX_REASON = 300
+# The child's answer is one short JSON line: more output than this is dropped, the child
+# killed and the candidate rejected as too chatty.
+MAX_OUTPUT = 64 * 1024
+MAX_STDERR = 8 * 1024
+ISOLATIONS = ('kernel', 'rlimits')
+WEAKER_WARNING = (
+    "promptpo sandbox 'rlimits': LLM-written code runs without kernel isolation (no "
+    'namespaces, no seccomp); Python-level checks and rlimits only, see docs/architecture.md'
+)
+# Dunder methods a plain class may define (attribute access to dunders stays forbidden).
+CLASS_DUNDERS = frozenset(
+    {
+        '__init__',
+        '__call__',
+        '__repr__',
+        '__str__',
+        '__len__',
+        '__iter__',
+        '__next__',
+        '__getitem__',
+        '__contains__',
+        '__eq__',
+        '__lt__',
+        '__le__',
+        '__gt__',
+        '__ge__',
+        '__bool__',
+    }
+)
+_FORMAT = ('format', 'format_map')
 
 
 class CodeRejected(ValueError):
     """The static check refused the code; the message names the violation."""
+
+
+class SandboxUnavailable(RuntimeError):
+    """Kernel isolation is not available here; the message names the missing piece."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +149,7 @@ class SandboxLimits:
     cpu_s: float = 1.0  # CPU time for the policy, beyond start-up
     memory_mb: float = 256.0  # address space beyond the interpreter and numpy
     max_code_bytes: int = 8192
+    isolation: str = 'kernel'  # or 'rlimits': no namespaces, no seccomp (weaker)
 
 
 @dataclass(frozen=True)
@@ -131,7 +178,40 @@ class SandboxResult:
         return out
 
 
-def _violation(node: ast.AST) -> str | None:
+def _attribute_problem(attr: str) -> str | None:
+    if attr.startswith('_') or attr in DENIED_ATTRIBUTES or attr.startswith(DENIED_PREFIXES):
+        return f'forbidden attribute .{attr}'
+    return None
+
+
+_FIELD_PART = re.compile(r'\.([^.\[]*)|\[([^\]]*)\]')
+
+
+def _format_problem(text: str, depth: int = 0) -> str | None:
+    """Return the str.format field of `text` naming a forbidden attribute or key, if any."""
+    if '{' not in text or depth > 2:
+        return None
+    try:
+        fields = list(string.Formatter().parse(text))
+    except ValueError:  # not a format string: str.format would refuse it as well
+        return None
+    for _, name, spec, _ in fields:
+        if name is None:
+            continue
+        head = re.split(r'[.\[]', name, maxsplit=1)[0]
+        if head.startswith('_'):
+            return f'forbidden format field {{{name}}}'
+        for attr, key in _FIELD_PART.findall(name[len(head) :]):
+            if (attr and _attribute_problem(attr)) or key.startswith('_'):
+                return f'forbidden format field {{{name}}}'
+        nested = _format_problem(spec or '', depth + 1)
+        if nested:
+            return nested
+    return None
+
+
+def _violation(node: ast.AST, methods: set[int]) -> str | None:  # noqa: C901
+    """Return the first rule `node` breaks; `methods`: ids of functions defined in a class."""
     if isinstance(node, ast.Import):
         for alias in node.names:
             if alias.name not in ALLOWED_MODULES:
@@ -150,12 +230,32 @@ def _violation(node: ast.AST) -> str | None:
         if node.id.startswith('__') or node.id in DENIED_NAMES:
             return f'forbidden name {node.id}'
     elif isinstance(node, ast.Attribute):
-        attr = node.attr
-        if attr.startswith('_') or attr in DENIED_ATTRIBUTES or attr.startswith(DENIED_PREFIXES):
-            return f'forbidden attribute .{attr}'
+        if node.attr in _FORMAT and not (
+            isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        ):
+            return f'forbidden attribute .{node.attr} (only on a string literal)'
+        return _attribute_problem(node.attr)
+    elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return _format_problem(node.value)
+    elif isinstance(node, ast.MatchClass):  # case C(attr=...) reads C's attributes by name
+        for attr in node.kwd_attrs:
+            problem = _attribute_problem(attr)
+            if problem:
+                return problem + ' (match pattern)'
+    elif isinstance(node, ast.MatchAs | ast.MatchStar | ast.MatchMapping):
+        name = node.rest if isinstance(node, ast.MatchMapping) else node.name
+        if name and name.startswith('__'):
+            return f'forbidden name {name}'
     elif isinstance(node, ast.ClassDef):
-        return 'class definitions are not supported'
-    elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith('__'):
+        if node.keywords:
+            return 'forbidden class keyword (no metaclass; plain classes only)'
+        if node.name.startswith('__'):
+            return f'forbidden name {node.name}'
+    elif (
+        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.name.startswith('__')
+        and (id(node) not in methods or node.name not in CLASS_DUNDERS)
+    ):
         return f'forbidden name {node.name}'
     return None
 
@@ -166,6 +266,12 @@ def _defines_policy(tree: ast.Module) -> bool:
             return True
         if isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Name) and t.id == 'policy' for t in node.targets
+        ):
+            return True
+        if (
+            isinstance(node, ast.ClassDef)
+            and node.name == 'Policy'
+            and any(isinstance(f, ast.FunctionDef) and f.name == 'act' for f in node.body)
         ):
             return True
     return False
@@ -187,21 +293,29 @@ def check_code(code: str, max_bytes: int = SandboxLimits.max_code_bytes) -> None
         raise CodeRejected(f'syntax error: {exc.msg} (line {exc.lineno})') from None
     except (ValueError, RecursionError, MemoryError) as exc:
         raise CodeRejected(f'unparsable code: {type(exc).__name__}') from None
+    methods = {
+        id(f)
+        for c in ast.walk(tree)
+        if isinstance(c, ast.ClassDef)
+        for f in c.body
+        if isinstance(f, ast.FunctionDef)
+    }
     for node in ast.walk(tree):
-        problem = _violation(node)
+        problem = _violation(node, methods)
         if problem:
             line = getattr(node, 'lineno', None)
             raise CodeRejected(problem + (f' (line {line})' if line else ''))
     if not _defines_policy(tree):
-        raise CodeRejected('the code defines no top-level function policy(goal)')
+        raise CodeRejected(
+            'the code defines no top-level function policy(goal) (nor a class Policy with act)'
+        )
 
 
 def _numpy_path() -> str:
     return str(Path(np.__file__).resolve().parent.parent)
 
 
-def _signal_reason(returncode: int) -> str:
-    sig = -returncode
+def _signal_reason(sig: int) -> str:
     if sig == signal.SIGXCPU:
         return 'CPU time limit exceeded'
     try:
@@ -216,16 +330,93 @@ def _kill(proc: subprocess.Popen) -> None:
     except (ProcessLookupError, PermissionError):
         proc.kill()
     try:
-        proc.communicate(timeout=5.0)
+        proc.wait(timeout=5.0)
     except subprocess.TimeoutExpired:  # pragma: no cover (a process SIGKILL cannot stop)
         proc.kill()
 
 
-def run_in_child(code: str, goal: np.ndarray, limits: SandboxLimits) -> tuple[dict, float]:
+def _communicate(
+    proc: subprocess.Popen, request: bytes, timeout_s: float
+) -> tuple[bytes, bytes, str]:
+    """Send the request, read stdout and stderr up to their caps within the timeout.
+
+    Returns (stdout, stderr, problem): problem is '' or why the child was killed (timeout,
+    too chatty). Nothing beyond the caps is kept in memory.
+    """
+    deadline = time.monotonic() + timeout_s
+    try:
+        proc.stdin.write(request)
+        proc.stdin.close()
+    except (BrokenPipeError, OSError):
+        pass  # it exited before reading: its exit status says why
+    caps = {proc.stdout: MAX_OUTPUT, proc.stderr: MAX_STDERR}
+    data: dict = {proc.stdout: bytearray(), proc.stderr: bytearray()}
+    problem = ''
+    with selectors.DefaultSelector() as sel:
+        for pipe in caps:
+            sel.register(pipe, selectors.EVENT_READ)
+        while sel.get_map() and not problem:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                problem = f'timeout: killed after {timeout_s:g} s (wall clock)'
+                break
+            for key, _ in sel.select(left):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    continue
+                buf = data[key.fileobj]
+                buf += chunk
+                if len(buf) > caps[key.fileobj]:
+                    del buf[caps[key.fileobj] :]
+                    which = 'stdout' if key.fileobj is proc.stdout else 'stderr'
+                    problem = f'too chatty: more than {caps[key.fileobj]} bytes on {which}'
+    if not problem:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            problem = f'timeout: killed after {timeout_s:g} s (wall clock)'
+    if problem:
+        _kill(proc)
+    for pipe in (proc.stdout, proc.stderr):
+        pipe.close()
+    return bytes(data[proc.stdout]), bytes(data[proc.stderr]), problem
+
+
+def kernel_problem() -> str | None:
+    """Return what kernel isolation lacks on this machine (None: available); checked once."""
+    return sandbox_kernel.problem(_numpy_path(), str(CHILD))
+
+
+def require_isolation(isolation: str) -> str:
+    """Check that `isolation` can run here; return a warning for the weaker mode ('' if none).
+
+    Raises:
+        SandboxUnavailable: kernel isolation is asked for and a piece is missing (named).
+        ValueError: an unknown isolation.
+
+    """
+    if isolation not in ISOLATIONS:
+        raise ValueError(f'promptpo.sandbox must be one of {", ".join(ISOLATIONS)}: {isolation!r}')
+    if isolation == 'rlimits':
+        return WEAKER_WARNING
+    problem = kernel_problem()
+    if problem:
+        raise SandboxUnavailable(
+            f'promptpo needs kernel isolation for LLM-written code: {problem}; '
+            f'{sandbox_kernel.INSTALL_HINT}'
+        )
+    return ''
+
+
+def run_in_child(
+    code: str, goal: np.ndarray, limits: SandboxLimits, *, restricted: bool = True
+) -> tuple[dict, float]:
     """Run `code` in a new child process; return its answer (or why there is none) and seconds.
 
     The answer is {'ok': True, 'theta': [...], ...} or {'ok': False, 'error': ...,
     'stage': 'runtime' | 'process'}. Layer 1 is not applied here: use `evaluate_policy`.
+    `restricted=False` gives the code the real builtins and importer: only the tests use it.
     """
     request = {
         'code': code,
@@ -233,10 +424,22 @@ def run_in_child(code: str, goal: np.ndarray, limits: SandboxLimits) -> tuple[di
         'numpy_path': _numpy_path(),
         'memory_mb': limits.memory_mb,
         'cpu_s': limits.cpu_s,
+        'restricted': restricted,
     }
     start = time.perf_counter()
+    if limits.isolation == 'kernel':
+        try:
+            python = sandbox_kernel.interpreter()
+            argv = sandbox_kernel.bwrap_command(python, request['numpy_path'], str(CHILD))
+            request['seccomp'] = base64.b64encode(sandbox_kernel.seccomp_program()).decode()
+        except (RuntimeError, OSError, ImportError, subprocess.SubprocessError) as exc:
+            problem = {'ok': False, 'stage': 'process', 'error': f'no kernel isolation: {exc}'}
+            return problem, time.perf_counter() - start
+        argv += [python, '-I', '-S', str(CHILD)]
+    else:
+        argv = [sys.executable, '-I', '-S', str(CHILD)]
     proc = subprocess.Popen(
-        [sys.executable, '-I', '-S', str(CHILD)],
+        argv,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -244,19 +447,14 @@ def run_in_child(code: str, goal: np.ndarray, limits: SandboxLimits) -> tuple[di
         cwd='/',
         start_new_session=True,
     )
-    try:
-        out, err = proc.communicate(json.dumps(request).encode(), timeout=limits.timeout_s)
-    except subprocess.TimeoutExpired:
-        _kill(proc)
-        seconds = time.perf_counter() - start
-        return {
-            'ok': False,
-            'stage': 'process',
-            'error': f'timeout: killed after {limits.timeout_s:g} s (wall clock)',
-        }, seconds
+    out, err, problem = _communicate(proc, json.dumps(request).encode(), limits.timeout_s)
     seconds = time.perf_counter() - start
-    if proc.returncode < 0:
-        return {'ok': False, 'stage': 'process', 'error': _signal_reason(proc.returncode)}, seconds
+    if problem:
+        return {'ok': False, 'stage': 'process', 'error': problem}, seconds
+    status = proc.returncode
+    if status < 0 or (limits.isolation == 'kernel' and status > 128):  # bwrap: 128 + signal
+        sig = -status if status < 0 else status - 128
+        return {'ok': False, 'stage': 'process', 'error': _signal_reason(sig)}, seconds
     try:
         answer = json.loads(out.decode('utf-8').strip().splitlines()[-1])
         if not isinstance(answer, dict) or 'ok' not in answer:
@@ -266,11 +464,22 @@ def run_in_child(code: str, goal: np.ndarray, limits: SandboxLimits) -> tuple[di
         return {
             'ok': False,
             'stage': 'process',
-            'error': f'sandbox process failed (exit {proc.returncode}): {tail[0]}',
+            'error': f'sandbox process failed (exit {status}): {tail[0]}',
         }, seconds
-    if not answer['ok']:
+    if not answer['ok'] and answer.get('stage') != 'process':
         answer['stage'] = 'runtime'
     return answer, seconds
+
+
+_SECRET_NAME = re.compile(r'KEY|TOKEN|SECRET|PASSWORD', re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """Replace the values of this process's secret-looking environment variables in `text`."""
+    for name, value in os.environ.items():
+        if len(value) >= 8 and _SECRET_NAME.search(name) and value in text:
+            text = text.replace(value, '[redacted]')
+    return text
 
 
 def validate_theta(task: TaskSpec, answer: dict) -> tuple[np.ndarray, bool]:
@@ -305,11 +514,13 @@ def evaluate_policy(
     goal: np.ndarray,
     limits: SandboxLimits | None = None,
     static_check: bool = True,
+    restricted: bool = True,
 ) -> SandboxResult:
     """Check, run and validate one policy: theta = policy(goal), clipped to the bounds.
 
-    Never raises for anything the code does. `static_check=False` skips layer 1; only the
-    tests use it, to show that the other layers hold on their own.
+    Never raises for anything the code does. `static_check=False` skips layer 1 and
+    `restricted=False` layer 2; only the tests use them (no parameter reaches them), to show
+    that the other layers hold on their own.
     """
     limits = limits or SandboxLimits()
     start = time.perf_counter()
@@ -320,10 +531,10 @@ def evaluate_policy(
             return SandboxResult(
                 False, reason=str(exc), stage='static', seconds=time.perf_counter() - start
             )
-    answer, seconds = run_in_child(code, goal, limits)
-    common = {'seconds': seconds, 'printed': str(answer.get('printed', ''))[:1000]}
+    answer, seconds = run_in_child(code, goal, limits, restricted=restricted)
+    common = {'seconds': seconds, 'printed': redact(str(answer.get('printed', ''))[:1000])}
     if not answer['ok']:
-        reason = str(answer.get('error', 'failed'))[:MAX_REASON]
+        reason = redact(str(answer.get('error', 'failed')))[:MAX_REASON]
         return SandboxResult(False, reason=reason, stage=answer['stage'], **common)
     try:
         theta, clipped = validate_theta(task, answer)

@@ -4,14 +4,20 @@
 
 Started by `icpi_ros.core.sandbox` as `python -I -S <this file>` (no site-packages, no
 PYTHON* variables, no current directory on the path), with a minimal environment. It reads
-one JSON request from stdin ({code, goal, numpy_path, memory_mb, cpu_s}), imports numpy, then
-shuts itself in (`apply_limits`) and only then compiles and runs the code with restricted
-builtins and an importer that hands out filtered copies of math and numpy. It writes one JSON
-line to stdout: {"ok": true, "theta": [...], "printed": "..."} or {"ok": false, "error": ...}.
+one JSON request from stdin ({code, goal, numpy_path, memory_mb, cpu_s, seccomp}), imports
+numpy, then shuts itself in (`apply_limits`, then the seccomp filter the parent compiled, if
+any) and only then compiles and runs the code with restricted builtins and an importer that
+hands out filtered copies of math and numpy. It writes one JSON line to stdout:
+{"ok": true, "theta": [...], "printed": "..."} or {"ok": false, "error": ...}.
+
+The entry point is a top-level `policy(goal)`, or else a class `Policy` whose instance's
+`act(goal)` is called. `--probe NUMPY_PATH` imports what a run imports and prints the files
+mapped into the process (the shared libraries the kernel sandbox must provide).
 
 This file imports nothing from icpi_ros: it runs by path, outside the package.
 """
 
+import base64
 import json
 import math
 import os
@@ -51,6 +57,7 @@ SAFE_BUILTINS = (
     'all',
     'any',
     'bool',
+    'classmethod',
     'complex',
     'dict',
     'divmod',
@@ -68,6 +75,7 @@ SAFE_BUILTINS = (
     'min',
     'next',
     'pow',
+    'property',
     'range',
     'repr',
     'reversed',
@@ -75,6 +83,7 @@ SAFE_BUILTINS = (
     'set',
     'slice',
     'sorted',
+    'staticmethod',
     'str',
     'sum',
     'tuple',
@@ -99,6 +108,8 @@ MAX_PRINTED = 1000  # characters of the policy's print() output kept for the rec
 MAX_VALUES = 64  # a policy returning more values than this is not a theta
 NOBODY = 65534
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
 
 
 def apply_limits(memory_mb: float, cpu_s: float) -> dict:
@@ -152,6 +163,26 @@ def apply_limits(memory_mb: float, cpu_s: float) -> dict:
     return applied
 
 
+def install_seccomp(program: bytes) -> None:
+    """Install a seccomp-BPF program (struct sock_filter[]); needs no_new_privs set first.
+
+    Raises:
+        OSError: the kernel refused the filter.
+
+    """
+    import ctypes
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = (('len', ctypes.c_ushort), ('filter', ctypes.c_void_p))
+
+    buffer = ctypes.create_string_buffer(program, len(program))
+    prog = SockFprog(len(program) // 8, ctypes.addressof(buffer))
+    libc = ctypes.CDLL(None, use_errno=True)
+    mode, ptr = ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(prog)
+    if libc.prctl(ctypes.c_int(PR_SET_SECCOMP), mode, ptr, ctypes.c_ulong(0), ctypes.c_ulong(0)):
+        raise OSError(ctypes.get_errno(), 'seccomp filter refused')
+
+
 def _filtered_module(module: types.ModuleType, name: str, submodules: dict) -> types.ModuleType:
     """Return a copy of `module` without private names, modules and withheld names."""
     copy = types.ModuleType(name)
@@ -164,11 +195,20 @@ def _filtered_module(module: types.ModuleType, name: str, submodules: dict) -> t
     return copy
 
 
+def _prepare(numpy_path: str) -> None:
+    """Import everything a run needs before it shuts itself in (no file can be read after)."""
+    sys.path.insert(0, numpy_path)
+    import ctypes  # noqa: F401  (apply_limits and install_seccomp use it)
+    import resource  # noqa: F401
+
+    import numpy  # noqa: F401
+    import numpy.fft  # noqa: F401
+    import numpy.linalg  # noqa: F401
+    import numpy.random  # noqa: F401
+
+
 def _safe_modules() -> dict[str, types.ModuleType]:
     import numpy
-    import numpy.fft
-    import numpy.linalg
-    import numpy.random
 
     subs = {
         'linalg': _filtered_module(numpy.linalg, 'numpy.linalg', {}),
@@ -216,6 +256,7 @@ def restricted_builtins(modules: dict[str, types.ModuleType], printed: _Printed)
 
     safe = {name: getattr(builtins, name) for name in SAFE_BUILTINS}
     safe['__import__'] = importer
+    safe['__build_class__'] = builtins.__build_class__  # plain classes (no metaclass: layer 1)
     safe['print'] = printed
     return safe
 
@@ -229,21 +270,51 @@ def _user_line(exc: BaseException) -> str:
     return f' (line {line})' if line is not None else ''
 
 
+def _entry_point(scope: dict):
+    """`policy`, else `Policy().act`; None if the code defines neither."""
+    policy = scope.get('policy')
+    if callable(policy):
+        return policy
+    cls = scope.get('Policy')
+    if isinstance(cls, type):
+        act = getattr(cls(), 'act', None)
+        if callable(act):
+            return act
+    return None
+
+
 def run(request: dict) -> dict:
-    """Import, shut in, compile and run the policy; return the result (never raises)."""
-    sys.path.insert(0, request['numpy_path'])
-    modules = _safe_modules()
+    """Import, shut in, compile and run the policy; return the result (never raises).
+
+    `restricted: false` (the tests' hostile suite only) gives the code the real builtins and
+    importer, to show that the process and kernel layers hold without the Python layers.
+    """
+    _prepare(request['numpy_path'])
     numpy = sys.modules['numpy']
     printed = _Printed()
     goal = numpy.array(request['goal'], dtype=float)
-    scope = {'__builtins__': restricted_builtins(modules, printed), '__name__': 'policy'}
+    if request.get('restricted', True):
+        builtins_scope = restricted_builtins(_safe_modules(), printed)
+    else:  # what a policy that got past layers 1 and 2 would reach for, imported beforehand
+        import builtins
+        import socket  # noqa: F401
+        import subprocess  # noqa: F401
+
+        builtins_scope = builtins.__dict__
+    scope = {'__builtins__': builtins_scope, '__name__': 'policy'}
     sys.stdout = sys.stderr = _Discard()  # only main() writes, to the saved stdout
     limits = apply_limits(request['memory_mb'], request['cpu_s'])
+    if request.get('seccomp'):
+        try:
+            install_seccomp(base64.b64decode(request['seccomp']))
+        except OSError as exc:
+            return {'ok': False, 'error': f'sandbox setup failed: {exc}', 'stage': 'process'}
+        limits['seccomp'] = True
     try:
         exec(compile(request['code'], '<policy>', 'exec'), scope)
-        policy = scope.get('policy')
-        if not callable(policy):
-            return {'ok': False, 'error': 'the code defines no function policy(goal)'}
+        policy = _entry_point(scope)
+        if policy is None:
+            return {'ok': False, 'error': 'the code defines no policy(goal) and no Policy.act'}
         result = policy(goal.copy())
         values = numpy.asarray(result, dtype=float)
         if values.size > MAX_VALUES:
@@ -268,9 +339,21 @@ def run(request: dict) -> dict:
         return {'ok': False, 'error': message + _user_line(exc)}
 
 
+def probe(numpy_path: str) -> dict:
+    """Import what a run imports; return the files mapped into this process."""
+    _prepare(numpy_path)
+    with open('/proc/self/maps') as maps:
+        parts = [line.split(maxsplit=5) for line in maps]
+    mapped = {p[5].strip() for p in parts if len(p) == 6}
+    return {'mapped': sorted(p for p in mapped if p.startswith('/') and os.path.isfile(p))}
+
+
 def main() -> None:
     """Read the request from stdin, run it, write the result to stdout."""
     out = sys.stdout
+    if sys.argv[1:2] == ['--probe']:
+        out.write(json.dumps(probe(sys.argv[2])) + '\n')
+        return
     request = json.loads(sys.stdin.buffer.read())
     try:
         result = run(request)

@@ -31,6 +31,7 @@ from icpi_ros.core.improvers.promptpo import MAX_CANDIDATES
 from icpi_ros.core.llm import APIS, DEFAULT_MODEL, LLMConfig
 from icpi_ros.core.planning import make_query, next_policy
 from icpi_ros.core.retrieval import DEFAULT_K, ENCODINGS, ExampleLibrary
+from icpi_ros.core.sandbox import ISOLATIONS
 from icpi_ros.core.tasks import load_tasks
 from icpi_ros.core.validation import InvalidInput
 from icpi_ros.nodes.runtime import choice_validator, declare, run_node, stop_requested
@@ -192,6 +193,16 @@ class IcpiPlanner(Node):
             read_only=True,
             int_range=(1, MAX_CANDIDATES),
         )
+        promptpo_sandbox = declare(
+            self,
+            'promptpo.sandbox',
+            'kernel',
+            'promptpo: isolation of LLM-written code. kernel: bubblewrap namespaces + seccomp '
+            '(promptpo refuses to start without them); rlimits: Python checks and rlimits '
+            'only, weaker, warned in the log and the run record.',
+            read_only=True,
+            choices=list(ISOLATIONS),
+        )
         self.add_on_set_parameters_callback(choice_validator(choices))
         self.add_post_set_parameters_callback(self._on_parameters_set)
 
@@ -205,11 +216,17 @@ class IcpiPlanner(Node):
             examples=library,
             llm=llm,
             promptpo_candidates=promptpo_candidates,
+            promptpo_sandbox=promptpo_sandbox,
             stop=stop_requested(),
             log=self.get_logger().warning,
         )
         self._default_improver = self._resolve(self._improver_param)
         self._improvers: dict[str, Improver] = {}
+        if 'promptpo' in (self._default_improver, self._fallback):
+            try:  # configured up front: refuse to start without its sandbox
+                self._improver('promptpo')
+            except ImproverFailed as exc:
+                raise InvalidInput(f'promptpo: {exc}') from None
         self._service = self.create_service(NextPolicy, '~/next_policy', self._on_next_policy)
         endpoint = llm.describe() if llm.endpoint_configured else 'none'
         self.get_logger().info(
@@ -237,6 +254,9 @@ class IcpiPlanner(Node):
     def _improver(self, name: str) -> Improver:
         if name not in self._improvers:
             self._improvers[name] = make_improver(name, self._improver_context)
+            warning = getattr(self._improvers[name], 'warning', '')
+            if warning:
+                self.get_logger().warning(warning)
         return self._improvers[name]
 
     def _reject(self, response: NextPolicy.Response, message: str, details=None):

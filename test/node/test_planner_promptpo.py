@@ -7,6 +7,8 @@ this test (test/openai_loopback.py), scripted to answer with policy code.
 """
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 from openai_loopback import LoopbackLLM
@@ -40,8 +42,27 @@ def test_promptpo_candidates_are_served_one_per_request(ros_graph):
         assert 'Answer with 3 different candidates' in llm.requests[0]['messages'][0]['content']
         assert details['ignored_blocks'] == 1
         assert details['rejected'][0]['reason'].startswith('forbidden import socket')
+        assert details['sandbox'] == {'isolation': 'kernel'}
         code, second = _call(ros_graph, '0.0,0.1,0.3', '0.02,0.0')
         assert code == 0 and second['details']['scored']['candidate'] == 1
         np.testing.assert_allclose(second['theta_next'], [0.0, 0.1, 0.4])
         assert len(llm.requests) == 1
         planner.assert_clean_exit(planner.stop())
+
+
+def test_without_bubblewrap_promptpo_refuses_to_start_unless_rlimits_is_asked(ros_graph, tmp_path):
+    # A machine without bubblewrap: PATH holds only the node executables.
+    ros_graph.env['PATH'] = str(Path(shutil.which('icpi_planner')).parent)
+    argv = ['icpi_planner', '--ros-args', '-p', 'improver:=promptpo']
+    argv += ['-p', 'llm.base_url:=http://127.0.0.1:9/v1']
+    planner = ros_graph.start('icpi_planner', argv)
+    assert planner.wait(timeout=30) == 1, planner.output()
+    out = planner.output()
+    assert 'cannot start: promptpo' in out and 'bubblewrap (bwrap) is not installed' in out
+    assert 'promptpo.sandbox:=rlimits' in out and 'Traceback' not in out
+
+    weaker = ros_graph.start(
+        'icpi_planner', [*argv, '-p', 'promptpo.sandbox:=rlimits'], ready=READY, timeout=30
+    )
+    assert "promptpo sandbox 'rlimits'" in weaker.output() and 'WARN' in weaker.output()
+    weaker.assert_clean_exit(weaker.stop())

@@ -8,6 +8,7 @@ from the trials listed in the prompt, the scripted server answers given code ver
 """
 
 import ast
+import dataclasses
 import inspect
 import json
 import re
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 from openai_loopback import LoopbackLLM
 
-from icpi_ros.core import motion
+from icpi_ros.core import motion, sandbox_kernel
 from icpi_ros.core.improvers import ImproverContext, ImproverFailed, make_improver
 from icpi_ros.core.improvers.promptpo import PromptPO, extract_code
 from icpi_ros.core.llm import LLMConfig
@@ -35,6 +36,7 @@ GOAL = np.array([0.86, 0.03])
 GOOD_THETA = [0.05, 0.12, 0.3]
 GOOD = f'def policy(goal):\n    return {GOOD_THETA}\n'
 LIMITS = SandboxLimits(timeout_s=1.5)
+RLIMITS_ONLY = SandboxLimits(timeout_s=1.5, isolation='rlimits')
 
 
 def _array(name: str, text: str) -> np.ndarray:
@@ -250,6 +252,46 @@ HOSTILE = {
     'syntax_error': ('def policy(goal)\n    return [0, 0, 0]\n', '^syntax error'),
     'no_policy': ('def controller(goal):\n    return [0, 0.1, 0.3]\n', 'no top-level'),
     'too_large': ('X = 1\n' * 2000 + GOOD, '^code too large'),
+    # Attribute names the check once missed: match class patterns and format-string fields.
+    'match_class_pattern': (
+        'def policy(goal):\n    match 0.5:\n        case float(__class__=c):\n'
+        '            return c\n',
+        r'forbidden attribute \.__class__ \(match pattern\)',
+    ),
+    'format_field': (
+        'def policy(goal):\n    return "{0.__class__}".format(goal)\n',
+        r'forbidden format field \{0\.__class__\}',
+    ),
+    'format_map_field': (
+        'def policy(goal):\n    return "{p.__globals__}".format_map({"p": policy})\n',
+        r'forbidden format field \{p\.__globals__\}',
+    ),
+    'format_key_field': (
+        'def policy(goal):\n    return "{0[__builtins__]}".format({})\n',
+        r'forbidden format field',
+    ),
+    'format_built_at_run_time': (
+        'def policy(goal):\n    return ("{0." + "_" * 2 + "class__}").format(goal)\n',
+        r'forbidden attribute \.format \(only on a string literal\)',
+    ),
+    'str_format_unbound': (
+        'def policy(goal):\n    return str.format(chr(123) + "0._x}", goal)\n',
+        r'forbidden attribute \.format',
+    ),
+    'fstring_format_spec': (
+        'def policy(goal):\n    return f"{goal:{\'{0.__class__}\'}}"\n',
+        r'forbidden format field \{0\.__class__\}',
+    ),
+    'metaclass': (
+        'class M:\n    pass\nclass Policy(metaclass=M):\n    def act(self, goal):\n'
+        '        return [0.0, 0.1, 0.3]\n',
+        'forbidden class keyword',
+    ),
+    'class_dunder_hook': (
+        'class Policy:\n    def __init_subclass__(cls):\n        pass\n'
+        '    def act(self, goal):\n        return [0.0, 0.1, 0.3]\n',
+        'forbidden name __init_subclass__',
+    ),
 }
 
 
@@ -277,6 +319,29 @@ def test_hostile_or_broken_code_is_contained_and_reported(scripted, tmp_path, ca
 def reason_is_recorded(details: dict, reason: str) -> bool:
     """The details go into trials.jsonl: JSON-friendly and carrying the reason."""
     return reason in json.loads(json.dumps(details))['rejected'][0]['reason']
+
+
+def test_promptpo_refuses_to_start_without_kernel_isolation(scripted, monkeypatch, tmp_path):
+    monkeypatch.setenv('PATH', str(tmp_path))  # a machine without bubblewrap
+    sandbox_kernel._check.cache_clear()
+    try:
+        with pytest.raises(ImproverFailed, match=r'kernel isolation.*bubblewrap \(bwrap\)'):
+            PromptPO(_context(scripted))
+        # The weaker sandbox is there on request, and says so in the log and the record.
+        weaker = PromptPO(dataclasses.replace(_context(scripted, 1), promptpo_sandbox='rlimits'))
+    finally:
+        sandbox_kernel._check.cache_clear()
+    scripted.script.append(_answer(GOOD))
+    step = next_policy(weaker, _query())
+    assert step.details['sandbox'] == {'isolation': 'rlimits', 'warning': weaker.warning}
+    assert 'without kernel isolation' in weaker.warning
+
+
+def test_the_record_names_the_kernel_sandbox(scripted):
+    improver = PromptPO(_context(scripted, 1))
+    assert improver.warning == ''
+    scripted.script.append(_answer(GOOD))
+    assert next_policy(improver, _query()).details['sandbox'] == {'isolation': 'kernel'}
 
 
 def test_clipping_is_reported_and_theta_stays_in_bounds(scripted):
@@ -351,11 +416,12 @@ def policy(goal):
     ids=['import', 'dunder_import', 'open', 'fork', 'system', 'os_open', 'socket', 'memory'],
 )
 def test_runtime_and_process_layers_hold_without_the_static_check(tmp_path, action, reason):
+    """The weaker isolation 'rlimits' (no kernel layer): layers 2 and 3 on their own."""
     target = tmp_path / 'escaped.txt'
     code = ESCAPE.format(action=action.format(path=str(target)))
     with pytest.raises(Exception, match='forbidden'):
         check_code(code)  # layer 1 would have refused it
-    result = evaluate_policy(TASK, code, GOAL, LIMITS, static_check=False)
+    result = evaluate_policy(TASK, code, GOAL, RLIMITS_ONLY, static_check=False)
     assert not result.ok and re.search(reason, result.reason), result
     assert not target.exists()
 
@@ -371,9 +437,53 @@ def test_the_child_gets_no_secrets_and_runs_shut_in(monkeypatch):
     code = ESCAPE.format(action='print(dict(os["environ"]))')
     result = evaluate_policy(TASK, code, GOAL, LIMITS, static_check=False)
     assert result.ok and 'OPENBLAS_NUM_THREADS' in result.printed
-    assert 'sk-never' not in result.printed and 'PATH' not in result.printed
+    assert 'sk-never' not in result.printed and "'PATH'" not in result.printed
     assert result.limits['address_space_mb'] < 1024 and result.limits['cpu_s'] <= 3
     assert result.limits['uid'] != 0  # root drops to nobody
+    assert result.limits['seccomp'] is True and result.limits['uid'] == 65534  # kernel layer
+
+
+STATEFUL = """
+import numpy as np
+
+
+class Policy:
+    \"\"\"A typical LLM answer: a class with state and an act method.\"\"\"
+
+    def __init__(self):
+        self.base = np.array([0.0, 0.1, 0.3])
+        self.calls = 0
+
+    def __repr__(self):
+        return f"Policy({self.calls:d} calls, {'{:.3f}'.format(self.base[0])})"
+
+    def act(self, goal):
+        self.calls += 1
+        return (self.base + 0.1 * goal[1]).tolist()
+"""
+
+
+@pytest.mark.parametrize(
+    'code',
+    [STATEFUL, STATEFUL + '\n\ndef policy(goal):\n    return Policy().act(goal)\n'],
+    ids=['class_only', 'class_and_function'],
+)
+def test_class_policy_answers_are_accepted(code):
+    check_code(code)
+    result = evaluate_policy(TASK, code, GOAL, LIMITS)
+    assert result.ok, result
+    np.testing.assert_allclose(result.theta, [0.003, 0.103, 0.303])
+
+
+def test_secret_values_are_redacted_from_reasons_and_prints(monkeypatch):
+    secret = 'sk-redact-me-0123456789'
+    monkeypatch.setenv('OPENAI_API_KEY', secret)
+    code = f'def policy(goal):\n    raise RuntimeError({secret!r})\n'
+    result = evaluate_policy(TASK, code, GOAL, RLIMITS_ONLY)
+    assert not result.ok and result.reason.startswith('RuntimeError: [redacted]'), result
+    code = f'def policy(goal):\n    print({secret[::-1]!r}[::-1])\n    return {GOOD_THETA}\n'
+    result = evaluate_policy(TASK, code, GOAL, RLIMITS_ONLY)
+    assert result.printed == '[redacted]\n' and secret not in json.dumps(result.as_dict())
 
 
 def test_extract_code_and_good_policies_with_numpy_and_math():

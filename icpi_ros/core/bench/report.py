@@ -402,13 +402,20 @@ def system_rows(system: dict) -> dict[str, Row]:
         '`icpi dataset collect --task slide-gc --out /tmp/d.json`',
     )
     rows['sandbox_candidate'] = SystemRow(
-        'PromptPO sandbox: one LLM-written policy (process start, numpy import, limits, run, '
-        'validation)',
+        'PromptPO sandbox: one LLM-written policy, kernel isolation (bwrap namespaces, process '
+        'start, numpy import, limits, seccomp, run, validation)',
         'sandbox_candidate',
+        _timing_limit('median', 250, 'ms'),
     )
     rows['sandbox_round4'] = SystemRow(
         'PromptPO sandbox: a round of 4 candidates (a process each, one per core at a time)',
         'sandbox_round4',
+        _timing_limit('median', 500, 'ms'),
+    )
+    rows['sandbox_candidate_rlimits'] = SystemRow(
+        "PromptPO sandbox: one policy in the weaker 'rlimits' sandbox (no namespaces, no "
+        'seccomp), for comparison',
+        'sandbox_candidate_rlimits',
     )
     rows['ros_overhead'] = SystemRow(
         'ROS overhead per iteration: an Improve iteration over the graph minus its trial and '
@@ -685,6 +692,7 @@ SECTIONS: list[tuple[str, list[str], str]] = [
             'collect',
             'sandbox_candidate',
             'sandbox_round4',
+            'sandbox_candidate_rlimits',
         ],
         PLANNER_NOTES,
     ),

@@ -57,6 +57,8 @@ class ImproverContext:
     llm: LLMConfig | None = None
     # promptpo: candidate policies the LLM writes per round (each costs one trial).
     promptpo_candidates: int = 4
+    # promptpo: 'kernel' (namespaces + seccomp, refuses to start without) or 'rlimits' (weaker).
+    promptpo_sandbox: str = 'kernel'
     # Set on shutdown: interrupts waits (LLM retries) so Ctrl-C is prompt.
     stop: threading.Event = field(default_factory=threading.Event)
     # Where improvers say what the caller should know (an endpoint adapted); None: logging.

@@ -26,7 +26,13 @@ import numpy as np
 from icpi_ros.core.improvers.base import ImproverContext, ImproverFailed, PolicyQuery, Proposal
 from icpi_ros.core.llm import Completion, LLMClient, LLMConfig, LLMError
 from icpi_ros.core.prompt import estimate_tokens
-from icpi_ros.core.sandbox import SandboxLimits, SandboxResult, evaluate_policies
+from icpi_ros.core.sandbox import (
+    SandboxLimits,
+    SandboxResult,
+    SandboxUnavailable,
+    evaluate_policies,
+    require_isolation,
+)
 from icpi_ros.core.scoring import COST_FUNCTIONS
 from icpi_ros.core.task_source import render_task_source
 from icpi_ros.core.tasks import TaskSpec
@@ -140,13 +146,15 @@ def system_message(task: TaskSpec, n: int, limits: SandboxLimits) -> str:
     return (
         'You write robot control policies as Python code. The user shows the task as a Python '
         'module: the policy parameters theta and their bounds, how theta moves the robot, and '
-        'the cost function. Write the missing function `policy(goal)`: it returns theta, a '
+        'the cost function. Write the missing function `policy(goal)` (or a class `Policy` '
+        'whose method `act(self, goal)` is called): it returns theta, a '
         f'list of {task.theta_dim} floats ({names}). Every candidate is run once on the robot '
         "at this episode's goal and you are told its outcome and cost (lower is better); use "
         'all trials to improve.\n'
         'Rules, enforced by a sandbox (a candidate that breaks one is discarded): import only '
         'math and numpy (numpy.linalg, numpy.random, numpy.fft); no files, no other modules, '
-        'no names starting with an underscore after a dot or with two underscores, no classes; '
+        'no names starting with an underscore after a dot or with two underscores (methods '
+        'such as __init__ excepted), plain classes only (no metaclass); '
         f'at most {limits.max_code_bytes} bytes; return within {limits.timeout_s:g} s using '
         f'at most {limits.memory_mb:g} MB. theta is clipped to the bounds.\n'
         f'Answer with {n} different candidates, each a complete program in its own ```python '
@@ -241,7 +249,15 @@ class PromptPO:
         if not 1 <= n <= MAX_CANDIDATES:
             raise ImproverFailed(f'promptpo.candidates must be in [1, {MAX_CANDIDATES}], got {n}')
         self._n = n
-        self._limits = limits or SandboxLimits()
+        self._limits = limits or SandboxLimits(isolation=context.promptpo_sandbox)
+        try:
+            # Refuse to start without kernel isolation (unless the weaker one is asked for).
+            self.warning = require_isolation(self._limits.isolation)
+        except (SandboxUnavailable, ValueError) as exc:
+            raise ImproverFailed(str(exc)) from None
+        self._sandbox = {'isolation': self._limits.isolation}
+        if self.warning:
+            self._sandbox['warning'] = self.warning
         self._stop = context.stop
         config = context.llm or LLMConfig.from_env()
         tokens = min(MAX_ANSWER_TOKENS, max(config.max_tokens, TOKENS_PER_CANDIDATE * n))
@@ -285,6 +301,7 @@ class PromptPO:
             best=ep.summary(),
             trials=len(ep.trials),
             llm_calls=ep.llm_calls,
+            sandbox=dict(self._sandbox),
         )
         if cand.result.printed:
             details['printed'] = cand.result.printed
