@@ -15,6 +15,7 @@ fresh_setup      setup of a fresh clone with an empty pip cache (target <= 6 min
 planning_core    one NextPolicy step in the core (validation + improver + clipping)
 planner_<imp>_<N>  planner overhead without the LLM call, N = 300 ... 10^6 examples (<= 2 ms
                  p99 at 300, <= 20 ms at 10^6): knn_linear step; llm = retrieval + prompt + parse
+answer_parse     reading an LLM answer (extraction + validation), real answer forms (<= 0.2 ms)
 prompt_<task>    ICPI prompt size at k = 20: characters and estimated tokens (<= 1,500)
 planner_service  NextPolicy round trip between two processes over DDS (client -> planner)
 physics_<task>   one physics-only trial on the fast path (target <= 60 ms slide/roll, 200 rope)
@@ -191,6 +192,32 @@ def bench_prompt(task_name: str) -> dict:
         'tokens_estimate_median': statistics.median(tokens),
         'tokens_estimate_max': max(tokens),
     }
+
+
+# What real models write (the answer grammar's accepted forms, and refused ones), 3 numbers.
+ANSWERS = (
+    '0.0123 -0.0045 0.0067',
+    'Based on the nearest examples, the change is:\n0.0123 -0.0045 0.0067',
+    '<think>The closest lines have a smaller error; scale them.</think>\n0.0123 -0.0045 0.0067',
+    '```\n[0.0123, \u22120.0045, 0.0067]\n```',
+    'The robot should move a little more to the left and a bit slower than before.',
+)
+
+
+def bench_answer_parse(repeats: int = 4000) -> dict:
+    """Time reading one answer (extraction + validation), over a mix of real answer forms."""
+    from icpi_ros.core.answers import ResponseRejected, parse_delta
+    from icpi_ros.core.tasks import load_tasks
+
+    task = load_tasks()['slide-gc']
+    samples = []
+    for i in range(repeats):
+        text = ANSWERS[i % len(ANSWERS)]
+        start = time.perf_counter()
+        with contextlib.suppress(ResponseRejected):
+            parse_delta(text, task, 'stop')
+        samples.append(time.perf_counter() - start)
+    return summary(samples, 'us')
 
 
 def bench_planner_service(repeats: int = 500) -> dict:
@@ -459,6 +486,7 @@ def main() -> int:
         for size in PLANNER_SIZES:
             benches[f'planner_{improver}_{size}'] = lambda i=improver, n=size: bench_planner(i, n)
     benches['planner_service'] = bench_planner_service
+    benches['answer_parse'] = bench_answer_parse
     for name in SIM_TASKS:
         benches[f'prompt_{name}'] = lambda name=name: bench_prompt(name)
     for name in SIM_TASKS:

@@ -16,8 +16,11 @@ import urllib.request
 
 import openai
 import pytest
+from action_msgs.msg import GoalStatus
+from bringup_graph import running_graph
 
 from icpi_ros.bringup import Bringup, sim_graph
+from icpi_ros.demo import calibrate_sim_camera
 from icpi_ros.local_llm import (
     SERVING,
     SMOLLM2_ALIAS,
@@ -166,3 +169,62 @@ def test_the_planner_of_the_local_llm_graph_asks_the_server(tmp_path):
     finally:
         problems = graph.stop()
     assert not problems, problems
+
+
+def test_icpi_improve_with_the_real_model_completes_and_records_every_exchange(ros_graph, tmp_path):
+    """10 iterations of ICPI with SmolLM2-135M itself, the default chat form.
+
+    A tiny model often answers with prose: those answers are refused, repaired, and the
+    fallback answers; whatever it writes, the run completes and the counts add up.
+    """
+    server, base_url, model = _serve(ros_graph)
+    record = tmp_path / 'improve.jsonl'
+    ros_graph.env.update(OPENAI_BASE_URL=base_url, ICPI_LLM_MODEL=model)
+    done = ros_graph.run(
+        ['icpi', 'improve', '--task', 'slide-gc', '--improver', 'llm', '--iterations', '10',
+         '--seed', '3', '--json', '--record', str(record)],
+        timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary['status'] == 'succeeded' and len(summary['costs']) == 10
+    assert summary['steps'] == 9 and summary['failed_steps'] == 0
+    assert summary['llm_steps'] + summary['fallback_steps'] == 9
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [line['iteration'] for line in lines] == list(range(10))
+    exchanges = 0
+    for line in lines[1:]:
+        details = line['details']
+        asked = details.get('exchanges') or details['failed']['exchanges']
+        assert all(e['model'] == model and e['latency_s'] > 0 for e in asked)
+        if line['improver'] == 'llm':
+            assert not asked[-1].get('refused') and len(asked) == details['repairs'] + 1
+        else:  # every try refused, each with its reason
+            assert line['improver'] == 'knn_linear' and len(asked) == 3
+            assert all(e['refused'] for e in asked)
+        exchanges += len(asked)
+    log = server.output()
+    assert len(re.findall(r'"POST /v1/chat/completions HTTP/1\.1" 200', log)) == exchanges
+    server.assert_clean_exit(server.stop(timeout=20.0))
+
+
+def test_an_improve_goal_through_the_graph_with_local_llm(tmp_path):
+    calibration = tmp_path / 'calibration.yaml'
+    calibrate_sim_camera('slide-gc', calibration)
+    runs = tmp_path / 'runs'
+    bringup = Bringup(sim_graph(calibration, 'auto', 0.0, runs, local_llm=True), tmp_path)
+    with running_graph(bringup, 'local_llm_test') as client:
+        status, result = client.improve('slide-gc', [0.86, 0.03], max_iterations=3)
+    assert status == GoalStatus.STATUS_SUCCEEDED, result.error_msg
+    summary = json.loads((runs / result.run_id / 'summary.json').read_text())
+    assert summary['status'] == 'succeeded' and summary['iterations'] == 3
+    assert summary['steps'] == 2 and summary['failed_steps'] == 0
+    assert summary['llm_steps'] + summary['fallback_steps'] == 2
+    trials = [
+        json.loads(line)
+        for line in (runs / result.run_id / 'trials.jsonl').read_text().splitlines()
+    ]
+    for trial in trials[1:]:
+        planner = trial['planner']
+        asked = planner.get('exchanges') or planner['failed']['exchanges']
+        assert asked and all(e['model'] == SMOLLM2_ALIAS for e in asked)

@@ -401,6 +401,21 @@ def system_rows(system: dict) -> dict[str, Row]:
         None,
         '`icpi dataset collect --task slide-gc --out /tmp/d.json`',
     )
+    rows['answer_parse'] = SystemRow(
+        'reading an LLM answer: extraction + validation (icpi_ros.core.answers), over plain, '
+        'wrapped, reasoning, fenced and refused answers',
+        'answer_parse',
+        _timing_limit('p99', 200, 'us'),
+    )
+    rows['setup_llm'] = ManualRow(
+        '`make setup-llm`: .venv-llm with llama-cpp-python[server] 0.3.36 and SmolLM2-135M',
+        '—',
+        'compiling the llama-cpp-python wheel: 264 s (pip wheel, 2 cores shared with `make '
+        "setup`); from pip's wheel cache: 10.2 s; unchanged: a no-op; recorded by hand "
+        '2026-12-01',
+        None,
+        '`rm -rf .venv-llm && time make setup-llm`',
+    )
     rows['sandbox_candidate'] = SystemRow(
         'PromptPO sandbox: one LLM-written policy, kernel isolation (bwrap namespaces, process '
         'start, numpy import, limits, seccomp, run, validation)',
@@ -525,6 +540,11 @@ DESIGN_TARGETS: list[tuple[str, list[str]]] = [
     (
         'LLM prompt at k = 20 ≤ 1,500 tokens',
         [f'prompt_{t}' for t in SIM_TASKS],
+    ),
+    ('(the LLM issue) extraction + validation ≤ 0.2 ms per answer', ['answer_parse']),
+    (
+        'PromptPO sandbox holds with the Python-level checks off; one candidate ≤ 250 ms',
+        ['sandbox_candidate', 'sandbox_round4'],
     ),
     (
         'final cost after 20 iterations, offline default: slide-gc and roll-gc ≤ 1 cm, '
@@ -689,7 +709,9 @@ SECTIONS: list[tuple[str, list[str], str]] = [
             'prompt_rows',
             'planning_core',
             'planner_service',
+            'answer_parse',
             'collect',
+            'setup_llm',
             'sandbox_candidate',
             'sandbox_round4',
             'sandbox_candidate_rlimits',
