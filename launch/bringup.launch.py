@@ -7,28 +7,11 @@ trial executor and improvement loop. They come from `icpi_ros.bringup.core_graph
 description `icpi demo` starts without ros2 launch, so the two cannot drift apart.
 """
 
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 
 from icpi_ros.bringup import CORE_ARGUMENTS, core_graph
 from launch import LaunchDescription
-
-
-def _nodes(context):
-    # String arguments are resolved here: an empty one must leave the node's default, and
-    # launch_ros refuses a substitution that evaluates to '' (YAML null) as a parameter.
-    # use_sim_time stays a substitution, so it arrives as a bool.
-    value = {name: LaunchConfiguration(name).perform(context) for name in CORE_ARGUMENTS}
-    nodes = core_graph(
-        calibration_file=value['calibration_file'],
-        improver=value['improver'],
-        runs_dir=value['runs_dir'],
-        use_sim_time=LaunchConfiguration('use_sim_time'),
-        tasks_file=value['tasks_file'],
-        llm_base_url=value['llm_base_url'],
-        llm_model=value['llm_model'],
-    )
-    return [spec.launch_action(value['log_level']) for spec in nodes]
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -37,4 +20,16 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(name, default_value=default, description=description)
         for name, (default, description) in CORE_ARGUMENTS.items()
     ]
-    return LaunchDescription([*arguments, OpaqueFunction(function=_nodes)])
+    value = {name: LaunchConfiguration(name) for name in CORE_ARGUMENTS}
+    nodes = core_graph(
+        calibration_file=value['calibration_file'],
+        improver=value['improver'],
+        runs_dir=value['runs_dir'],
+        use_sim_time=value['use_sim_time'],
+        tasks_file=value['tasks_file'],
+        llm_base_url=value['llm_base_url'],
+        llm_model=value['llm_model'],
+    )
+    return LaunchDescription(
+        [*arguments, *(spec.launch_action(value['log_level']) for spec in nodes)]
+    )
