@@ -68,6 +68,9 @@ def _cmd_next_policy(args: argparse.Namespace) -> int:
                 goal=args.goal,
                 improver=args.improver,
                 timeout_s=args.timeout,
+                run_id=args.run_id,
+                history_theta=args.history_theta,
+                history_outcome=args.history_outcome,
             )
         except GraphUnavailable as exc:
             print(f'icpi next-policy: {exc}', file=sys.stderr)
@@ -346,6 +349,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--outcome', type=_floats, default=[], help='with --goal, instead of --error')
     p.add_argument('--goal', type=_floats, default=[])
     p.add_argument('--improver', default='', help="empty: the planner's configured improver")
+    p.add_argument(
+        '--run-id', default='', help='the run this step belongs to (bayes_opt, promptpo)'
+    )
+    p.add_argument(
+        '--history-theta',
+        type=_floats,
+        default=[],
+        help="the run's earlier thetas, flattened row by row",
+    )
+    p.add_argument(
+        '--history-outcome',
+        type=_floats,
+        default=[],
+        help="the run's earlier outcomes, flattened row by row",
+    )
     p.add_argument('--planner', default='/icpi_planner', help='planner node name')
     p.add_argument('--timeout', type=float, default=10.0, help='seconds to wait in all')
     p.add_argument('--json', action='store_true', help='print the response as JSON')

@@ -117,8 +117,14 @@ class ICPIClient:
         goal: Sequence[float] = (),
         improver: str = '',
         timeout_s: float = 10.0,
+        run_id: str = '',
+        history_theta: Sequence[float] = (),
+        history_outcome: Sequence[float] = (),
     ) -> NextPolicy.Response:
-        """Ask the planner for the next policy; the request is validated by the planner."""
+        """Ask the planner for the next policy; the request is validated by the planner.
+
+        `run_id` and the run's earlier trials (flattened row by row) are optional.
+        """
         deadline = time.monotonic() + timeout_s
         self._wait_for(self._next_policy, deadline)
         request = NextPolicy.Request(
@@ -128,6 +134,9 @@ class ICPIClient:
             outcome=[float(v) for v in outcome],
             goal=[float(v) for v in goal],
             improver=improver,
+            run_id=run_id,
+            history_theta=[float(v) for v in history_theta],
+            history_outcome=[float(v) for v in history_outcome],
         )
         future = self._next_policy.call_async(request)
         rclpy.spin_until_future_complete(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from icpi_ros.core.improvers import Improver, ImproverFailed, PolicyQuery
+from icpi_ros.core.improvers.base import HistoryTrial
 from icpi_ros.core.planning import PolicyStep, make_query, next_policy, step_counts
 from icpi_ros.core.scoring import COST_FUNCTIONS
 from icpi_ros.core.tasks import TaskSpec
@@ -133,6 +134,7 @@ def run_loop(
     on_trial: Callable[[Iteration], None] | None = None,
     on_iteration: Callable[[Iteration], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    run_id: str = '',
 ) -> LoopResult:
     """Run trials until `iterations` in all (counting `history`) or a cost <= `tolerance`.
 
@@ -143,7 +145,9 @@ def run_loop(
     A resumed run passes the recorded iterations as `history`: the next theta is planned from
     the last of them, so no trial is repeated. `should_stop()` true raises Stopped. A planner
     step that raises ImproverFailed ends the run: the result keeps every trial and the step's
-    error and details in `failed_step`.
+    error and details in `failed_step`. Every query carries `run_id` and the run's trials
+    before it (`PolicyQuery.history`), so improvers that learn within a run keep their state
+    per run and can rebuild it.
     """
     if iterations < 1:
         raise InvalidInput(f'iterations must be at least 1, got {iterations}')
@@ -152,8 +156,16 @@ def run_loop(
     result = LoopResult(task.name, goal, list(history))
 
     def planned(it: Iteration) -> PolicyStep | None:
+        earlier = tuple(
+            HistoryTrial(h.theta, h.outcome)
+            for h in result.iterations
+            if h.iteration < it.iteration
+        )
+        query = make_query(
+            task, it.theta, it.outcome - goal, goal=goal, run_id=run_id, history=earlier
+        )
         try:
-            return plan(make_query(task, it.theta, it.outcome - goal, goal=goal))
+            return plan(query)
         except ImproverFailed as exc:
             result.failed_step = FailedStep(it.iteration, str(exc), exc.details)
             return None

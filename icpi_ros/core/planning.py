@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from icpi_ros.core.improvers import LLM, Improver, ImproverFailed, PolicyQuery
+from icpi_ros.core.improvers.base import HistoryTrial
 from icpi_ros.core.tasks import TaskSpec
 from icpi_ros.core.validation import InvalidInput, as_vector
 
@@ -25,14 +26,49 @@ class PolicyStep:
     fallback_reason: str = ''
 
 
+def make_history(
+    task: TaskSpec, theta: Sequence[float], outcome: Sequence[float]
+) -> tuple[HistoryTrial, ...]:
+    """Validate a run's earlier trials given flattened (row by row), as NextPolicy sends them.
+
+    Raises:
+        InvalidInput: lengths that are not whole trials, or differ, or values not finite.
+
+    """
+    theta_flat, outcome_flat = np.asarray(theta, float), np.asarray(outcome, float)
+    n, rest = divmod(theta_flat.size, task.theta_dim)
+    if rest or outcome_flat.size != n * task.outcome_dim:
+        raise InvalidInput(
+            f'history: {theta_flat.size} theta values and {outcome_flat.size} outcome values '
+            f'are not whole trials of {task.theta_dim} and {task.outcome_dim}'
+        )
+    if not (np.all(np.isfinite(theta_flat)) and np.all(np.isfinite(outcome_flat))):
+        raise InvalidInput('history: values must be finite')
+    thetas = theta_flat.reshape(n, task.theta_dim)
+    outcomes = outcome_flat.reshape(n, task.outcome_dim)
+    return tuple(HistoryTrial(t, o) for t, o in zip(thetas, outcomes, strict=True))
+
+
+def flatten_history(history: Sequence[HistoryTrial]) -> tuple[list[float], list[float]]:
+    """Return a history as the two flat lists NextPolicy carries (the inverse of make_history)."""
+    return (
+        [float(v) for h in history for v in h.theta],
+        [float(v) for h in history for v in h.outcome],
+    )
+
+
 def make_query(
     task: TaskSpec,
     theta: Sequence[float],
     error: Sequence[float] = (),
     outcome: Sequence[float] = (),
     goal: Sequence[float] = (),
+    run_id: str = '',
+    history: Sequence[HistoryTrial] = (),
 ) -> PolicyQuery:
     """Validate a request: theta plus either the error, or the outcome and the goal.
+
+    `run_id` and `history` (the run's earlier trials) are handed to the improver as given.
 
     Raises:
         InvalidInput: naming the field that is missing, of the wrong length or not finite.
@@ -48,7 +84,14 @@ def make_query(
         error_vec = task.check_outcome(outcome, 'outcome') - goal_vec
     else:
         raise InvalidInput('missing error: give error, or both outcome and goal')
-    return PolicyQuery(task=task, theta=theta_vec, error=error_vec, goal=goal_vec)
+    return PolicyQuery(
+        task=task,
+        theta=theta_vec,
+        error=error_vec,
+        goal=goal_vec,
+        run_id=run_id,
+        history=tuple(history),
+    )
 
 
 def _propose(improver: Improver, query: PolicyQuery) -> tuple[np.ndarray, dict]:

@@ -3,10 +3,10 @@
 """icpi_planner: answers `~/next_policy` with the next policy parameters for a task.
 
 Each request carries task, theta and error (or outcome and goal); `llm`, `knn_*` and
-`random_shooting` need nothing else. `bayes_opt` and `promptpo` also keep what they learned
-per (task, goal) episode in this process. Datasets are loaded once at start. The LLM call
-runs inside the service callback, bounded by `llm.timeout_s` and `llm.max_retries`; nothing
-else shares this node.
+`random_shooting` need nothing else. `bayes_opt` rebuilds its study from the run's history
+that the request carries; `promptpo` keeps its rounds per run id (synchronised with that
+history). Datasets are loaded once at start. The LLM call runs inside the service callback,
+bounded by `llm.timeout_s` and `llm.max_retries`; nothing else shares this node.
 """
 
 import json
@@ -29,7 +29,7 @@ from icpi_ros.core.improvers import (
 )
 from icpi_ros.core.improvers.promptpo import MAX_CANDIDATES
 from icpi_ros.core.llm import APIS, DEFAULT_MODEL, LLMConfig
-from icpi_ros.core.planning import make_query, next_policy
+from icpi_ros.core.planning import make_history, make_query, next_policy
 from icpi_ros.core.retrieval import DEFAULT_K, ENCODINGS, ExampleLibrary
 from icpi_ros.core.sandbox import ISOLATIONS
 from icpi_ros.core.tasks import load_tasks
@@ -279,7 +279,16 @@ class IcpiPlanner(Node):
     def _answer(self, request: NextPolicy.Request, response: NextPolicy.Response):
         try:
             task = self._tasks[request.task]
-            query = make_query(task, request.theta, request.error, request.outcome, request.goal)
+            history = make_history(task, request.history_theta, request.history_outcome)
+            query = make_query(
+                task,
+                request.theta,
+                request.error,
+                request.outcome,
+                request.goal,
+                request.run_id,
+                history,
+            )
             name = self._resolve(request.improver) if request.improver else self._default_improver
             improver = self._improver(name)
             fallback_name = resolve_fallback(

@@ -23,7 +23,7 @@ from rclpy.node import Node
 
 from icpi_ros.core.improvers import AUTO, IMPROVERS, ImproverFailed
 from icpi_ros.core.loop import Iteration, Stopped, run_loop
-from icpi_ros.core.planning import PolicyStep
+from icpi_ros.core.planning import PolicyStep, flatten_history
 from icpi_ros.core.records import RunRecord, default_runs_dir
 from icpi_ros.core.tasks import load_tasks
 from icpi_ros.core.validation import InvalidInput, as_vector
@@ -295,6 +295,7 @@ class ImprovementLoop(Node):
                 on_trial,
                 on_iteration,
                 lambda: handle.is_cancel_requested or stop_requested().is_set(),
+                record.run_id,
             )
             if loop.failed_step is not None:
                 record.append_failed_step(loop.failed_step.as_dict())
@@ -416,7 +417,9 @@ class ImprovementLoop(Node):
             error=query.error.tolist(),
             goal=[] if query.goal is None else query.goal.tolist(),
             improver='' if improver == AUTO else improver,
+            run_id=query.run_id,
         )
+        request.history_theta, request.history_outcome = flatten_history(query.history)
         if not self._planner.wait_for_service(timeout_sec=10.0):
             raise ImproverFailed('the planner is not available')
         try:

@@ -52,6 +52,8 @@ BAD_REQUESTS = [
     ('--task slide-gc --theta 0.1,0.1,0.3', 'missing error'),
     ('--task nope --theta 0.1,0.1,0.3 --error 0,0', "unknown task 'nope'"),
     (f'{GOOD} --improver magic', "unknown improver 'magic'"),
+    (f'{GOOD} --history-theta 0,0.1 --history-outcome 0.8,0', 'are not whole trials'),
+    (f'{GOOD} --history-theta 0,0.1,0.3 --history-outcome 0.8,nan', 'must be finite'),
 ]
 
 
@@ -102,3 +104,24 @@ def test_ctrl_c_while_starting_exits_cleanly(ros_graph, delay_s):
     planner = ros_graph.start('icpi_planner', ['icpi_planner'], ready=r'^entry: importing')
     time.sleep(delay_s)  # the point of the test: interrupt at a given moment of start-up
     planner.assert_clean_exit(planner.stop())
+
+
+def test_bayes_opt_answers_from_the_run_history_across_a_restart(ros_graph):
+    """The planner keeps no state a run depends on: restarted, it answers the same."""
+    step = (
+        '--task slide-gc --theta 0.1,0.12,0.3 --outcome 0.9,0.04 --goal 0.86,0.03 '
+        '--improver bayes_opt --run-id run-a --history-theta 0,0.1,0.35,0.05,0.11,0.32 '
+        '--history-outcome 0.96,0.05,0.87,0.03'
+    )
+    answers = []
+    for _ in range(2):
+        planner = ros_graph.start('icpi_planner', ['icpi_planner'], ready=READY)
+        code, resp, _ = _call(ros_graph, step)
+        assert code == 0 and resp['improver_used'] == 'bayes_opt', resp
+        assert resp['details']['observations'] == 3
+        answers.append(resp['theta_next'])
+        # Another run at the same goal shares nothing with run a.
+        code, other, _ = _call(ros_graph, step.split(' --run-id')[0] + ' --run-id run-b')
+        assert code == 0 and other['details']['observations'] == 1
+        planner.assert_clean_exit(planner.stop())
+    np.testing.assert_allclose(answers[0], answers[1])

@@ -11,8 +11,10 @@ import pytest
 from openai_loopback import LoopbackLLM
 
 from icpi_ros.core.improvers import ImproverContext, make_improver
+from icpi_ros.core.improvers.base import HistoryTrial
 from icpi_ros.core.llm import LLMConfig
 from icpi_ros.core.loop import improve
+from icpi_ros.core.planning import make_query
 from icpi_ros.core.retrieval import ExampleLibrary
 from icpi_ros.core.sim.simulator import TrialRunner
 from icpi_ros.core.tasks import load_tasks
@@ -83,3 +85,33 @@ def test_tolerance_stops_early_and_bad_arguments(runner):
     assert len(result.costs) < 20 and result.iterations[-1].theta_next is None
     with pytest.raises(InvalidInput, match='iterations must be at least 1'):
         improve(TASK, lambda t: GOAL, GOAL, BAD_START, make_improver('knn_mean', context), 0)
+
+
+def test_bayes_opt_state_is_the_run_history_alone():
+    """Two runs at one goal never share a study; a restarted planner answers the same."""
+    context = ImproverContext(seed=3)
+    trials = [(np.array(t), GOAL + e) for t, e in [
+        ((0.0, 0.1, 0.35), (0.10, 0.02)),
+        ((0.1, 0.12, 0.3), (0.04, -0.01)),
+        ((0.05, 0.11, 0.32), (0.01, 0.0)),
+    ]]  # fmt: skip
+    history = tuple(HistoryTrial(t, o) for t, o in trials[:-1])
+    theta, outcome = trials[-1]
+
+    def query(run_id: str, earlier=history):
+        return make_query(TASK, theta, outcome - GOAL, goal=GOAL, run_id=run_id, history=earlier)
+
+    lived = make_improver('bayes_opt', context)
+    for i in range(len(trials)):  # the run as it happened, one call per trial
+        t, o = trials[i]
+        answer = lived.propose(
+            make_query(TASK, t, o - GOAL, goal=GOAL, run_id='a', history=history[:i])
+        )
+    restarted = make_improver('bayes_opt', context).propose(query('a'))
+    np.testing.assert_allclose(restarted.theta, answer.theta)
+    assert restarted.details['observations'] == 3
+    # Another run at the same goal, first trial: nothing of run a in its study.
+    fresh = make_improver('bayes_opt', context).propose(query('b', ()))
+    shared = lived.propose(query('b', ()))
+    np.testing.assert_allclose(shared.theta, fresh.theta)
+    assert shared.details['observations'] == 1

@@ -20,6 +20,7 @@ from openai_loopback import LoopbackLLM
 
 from icpi_ros.core import motion, sandbox_kernel
 from icpi_ros.core.improvers import ImproverContext, ImproverFailed, make_improver
+from icpi_ros.core.improvers.base import HistoryTrial
 from icpi_ros.core.improvers.promptpo import PromptPO, extract_code
 from icpi_ros.core.llm import LLMConfig
 from icpi_ros.core.loop import improve
@@ -500,3 +501,32 @@ def test_extract_code_and_good_policies_with_numpy_and_math():
     result = evaluate_policy(TASK, code, GOAL, LIMITS)
     assert result.ok and not result.clipped and result.printed.startswith('goal [0.86')
     np.testing.assert_allclose(result.theta[0], np.arctan2(0.03, 0.86))
+
+
+def test_state_belongs_to_a_run_and_survives_a_restart_and_a_resume(scripted):
+    codes = [f'def policy(goal):\n    return [0.0, 0.1, {t}]\n' for t in (0.3, 0.4)]
+    improver = PromptPO(_context(scripted, candidates=2), LIMITS)
+    t0 = HistoryTrial(np.array([0.0, 0.1, 0.35]), GOAL + [0.2, 0.0])
+
+    def ask(run_id, history, theta=(0.0, 0.1, 0.35), error=(0.2, 0.0), impr=improver):
+        query = make_query(
+            TASK, list(theta), error=list(error), goal=GOAL.tolist(), run_id=run_id,
+            history=history,
+        )  # fmt: skip
+        return impr.propose(query)
+
+    scripted.script.append(_answer(*codes))
+    first = ask('run-a', ())
+    assert first.details['trials'] == 1
+    # A second run at the same goal starts its own episode: a new round, no shared trials.
+    scripted.script.append(_answer(*codes))
+    other = ask('run-b', ())
+    assert other.details['new_round'] == 1 and other.details['trials'] == 1
+    # Run a resumed: its last trial asked about again is not counted twice.
+    again = ask('run-a', ())
+    assert again.details['trials'] == 1
+    # A restarted planner (a new improver) learns run a's earlier trials from the history.
+    scripted.script.append(_answer(*codes))
+    restarted = PromptPO(_context(scripted, candidates=2), LIMITS)
+    later = ask('run-a', (t0,), first.theta, (0.1, 0.0), restarted)
+    assert later.details['trials'] == 2

@@ -15,6 +15,14 @@ from icpi_ros.core.tasks import TaskSpec
 
 
 @dataclass(frozen=True)
+class HistoryTrial:
+    """An earlier trial of the same run: the theta executed and the outcome observed."""
+
+    theta: np.ndarray
+    outcome: np.ndarray
+
+
+@dataclass(frozen=True)
 class PolicyQuery:
     """What an improver is asked: the task, the theta just executed and its relative error."""
 
@@ -23,11 +31,34 @@ class PolicyQuery:
     error: np.ndarray
     # The goal, when the caller gave one (outcome = goal + error).
     goal: np.ndarray | None = None
+    # The run this step belongs to ('' for a call by hand) and its trials before this one.
+    run_id: str = ''
+    history: tuple['HistoryTrial', ...] = ()
 
     @property
     def cost(self) -> float:
         """Euclidean cost of the trial being improved."""
         return float(np.linalg.norm(self.error))
+
+    def episode_goal(self) -> np.ndarray | None:
+        """Return the goal: the one given, else a fixed-goal task's own, else None."""
+        if self.goal is not None:
+            return np.asarray(self.goal, dtype=float)
+        if not self.task.goal_conditioned:
+            return np.array(self.task.default_goal, dtype=float)
+        return None
+
+    def history_costs(self) -> list[float]:
+        """Return the cost of each earlier trial, measured like `cost`.
+
+        Raises:
+            ImproverFailed: the history cannot be scored without the goal.
+
+        """
+        goal = self.episode_goal()
+        if goal is None and self.history:
+            raise ImproverFailed('a run history needs the goal: send it with the error')
+        return [float(np.linalg.norm(h.outcome - goal)) for h in self.history]
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Bayesian optimisation baseline (the `bayesian-optimization` package: a scikit-learn GP).
 
-The planner service is stateless, so the optimiser keeps one study per episode, keyed by task
-and goal: each query adds its (theta, cost) observation and asks for the next point.
+A query of a run carries the run's earlier trials (`PolicyQuery.history`): the study is
+rebuilt from them and the query's own trial every time, so it belongs to that run alone, and a
+restarted planner or a resumed run asks exactly the same. A call by hand (no run id, no
+history) adds its observation to one study per task and goal kept in this process.
 """
 
 import warnings
@@ -26,28 +28,44 @@ class BayesOpt:
         self._seed = context.seed
         self._studies: dict[tuple, BayesianOptimization] = {}
 
+    def _new_study(self, query: PolicyQuery, step: int = 0) -> BayesianOptimization:
+        # A study rebuilt per step draws from a seed of its own step: the same run asks the
+        # same, and successive steps do not repeat one random sequence.
+        seed = int(np.random.SeedSequence([self._seed, step]).generate_state(1)[0])
+        bounds = {p.name: (p.low, p.high) for p in query.task.parameters}
+        return BayesianOptimization(
+            f=None,
+            pbounds=bounds,
+            random_state=seed if step else self._seed,
+            verbose=0,
+            allow_duplicate_points=True,
+        )
+
     def _study(self, query: PolicyQuery) -> BayesianOptimization:
+        if query.run_id or query.history:
+            study = self._new_study(query, len(query.history) + 1)
+            for trial, cost in zip(query.history, query.history_costs(), strict=True):
+                self._register(study, query, trial.theta, cost)
+            return study
         goal = None if query.goal is None else tuple(np.round(query.goal, 9))
         key = (query.task.name, goal)
         if key not in self._studies:
             if len(self._studies) >= MAX_EPISODES:
                 self._studies.pop(next(iter(self._studies)))
-            bounds = {p.name: (p.low, p.high) for p in query.task.parameters}
-            self._studies[key] = BayesianOptimization(
-                f=None,
-                pbounds=bounds,
-                random_state=self._seed,
-                verbose=0,
-                allow_duplicate_points=True,
-            )
+            self._studies[key] = self._new_study(query)
         return self._studies[key]
 
+    @staticmethod
+    def _register(study: BayesianOptimization, query: PolicyQuery, theta, cost: float) -> None:
+        names = [p.name for p in query.task.parameters]
+        clipped, _ = query.task.clip(np.asarray(theta, dtype=float))
+        study.register(params=dict(zip(names, clipped, strict=True)), target=-cost)
+
     def propose(self, query: PolicyQuery) -> Proposal:
-        """Register the query's trial, then suggest the next theta."""
+        """Register the query's trial (after the run's earlier ones), suggest the next theta."""
         study = self._study(query)
         names = [p.name for p in query.task.parameters]
-        theta, _ = query.task.clip(query.theta)
-        study.register(params=dict(zip(names, theta, strict=True)), target=-query.cost)
+        self._register(study, query, query.theta, query.cost)
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')  # sklearn's convergence chatter on tiny data
             suggestion = study.suggest()

@@ -10,7 +10,8 @@ the other improvers, and budgets compare at equal numbers of trials. A candidate
 refuses costs no trial: it is reported in the details. When a round's candidates are all
 scored, the next call asks for the next round.
 
-The planner service is stateless, so the state is kept per episode (task and goal), like
+The planner service is stateless, so the state is kept per run (the run id of the query; a
+call by hand without one: per task and goal) and synchronised with the run's history, like
 bayes_opt: each call brings the theta just executed and its error, which is attributed to
 the candidate that proposed that theta.
 """
@@ -37,7 +38,7 @@ from icpi_ros.core.scoring import COST_FUNCTIONS
 from icpi_ros.core.task_source import render_task_source
 from icpi_ros.core.tasks import TaskSpec
 
-# Episodes kept at most (one per task and goal); the oldest is dropped first.
+# Episodes kept at most (one per run, or per task and goal); the oldest is dropped first.
 MAX_EPISODES = 64
 MAX_CANDIDATES = 16
 # Answer length allowed per candidate asked for (the configured max_tokens is for ICPI).
@@ -131,6 +132,21 @@ class Episode:
             scored = {'source': source}
         self.trials.append(Trial(theta, outcome, cost, source))
         return {**scored, 'cost': round(cost, 6)}
+
+    def sync(self, query: PolicyQuery) -> None:
+        """Make the trials before the query's those of its run's history.
+
+        A restarted planner (no state) learns the run's trials, their code unknown; a resumed
+        run that asks about its last trial again does not count that trial twice.
+        """
+        if (not query.run_id and not query.history) or len(self.trials) == len(query.history):
+            return  # a call by hand carries no history: its episode keeps its own
+        costs = query.history_costs()
+        known = self.trials[: len(query.history)]
+        self.trials = known + [
+            Trial(h.theta, h.outcome, c, 'earlier trial of the run')
+            for h, c in zip(query.history[len(known) :], costs[len(known) :], strict=True)
+        ]
 
     def summary(self) -> dict:
         """Best candidate so far, for the details."""
@@ -275,12 +291,14 @@ class PromptPO:
             goal = np.array(task.default_goal, dtype=float)
         else:
             raise ImproverFailed('promptpo needs the goal: send it with the error or outcome')
-        key = (task.name, tuple(np.round(goal, 9)))
+        key = query.run_id or (task.name, tuple(np.round(goal, 9)))
         if key not in self._episodes:
             if len(self._episodes) >= MAX_EPISODES:
                 self._episodes.pop(next(iter(self._episodes)))
             self._episodes[key] = Episode(task, goal)
-        return self._episodes[key]
+        ep = self._episodes[key]
+        ep.sync(query)
+        return ep
 
     def propose(self, query: PolicyQuery) -> Proposal:
         """Score the query's trial, then return the next candidate (a new round if needed)."""
