@@ -214,36 +214,12 @@ def _cmd_track_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _read_camera_info(path: str):
-    """Intrinsics from a ROS camera_info YAML (camera_calibration's output format)."""
-    import yaml
-
-    from icpi_ros.core.vision.camera import intrinsics_from_camera_info
-
-    try:
-        raw = yaml.safe_load(open(path).read())  # noqa: SIM115
-        return (
-            int(raw['image_width']),
-            int(raw['image_height']),
-            *intrinsics_from_camera_info(
-                int(raw['image_width']),
-                int(raw['image_height']),
-                list(raw['camera_matrix']['data']),
-                list(raw.get('distortion_coefficients', {}).get('data', [])),
-            ),
-        )
-    except OSError as exc:
-        raise InvalidInput(f'cannot read camera info {path}: {exc.strerror}') from None
-    except (yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
-        raise InvalidInput(f'camera info {path} is malformed: {exc}') from None
-
-
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
     from icpi_ros.core.vision.calibration import calibrate, load_layout
-    from icpi_ros.core.vision.camera import save_extrinsics
+    from icpi_ros.core.vision.camera import read_camera_info, save_extrinsics
 
     layout = load_layout(args.markers)
     exact = None
@@ -268,7 +244,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         image = cv2.imread(args.image)
         if image is None:
             raise InvalidInput(f'cannot read image {args.image}')
-        width, height, k, dist = _read_camera_info(args.camera_info)
+        width, height, k, dist = read_camera_info(args.camera_info)
         if image.shape[:2] != (height, width):
             raise InvalidInput(
                 f'image is {image.shape[1]}x{image.shape[0]}, camera info says {width}x{height}'
@@ -431,11 +407,16 @@ def build_parser() -> argparse.ArgumentParser:
         help='camera extrinsics from an image of ArUco markers on the table',
         description='Detect the ArUco markers of the layout (config/calibration_markers.yaml) '
         'in one image, estimate the camera pose in the table frame, write it as YAML and '
-        'report the reprojection error. Real camera: --image and --camera-info (ROS '
-        'camera_info YAML). Simulator: --sim TASK renders the scene with the markers.',
+        'report the reprojection error. Real camera: --image and --camera-info (a CameraInfo '
+        'as `ros2 topic echo --once` prints it, or a camera_calibration YAML). Simulator: '
+        '--sim TASK renders the scene with the markers.',
     )
     p.add_argument('--image', help='image of the table with the markers')
-    p.add_argument('--camera-info', help='ROS camera_info YAML with the intrinsics')
+    p.add_argument(
+        '--camera-info',
+        help='the intrinsics: `ros2 topic echo --once /camera/camera_info > FILE`, or a '
+        'camera_calibration YAML',
+    )
     p.add_argument('--sim', metavar='TASK', help='render the simulated camera of TASK instead')
     p.add_argument('--markers', default=None, help='marker layout YAML')
     p.add_argument('--out', required=True, help='calibration YAML to write')

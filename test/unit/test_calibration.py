@@ -3,7 +3,9 @@
 """ArUco calibration: on a rendered image of the simulated table, and through `icpi calibrate`."""
 
 import json
+import re
 import subprocess
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,7 +16,7 @@ from icpi_ros.core.sim.simulator import Simulator
 from icpi_ros.core.tasks import load_tasks
 from icpi_ros.core.validation import InvalidInput
 from icpi_ros.core.vision.calibration import calibrate, load_layout
-from icpi_ros.core.vision.camera import load_extrinsics
+from icpi_ros.core.vision.camera import load_extrinsics, read_camera_info
 
 TASK = load_tasks()['slide-gc']
 
@@ -47,8 +49,55 @@ def test_too_few_markers_is_an_error(rendered):
         calibrate(blank, camera.k, camera.dist, layout)
 
 
-def test_calibrate_command_round_trip_on_a_saved_image(tmp_path, rendered):
-    # The real-camera path: an image file plus a ROS camera_info YAML.
+DATA = Path(__file__).parents[1] / 'data'
+# Written by rosidl_runtime_py's message_to_yaml, which `ros2 topic echo --once` prints (block
+# and --flow-style), then the trailing '---' echo adds.
+ECHOED = ('camera_info_echo.yaml', 'camera_info_echo_flow.yaml')
+
+
+@pytest.mark.parametrize('name', ECHOED)
+def test_camera_info_as_ros2_topic_echo_prints_it(tmp_path, name):
+    width, height, k, dist = read_camera_info(DATA / name)
+    assert (width, height) == (640, 480)
+    np.testing.assert_allclose(k, [[552.5, 0, 320.5], [0, 551.0, 240.25], [0, 0, 1]])
+    np.testing.assert_allclose(dist, [0.1, -0.05, 0.001, 0.002, 0.0])
+    # Without the trailing '---' (copied from a terminal) it reads the same.
+    cut = tmp_path / 'cut.yaml'
+    cut.write_text((DATA / name).read_text().replace('---\n', ''))
+    assert read_camera_info(cut)[:2] == (640, 480)
+
+
+@pytest.mark.parametrize(
+    ('text', 'message'),
+    [
+        ('height: 480\nk: [1, 0, 0, 0, 1, 0, 0, 0, 1]\n', "missing field 'width'"),
+        ('image_width: 640\nimage_height: 480\n', "missing field 'camera_matrix.data'"),
+        ('width: 640\nheight: 480\nk: [a, b]\n', 'malformed field'),
+        ('width: 640\nheight: 480\nk: [1, 2]\n', 'K must be 9 finite values'),
+        ('- 1\n- 2\n', 'no mapping of fields'),
+        ('width: [\n', 'is not YAML'),
+    ],
+)
+def test_camera_info_errors_name_the_field_and_the_formats(tmp_path, text, message):
+    path = tmp_path / 'info.yaml'
+    path.write_text(text)
+    with pytest.raises(InvalidInput, match=re.escape(message)) as failure:
+        read_camera_info(path)
+    if 'YAML' not in message:
+        assert 'ros2 topic echo --once' in str(failure.value)
+
+
+def _echoed_camera_info(camera) -> str:
+    """The sim camera's CameraInfo in the echoed format (the fixture's fields replaced)."""
+    doc = yaml.safe_load((DATA / ECHOED[0]).read_text().split('---')[0])
+    doc.update(width=camera.width, height=camera.height, k=camera.k.reshape(-1).tolist())
+    doc['d'] = [0.0] * 5
+    return yaml.safe_dump(doc, sort_keys=False) + '---\n'
+
+
+@pytest.mark.parametrize('form', ['camera_calibration', 'ros2 topic echo'])
+def test_calibrate_command_round_trip_on_a_saved_image(tmp_path, rendered, form):
+    # The real-camera path: an image file plus the camera's intrinsics as a file.
     _, image, camera = rendered
     cv2.imwrite(str(tmp_path / 'table.png'), image)
     info = {
@@ -57,7 +106,8 @@ def test_calibrate_command_round_trip_on_a_saved_image(tmp_path, rendered):
         'camera_matrix': {'rows': 3, 'cols': 3, 'data': camera.k.reshape(-1).tolist()},
         'distortion_coefficients': {'rows': 1, 'cols': 5, 'data': [0.0] * 5},
     }
-    (tmp_path / 'camera_info.yaml').write_text(yaml.safe_dump(info))
+    text = yaml.safe_dump(info) if form == 'camera_calibration' else _echoed_camera_info(camera)
+    (tmp_path / 'camera_info.yaml').write_text(text)
     out = tmp_path / 'calibration.yaml'
     done = subprocess.run(
         [

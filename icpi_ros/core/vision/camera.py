@@ -73,6 +73,71 @@ def intrinsics_from_camera_info(
     return k_mat, dist
 
 
+CAMERA_INFO_FORMATS = (
+    'a sensor_msgs/CameraInfo as `ros2 topic echo --once` prints it (width, height, k, d; '
+    'with or without the trailing ---), or the camera_calibration YAML (image_width, '
+    'image_height, camera_matrix.data, distortion_coefficients.data)'
+)
+
+
+def read_camera_info(path: Path | str) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """Read intrinsics from a file: width, height, K (3, 3) and the distortion vector.
+
+    Accepts the two forms of CAMERA_INFO_FORMATS; the first YAML document is read.
+
+    Raises:
+        InvalidInput: unreadable file, or a missing or malformed field (named), with the
+            accepted formats.
+
+    """
+    path = Path(path)
+    try:
+        documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    except OSError as exc:
+        raise InvalidInput(f'cannot read camera info {path}: {exc.strerror}') from None
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f'camera info {path} is not YAML: {exc}') from None
+
+    def bad(what: str) -> InvalidInput:
+        return InvalidInput(f'camera info {path}: {what}; accepted: {CAMERA_INFO_FORMATS}')
+
+    if not documents or not isinstance(documents[0], dict):
+        raise bad('no mapping of fields found')
+    raw = documents[0]
+    if 'k' in raw or 'width' in raw:  # the message, as echoed
+        fields = {'width': 'width', 'height': 'height', 'k': 'k', 'd': 'd'}
+        get = raw.get
+    else:  # camera_calibration's file
+        fields = {
+            'width': 'image_width',
+            'height': 'image_height',
+            'k': 'camera_matrix.data',
+            'd': 'distortion_coefficients.data',
+        }
+
+        def get(name: str):
+            node = raw
+            for part in name.split('.'):
+                node = node.get(part) if isinstance(node, dict) else None
+            return node
+
+    values = {key: get(name) for key, name in fields.items()}
+    for key in ('width', 'height', 'k'):
+        if values[key] is None:
+            raise bad(f'missing field {fields[key]!r}')
+    try:
+        width, height = int(values['width']), int(values['height'])
+        k = [float(v) for v in values['k']]
+        d = [float(v) for v in values['d'] or []]
+    except (TypeError, ValueError) as exc:
+        raise bad(f'malformed field ({exc})') from None
+    try:
+        k_mat, dist = intrinsics_from_camera_info(width, height, k, d)
+    except InvalidInput as exc:
+        raise bad(str(exc)) from None
+    return width, height, k_mat, dist
+
+
 def load_extrinsics(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
     """Read a calibration YAML (written by `icpi calibrate`): rotation (3x3) and translation."""
     path = Path(path)
