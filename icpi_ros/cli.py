@@ -4,6 +4,7 @@
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -130,7 +131,7 @@ def _cmd_improve_graph(args: argparse.Namespace) -> int:
                     'run_id': result.run_id,
                     'best_theta': list(result.best_theta),
                     'best_cost': result.best_cost,
-                    'costs': [t.cost for t in result.history],
+                    'costs': [c for c in result.costs if math.isfinite(c)],
                 }
             )
         )

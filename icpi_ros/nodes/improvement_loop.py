@@ -100,6 +100,19 @@ def failed_record(trial: TrialResult, iteration: int) -> dict:
     }
 
 
+def iteration_line(trial: TrialResult, iteration: int, improver: str) -> str:
+    """One trial of the Improve result, in one line (the record keeps the whole trial)."""
+
+    def vec(values) -> str:
+        return '[' + ', '.join(f'{v:.4f}' for v in values) + ']'
+
+    status = 'OK' if trial.status == 0 else TRIAL_CODES.get(trial.status, str(trial.status))
+    return (
+        f'{iteration}: {trial.trial_id} theta {vec(trial.theta)} outcome {vec(trial.outcome)} '
+        f'cost {trial.cost:.5f} {status}' + (f' by {improver}' if improver else '')
+    )
+
+
 def trial_record(trial: TrialResult, it: Iteration, timing: dict | None = None) -> dict:
     """One line of trials.jsonl: the trial, and the planner step that produced its theta."""
     traj = trial.trajectory
@@ -218,6 +231,8 @@ class ImprovementLoop(Node):
         result = Improve.Result()
         record = None
         status, message = 'failed', ''
+        finished: list[tuple[TrialResult, str]] = []  # every trial this goal ran, in the result
+        used = ['']  # the improver of the last planner step
         try:
             if goal.resume_run_id:
                 try:
@@ -263,6 +278,7 @@ class ImprovementLoop(Node):
                 timing = trial_timing(tr, now - clock['mark'], clock['planner'])
                 clock['mark'], clock['planner'] = now, None
                 record.append(trial_record(tr, it, timing))
+                finished.append((tr, iteration_line(tr, it.iteration, it.improver)))
                 best[0] = min(best[0], it.cost)
 
             def on_iteration(it: Iteration) -> None:
@@ -273,8 +289,6 @@ class ImprovementLoop(Node):
                 feedback.theta_next = [] if it.theta_next is None else it.theta_next.tolist()
                 feedback.improver_used = used[0]
                 handle.publish_feedback(feedback)
-
-            used = ['']
 
             def plan(query) -> PolicyStep:
                 sent = time.monotonic()
@@ -302,7 +316,6 @@ class ImprovementLoop(Node):
                 raise LoopFailed(Codes.PLANNER_FAILED, loop.failed_step.error)
             best_it = loop.best
             result.best_theta, result.best_cost = best_it.theta.tolist(), best_it.cost
-            result.history = [results[i] for i in sorted(results)]
             result.error_code = Codes.NONE
             status = 'succeeded'
             handle.succeed()
@@ -312,7 +325,9 @@ class ImprovementLoop(Node):
             handle.canceled() if handle.is_cancel_requested else handle.abort()
         except LoopFailed as exc:
             if exc.trial is not None and record is not None:
-                record.append_failed(failed_record(exc.trial, record.next_iteration()))
+                iteration = record.next_iteration()
+                record.append_failed(failed_record(exc.trial, iteration))
+                finished.append((exc.trial, iteration_line(exc.trial, iteration, used[0])))
             result.error_code, result.error_msg = exc.code, str(exc)
             status, message = ('canceled' if exc.code == Codes.CANCELED else 'failed'), str(exc)
             handle.canceled() if handle.is_cancel_requested else handle.abort()
@@ -321,6 +336,9 @@ class ImprovementLoop(Node):
             result.error_msg = message = f'{type(exc).__name__}: {exc}'
             handle.abort()
             self.get_logger().error(f'internal error: {message}')
+        result.history = [line for _, line in finished]
+        result.trial_ids = [tr.trial_id for tr, _ in finished]
+        result.costs = [float(tr.cost) if tr.status == 0 else float('nan') for tr, _ in finished]
         if record is not None:
             named = [t['improver'] for t in record.trials() if t.get('improver')]
             if not record.config.get('improver') and named:

@@ -6,10 +6,12 @@ Five processes (MuJoCo bridge, OpenCV tracker, planner, executor, loop), run rec
 """
 
 import json
+import sys
 import threading
 
 import numpy as np
 import pytest
+import yaml
 from action_msgs.msg import GoalStatus
 from bringup_graph import running_graph
 
@@ -43,8 +45,14 @@ def test_improve_over_the_graph_records_every_trial(graph):
     )
     assert status == GoalStatus.STATUS_SUCCEEDED, result.error_msg
     assert [f.iteration for f in seen] == [0, 1, 2, 3, 4]
-    costs = [t.cost for t in result.history]
+    costs = list(result.costs)
     assert len(costs) == 5 and result.best_cost == min(costs) < costs[0]
+    assert len(result.history) == 5 and result.history[1].startswith(f'1: {result.run_id}-1 ')
+    # Brief as `ros2 action send_goal` prints it: well under 100 lines for 20 iterations.
+    lines = _printed_lines(result)
+    empty = type(result)(**{f: getattr(result, f) for f in ('run_id', 'best_theta', 'best_cost')})
+    per_iteration = (lines - _printed_lines(empty)) / 5
+    assert per_iteration <= 3 and _printed_lines(empty) + 20 * per_iteration < 100, lines
     run = runs / result.run_id
     trials = [json.loads(line) for line in (run / 'trials.jsonl').read_text().splitlines()]
     assert [t['iteration'] for t in trials] == [0, 1, 2, 3, 4]
@@ -84,6 +92,20 @@ def test_bad_goals_are_rejected_with_a_code(graph, kwargs, message):
     assert result.error_code in (1, 5) and message in result.error_msg, result.error_msg
 
 
+def _as_dict(msg):
+    """A message as the nested mapping ros2cli dumps to YAML (block style) when it prints it."""
+    if hasattr(msg, 'get_fields_and_field_types'):
+        return {f: _as_dict(getattr(msg, f)) for f in msg.get_fields_and_field_types()}
+    if isinstance(msg, str | int | float | bool):
+        return msg
+    return [_as_dict(v) for v in msg]
+
+
+def _printed_lines(msg) -> int:
+    text = yaml.safe_dump(_as_dict(msg), default_flow_style=False, width=sys.maxsize)
+    return len(text.splitlines())
+
+
 def _trials(runs, run_id: str) -> list[dict]:
     return [json.loads(line) for line in (runs / run_id / 'trials.jsonl').read_text().splitlines()]
 
@@ -104,6 +126,11 @@ def test_cancel_mid_run_stops_the_trial_and_keeps_the_record(graph):
     assert [t['iteration'] for t in trials] == list(range(len(trials)))
     summary = json.loads((runs / result.run_id / 'summary.json').read_text())
     assert summary['status'] == 'canceled' and summary['iterations'] == len(trials)
+    # The result holds every finished trial (and the one canceled, with its status).
+    ids = [t['trial_id'] for t in trials]
+    assert list(result.trial_ids[: len(trials)]) == ids and len(result.trial_ids) <= len(ids) + 1
+    assert list(result.costs[: len(trials)]) == pytest.approx([t['cost'] for t in trials])
+    assert all(' OK' in line for line in result.history[: len(trials)])
     executor = next(p for p in bringup.graph.processes if p.name == 'trial_executor')
     executor.wait_for_output(rf'{result.run_id}-{len(trials)} failed: canceled while', 10.0)
 
@@ -134,7 +161,7 @@ def test_resume_after_the_executor_is_killed_loses_and_repeats_nothing(graph):
     assert after[:2] == before  # kept byte for byte
     trials = [json.loads(line) for line in after]
     assert [t['iteration'] for t in trials] == [0, 1, 2, 3]
-    assert [t['trial_id'] for t in trials[2:]] == [t.trial_id for t in resumed.history]
+    assert [t['trial_id'] for t in trials[2:]] == list(resumed.trial_ids)
     assert all(t['goal'] == [0.9, -0.02] for t in trials)
     summary = json.loads((runs / result.run_id / 'summary.json').read_text())
     assert summary['status'] == 'succeeded' and len(summary['costs']) == 4
