@@ -4,6 +4,7 @@
 
 import json
 import re
+import sys
 import time
 
 import numpy as np
@@ -125,3 +126,19 @@ def test_bayes_opt_answers_from_the_run_history_across_a_restart(ros_graph):
         assert code == 0 and other['details']['observations'] == 1
         planner.assert_clean_exit(planner.stop())
     np.testing.assert_allclose(answers[0], answers[1])
+
+
+def test_parameter_choices_and_ranges_are_visible_to_describe(ros_graph):
+    """What `ros2 param describe /icpi_planner improver` shows: the choices, not only prose."""
+    planner = ros_graph.start('icpi_planner', ['icpi_planner'], ready=READY)
+    done = ros_graph.run([sys.executable, 'test/node/helpers/param_probe.py', 'icpi_planner'])
+    assert done.returncode == 0, done.stderr
+    described = json.loads(done.stdout)
+    improver = described['improver']['additional_constraints']
+    assert improver.startswith('one of: auto, bayes_opt, knn_linear')
+    assert 'none' in described['fallback_improver']['additional_constraints']
+    assert described['llm.api']['additional_constraints'] == 'one of: chat, completions'
+    assert described['k']['integer_range'] == [[1, 200]]
+    assert described['llm.temperature']['floating_point_range'] == [[0.0, 2.0]]
+    assert described['k']['read_only'] and not described['improver']['read_only']
+    planner.assert_clean_exit(planner.stop())
