@@ -113,6 +113,36 @@ class JointPlan:
         vel += (-6 * s2 + 6 * s) * p1 + (3 * s2 - 2 * s) * v1
         return pos, vel / h
 
+    def acceleration(self, t: np.ndarray | float) -> np.ndarray:
+        """Second derivative of the cubic Hermite interpolation at times `t` (0 outside)."""
+        t = np.asarray(t, dtype=float)
+        inside = ((t >= self.times[0]) & (t <= self.times[-1]))[..., None]
+        t = np.clip(t, self.times[0], self.times[-1])
+        i = np.clip(np.searchsorted(self.times, t, side='right') - 1, 0, len(self.times) - 2)
+        t0, t1 = self.times[i], self.times[i + 1]
+        h = (t1 - t0)[..., None]
+        s = ((t - t0) / (t1 - t0))[..., None]
+        p0, p1 = self.positions[i], self.positions[i + 1]
+        v0, v1 = self.velocities[i] * h, self.velocities[i + 1] * h
+        acc = (12 * s - 6) * p0 + (6 * s - 4) * v0 + (6 - 12 * s) * p1 + (6 * s - 2) * v1
+        return np.where(inside, acc / (h * h), 0.0)
+
+    def decimate(self, stride: int) -> 'JointPlan':
+        """Every `stride`-th sample and the last: the points sent to a controller."""
+        if stride < 1:
+            raise InvalidInput(f'stride must be at least 1, got {stride}')
+        last = len(self.times) - 1
+        keep = np.array([*range(0, last, stride), last])
+        tip = None if self.tip is None else self.tip[keep]
+        return JointPlan(
+            self.joint_names,
+            self.times[keep],
+            self.positions[keep],
+            self.velocities[keep],
+            tip,
+            self.stroke,
+        )
+
 
 def min_jerk(tau: np.ndarray) -> np.ndarray:
     """Minimum-jerk progress in [0, 1] for normalised time tau (clipped to [0, 1])."""

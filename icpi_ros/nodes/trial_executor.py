@@ -29,7 +29,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from icpi_ros.core.arm import ArmSpec
 from icpi_ros.core.kinematics import ModelKinematics
 from icpi_ros.core.motion import PlanRejected, plan_motion
-from icpi_ros.core.safety import SafetyLimits, check_plan
+from icpi_ros.core.safety import SafetyLimits, check_plan, check_sent
 from icpi_ros.core.scoring import TrackingLost, score_trajectory
 from icpi_ros.core.tasks import load_tasks
 from icpi_ros.core.validation import InvalidInput
@@ -44,7 +44,8 @@ from icpi_ros.nodes.runtime import (
 
 NODE_NAME = 'trial_executor'
 Codes = ExecuteTrial.Result
-# Every n-th point of the 100 Hz plan is sent (the controller interpolates cubically).
+# Every n-th point of the 100 Hz plan is sent (the controller interpolates cubically); the
+# points and that interpolation are checked against the limits (safety.check_sent).
 POINT_STRIDE = 5
 RESET_MODES = ('service', 'operator', 'none')
 # Polling period while waiting for the robot's clock or the tracker: short, because every
@@ -603,6 +604,9 @@ class TrialExecutor(Node):
             try:
                 plan = plan_motion(task.motion, self._arm, theta, task.trial_duration_s)
                 check_plan(plan, self._limits)
+                # What the controller gets, and its spline between those points: checked too.
+                plan = plan.decimate(POINT_STRIDE)
+                check_sent(plan, self._arm, self._limits)
             except PlanRejected as exc:
                 raise TrialFailed(Codes.LIMITS, f'plan rejected ({exc.reason}): {exc}') from None
             if dry_run or publish_plan:
@@ -624,6 +628,12 @@ class TrialExecutor(Node):
             end = start + task.trial_duration_s
             self._controller.publish(self._trajectory(plan, start))
             moving = True
+            if self._now() >= start:  # it left after its own start: it would begin part-way
+                raise TrialFailed(
+                    Codes.TIMEOUT,
+                    f'the trajectory was published {self._now() - start:.3f} s after its start '
+                    f'time (start_delay_s {self._lead_s:g} too short for this machine?): held',
+                )
             phase(ExecuteTrial.Feedback.PHASE_MOVING)
             while self._now() < end:
                 check('moving')
@@ -674,16 +684,16 @@ class TrialExecutor(Node):
         trial.wall_time_s = time.monotonic() - wall_start
         return result
 
-    def _trajectory(self, plan, start: float) -> JointTrajectory:
-        msg = JointTrajectory(joint_names=list(plan.joint_names))
+    def _trajectory(self, sent, start: float) -> JointTrajectory:
+        """Return the JointTrajectory of the (decimated, checked) points, from `start`."""
+        msg = JointTrajectory(joint_names=list(sent.joint_names))
         msg.header.stamp = to_time(start)
-        last = len(plan.times) - 1
-        for i in [*range(0, last, POINT_STRIDE), last]:
+        for i in range(len(sent.times)):
             msg.points.append(
                 JointTrajectoryPoint(
-                    positions=plan.positions[i].tolist(),
-                    velocities=plan.velocities[i].tolist(),
-                    time_from_start=to_duration(float(plan.times[i])),
+                    positions=sent.positions[i].tolist(),
+                    velocities=sent.velocities[i].tolist(),
+                    time_from_start=to_duration(float(sent.times[i])),
                 )
             )
         return msg

@@ -298,3 +298,15 @@ def test_tracker_buffer_and_coverage_change_at_run_time(ros_graph, client, tmp_p
     assert not ok, reason  # out of its range
     assert client.set_parameter('min_coverage', 1.0, 'trajectory_tracker')[0]
     tracker.wait_for_output(r'min_coverage is now 1: applies from the next trajectory request')
+
+
+def test_the_executor_checks_the_controller_s_spline_not_only_the_plan(ros_graph, client):
+    # slide-gc theta (0, 0.1, 0.3): the 100 Hz plan peaks at 23.1 rad/s², the cubic spline
+    # through every 5th point at 25.5 (test_kinematics_safety.py): 24 lies between.
+    argv = ['trial_executor', '--ros-args', '-p', 'dry_run:=true', '-p', 'max_joint_accel:=24.0']
+    ros_graph.start('trial_executor', argv, ready=READY, timeout=30)
+    response = client.spin_until(client.send('accel-1').get_result_async())
+    assert response.result.error_code == ExecuteTrial.Result.LIMITS, response.result.error_msg
+    assert 'plan rejected (acceleration): sent trajectory between the sent points' in (
+        response.result.error_msg
+    )
