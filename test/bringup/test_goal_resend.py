@@ -12,8 +12,11 @@ import dataclasses
 import re
 import sys
 
+import rclpy
 from action_msgs.msg import GoalStatus
 from bringup_graph import running_graph
+from icpi_interfaces.action import ExecuteTrial
+from rclpy.action import ActionClient
 
 from icpi_ros.bringup import Bringup, sim_graph
 from icpi_ros.demo import calibrate_sim_camera
@@ -50,3 +53,20 @@ def test_a_late_accepted_trial_is_watched_not_lost(tmp_path):
         # with a hold and is not counted): nothing ran twice, nothing unwatched.
         done = re.findall(r'trial (\S+) slide-gc: theta', executor.output())
         assert sorted(done) == [f'{result.run_id}-0', f'{result.run_id}-1'], executor.output()
+
+        # The same goal as the trial just completed (a resend whose answer was lost, or a
+        # loop restarted at once): answered with that trial's result, nothing moves again.
+        last = result.history[-1]
+        action = ActionClient(client.node, ExecuteTrial, '/trial_executor/execute_trial')
+        assert action.wait_for_server(timeout_sec=10.0)
+        goal = ExecuteTrial.Goal(
+            task='slide-gc', theta=last.theta_requested, goal=last.goal, trial_id=last.trial_id
+        )
+        sent = action.send_goal_async(goal)
+        rclpy.spin_until_future_complete(client.node, sent, timeout_sec=10.0)
+        answer = sent.result().get_result_async()
+        rclpy.spin_until_future_complete(client.node, answer, timeout_sec=10.0)
+        again = answer.result().result
+        assert again.error_code == ExecuteTrial.Result.NONE and again.trial.cost == last.cost
+        executor.wait_for_output(rf'trial {last.trial_id} completed .* answered with its result')
+        assert len(re.findall(r'trial (\S+) slide-gc: theta', executor.output())) == 2
