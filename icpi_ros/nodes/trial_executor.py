@@ -146,7 +146,6 @@ class TrialGoals:
     def __init__(self, node: Node, run, group, wait_s: float) -> None:
         self._node, self._run, self._wait_s = node, run, wait_s
         self._lock = threading.Lock()
-        self._turn = threading.Lock()  # held by the goal that is moving the arm
         self._accepted = 0  # goals accepted and not yet answered
         self._key: tuple | None = None  # the request the accepted goals share
         self._running: RunningTrial | None = None
@@ -190,35 +189,49 @@ class TrialGoals:
     def _key_id(self) -> str:
         return self._key[0] if self._key else '(no id)'
 
+    def _claim(self, handle, key: tuple | None) -> tuple[str, object]:
+        """Decide what a goal does now: run, attach, replay, or wait for the running trial."""
+        with self._lock:
+            running, last = self._running, self._last
+            if running is None:
+                fresh = last is not None and time.monotonic() - last[2] < REPLAY_S
+                if key is not None and fresh and key == last[0]:
+                    return 'replay', last
+                self._running = RunningTrial(key, handle)
+                return 'run', self._running
+        if key is not None and key == running.key and running.attach(handle):
+            return 'attach', running
+        return 'wait', running  # the same trial, already ending: run afresh after it
+
     def _execute(self, handle) -> ExecuteTrial.Result:
         key = request_key(handle.request)
+        deadline = time.monotonic() + self._wait_s
         try:
-            with self._lock:
-                running = self._running
-                last = self._last
-            attached = key is not None and running is not None and key == running.key
-            if attached and running.attach(handle):
-                return finish_goal(handle, self._result_of(running, handle))
-            if last is not None and key == last[0] and time.monotonic() - last[2] < REPLAY_S:
+            while True:
+                what, it = self._claim(handle, key)
+                if what != 'wait':
+                    break
+                it.done.wait(CLOCK_POLL_S * 20)
+                if time.monotonic() > deadline:
+                    return finish_goal(handle, self._timed_out(handle))
+            if what == 'attach':
+                return finish_goal(handle, self._result_of(it, handle))
+            if what == 'replay':
                 self._node.get_logger().warning(
-                    f'trial {handle.request.trial_id} completed {time.monotonic() - last[2]:.1f}'
+                    f'trial {handle.request.trial_id} completed {time.monotonic() - it[2]:.1f}'
                     ' s ago: answered with its result, nothing moves again'
                 )
-                return finish_goal(handle, last[1])
-            with self._turn:
-                trial = RunningTrial(key, handle)
+                return finish_goal(handle, it[1])
+            result = ExecuteTrial.Result()
+            try:
+                result = self._run(it)
+            finally:
+                it.finish(result)
                 with self._lock:
-                    self._running = trial
-                result = ExecuteTrial.Result()
-                try:
-                    result = self._run(trial)
-                finally:
-                    trial.finish(result)
-                    with self._lock:
-                        self._running = None
-                        done = key is not None and result.error_code == Codes.NONE
-                        self._last = (key, result, time.monotonic()) if done else None
-                return finish_goal(handle, result)
+                    self._running = None
+                    done = key is not None and result.error_code == Codes.NONE
+                    self._last = (key, result, time.monotonic()) if done else None
+            return finish_goal(handle, result)
         finally:
             with self._lock:
                 self._accepted -= 1
@@ -230,8 +243,11 @@ class TrialGoals:
         # The trial ends by its own trial_timeout_s; this bound only guards against a bug.
         if running.done.wait(self._wait_s) and running.result is not None:
             return running.result
+        return self._timed_out(handle)
+
+    def _timed_out(self, handle) -> ExecuteTrial.Result:
         result = ExecuteTrial.Result(error_code=Codes.TIMEOUT)
-        result.error_msg = f'the trial this goal watches did not end within {self._wait_s:g} s'
+        result.error_msg = f'the trial this goal waits for did not end within {self._wait_s:g} s'
         result.trial.trial_id = handle.request.trial_id
         return result
 
