@@ -57,6 +57,8 @@ HEARTBEAT_S = 0.5
 START_POSE_WAIT_S = 1.0
 # Parameters that may change at run time; each trial reads them once, when it starts.
 RUNTIME_FLAGS = ('dry_run', 'publish_plan')
+# Executor threads: up to 5 copies of a goal waiting, plus the service answers of the trial.
+EXECUTOR_THREADS = 8
 # A goal identical to the trial completed this recently (s) gets that trial's result.
 REPLAY_S = 30.0
 
@@ -800,7 +802,9 @@ class TrialExecutor(Node):
 
 def main(args: list[str] | None = None) -> None:
     """Run the trial executor until Ctrl-C."""
-    raise SystemExit(run_node(TrialExecutor, args, threads=4))
+    # Each goal waits in a thread of its own (the trial, or a resend attached to it; the loop
+    # sends up to 5 copies) and the trial's service calls need free threads to complete.
+    raise SystemExit(run_node(TrialExecutor, args, threads=EXECUTOR_THREADS))
 
 
 if __name__ == '__main__':
