@@ -52,16 +52,7 @@ def check_plan(plan: JointPlan, limits: SafetyLimits) -> None:
 
     """
     if plan.tip is not None:
-        low, high = np.asarray(limits.workspace_min), np.asarray(limits.workspace_max)
-        outside = np.any((plan.tip < low) | (plan.tip > high), axis=1)
-        if np.any(outside):
-            k = int(np.flatnonzero(outside)[0])
-            raise PlanRejected(
-                'workspace',
-                f'tool tip {np.round(plan.tip[k], 3).tolist()} at t = {plan.times[k]:.2f} s is '
-                f'outside the workspace box {list(limits.workspace_min)} .. '
-                f'{list(limits.workspace_max)}',
-            )
+        _check_workspace(plan.tip, plan.times, limits, '')
     speed = np.abs(plan.velocities)
     if speed.max() > limits.max_joint_speed:
         k, j = np.unravel_index(int(np.argmax(speed)), speed.shape)
@@ -132,13 +123,17 @@ def check_sent(
     low, high = np.asarray(limits.workspace_min), np.asarray(limits.workspace_max)
     if np.all(np.isinf(low)) and np.all(np.isinf(high)):
         return
-    tip, _ = arm.forward(q)
+    _check_workspace(arm.forward(q)[0], t, limits, f'sent trajectory {where}: ')
+
+
+def _check_workspace(tip: np.ndarray, times: np.ndarray, limits: SafetyLimits, what: str) -> None:
+    low, high = np.asarray(limits.workspace_min), np.asarray(limits.workspace_max)
     outside = np.any((tip < low) | (tip > high), axis=1)
     if np.any(outside):
         k = int(np.flatnonzero(outside)[0])
         raise PlanRejected(
             'workspace',
-            f'sent trajectory {where}: tool tip {np.round(tip[k], 3).tolist()} at t = '
-            f'{t[k]:.3f} s is outside the workspace box {list(limits.workspace_min)} .. '
+            f'{what}tool tip {np.round(tip[k], 3).tolist()} at t = {times[k]:.3f} s is '
+            f'outside the workspace box {list(limits.workspace_min)} .. '
             f'{list(limits.workspace_max)}',
         )
