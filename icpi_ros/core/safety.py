@@ -80,8 +80,9 @@ def check_plan(plan: JointPlan, limits: SafetyLimits) -> None:
             )
 
 
-# Resampling rate of the controller's interpolation for `check_sent` (Hz).
-SENT_CHECK_RATE_HZ = 1000.0
+# Resampling rate of the controller's interpolation for `check_sent` (Hz): 25 samples in a
+# segment of the 20 Hz sent points, plus both ends of every segment.
+SENT_CHECK_RATE_HZ = 500.0
 
 
 def check_sent(
@@ -102,7 +103,10 @@ def check_sent(
         if problem:
             raise PlanRejected('limits', f'sent trajectory {where}: {problem}')
     n = max(2, int(np.ceil(sent.duration * rate_hz)) + 1)
-    t = np.linspace(sent.times[0], sent.times[-1], n)
+    # The spline's acceleration is linear in each segment and jumps at the points: its peaks
+    # are the segment ends, so both sides of every point are sampled too.
+    ends = np.clip(sent.times[1:] - 1e-9, sent.times[0], sent.times[-1])
+    t = np.union1d(np.linspace(sent.times[0], sent.times[-1], n), np.union1d(sent.times, ends))
     q, qd = sent.sample(t)
     qdd = sent.acceleration(t)
     where = "between the sent points (the controller's spline)"
