@@ -94,24 +94,52 @@ class JointPlan:
         """Time of the last sample."""
         return float(self.times[-1])
 
-    def sample(self, t: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
-        """Cubic Hermite interpolation of positions and velocities at times `t`.
-
-        Before the first sample it holds the first; after the last it holds the last.
-        """
-        t = np.clip(np.asarray(t, dtype=float), self.times[0], self.times[-1])
+    def _segments(self, t: np.ndarray) -> tuple[np.ndarray, ...]:
+        """For times `t` (clipped to the plan): h, s in [0, 1], p0, p1 and h-scaled v0, v1."""
+        t = np.clip(t, self.times[0], self.times[-1])
         i = np.clip(np.searchsorted(self.times, t, side='right') - 1, 0, len(self.times) - 2)
         t0, t1 = self.times[i], self.times[i + 1]
         h = (t1 - t0)[..., None]
         s = ((t - t0) / (t1 - t0))[..., None]
         p0, p1 = self.positions[i], self.positions[i + 1]
-        v0, v1 = self.velocities[i] * h, self.velocities[i + 1] * h
+        return h, s, p0, p1, self.velocities[i] * h, self.velocities[i + 1] * h
+
+    def sample(self, t: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+        """Cubic Hermite interpolation of positions and velocities at times `t`.
+
+        Before the first sample it holds the first; after the last it holds the last.
+        """
+        h, s, p0, p1, v0, v1 = self._segments(np.asarray(t, dtype=float))
         s2, s3 = s * s, s * s * s
         pos = (2 * s3 - 3 * s2 + 1) * p0 + (s3 - 2 * s2 + s) * v0
         pos += (-2 * s3 + 3 * s2) * p1 + (s3 - s2) * v1
         vel = (6 * s2 - 6 * s) * p0 + (3 * s2 - 4 * s + 1) * v0
         vel += (-6 * s2 + 6 * s) * p1 + (3 * s2 - 2 * s) * v1
         return pos, vel / h
+
+    def acceleration(self, t: np.ndarray | float) -> np.ndarray:
+        """Second derivative of the cubic Hermite interpolation at times `t` (0 outside)."""
+        t = np.asarray(t, dtype=float)
+        inside = ((t >= self.times[0]) & (t <= self.times[-1]))[..., None]
+        h, s, p0, p1, v0, v1 = self._segments(t)
+        acc = (12 * s - 6) * p0 + (6 * s - 4) * v0 + (6 - 12 * s) * p1 + (6 * s - 2) * v1
+        return np.where(inside, acc / (h * h), 0.0)
+
+    def decimate(self, stride: int) -> 'JointPlan':
+        """Every `stride`-th sample and the last: the points sent to a controller."""
+        if stride < 1:
+            raise InvalidInput(f'stride must be at least 1, got {stride}')
+        last = len(self.times) - 1
+        keep = np.array([*range(0, last, stride), last])
+        tip = None if self.tip is None else self.tip[keep]
+        return JointPlan(
+            self.joint_names,
+            self.times[keep],
+            self.positions[keep],
+            self.velocities[keep],
+            tip,
+            self.stroke,
+        )
 
 
 def min_jerk(tau: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ itself is the core's `run_loop`, the same one `icpi improve` runs without ROS.
 import json
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,10 @@ from icpi_interfaces.action import ExecuteTrial, Improve
 from icpi_interfaces.msg import TrialResult
 from icpi_interfaces.srv import NextPolicy
 from rclpy.action import ActionClient
+from rclpy.action.client import ClientGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
+from unique_identifier_msgs.msg import UUID
 
 from icpi_ros.core.improvers import AUTO, IMPROVERS, ImproverFailed
 from icpi_ros.core.loop import Iteration, Stopped, run_loop
@@ -413,19 +416,41 @@ class ImprovementLoop(Node):
 
         A goal sent before DDS has matched a freshly started executor is lost, while the
         killed one may still look present in the graph; the answer normally takes ~5 ms.
+        Before each resend the unanswered goal is canceled (by its goal id), and canceled
+        again should its acceptance arrive later: no trial runs with nobody watching it. The
+        resend carries the same trial_id; the executor attaches it to that trial if the
+        first copy is running after all (trial_executor.TrialGoals).
         """
         for attempt in range(1, GOAL_ATTEMPTS + 1):
+            goal_id = UUID(uuid=list(uuid.uuid4().bytes))
+            sent = self._trials.send_goal_async(
+                request, feedback_callback=on_feedback, goal_uuid=goal_id
+            )
             try:
-                return wait_for(
-                    self._trials.send_goal_async(request, feedback_callback=on_feedback),
-                    GOAL_ANSWER_S,
-                    'the trial executor',
-                )
+                return wait_for(sent, GOAL_ANSWER_S, 'the trial executor')
             except WaitAborted as exc:
+                self._cancel_unanswered(request.trial_id, goal_id, sent)
                 if stop_requested().is_set() or attempt == GOAL_ATTEMPTS:
                     raise
-                self.get_logger().warning(f'trial {request.trial_id}: {exc}; sending it again')
+                self.get_logger().warning(
+                    f'trial {request.trial_id}: {exc}; canceled that goal, sending it again'
+                )
         raise AssertionError('unreachable')
+
+    def _cancel_unanswered(self, trial_id: str, goal_id: UUID, sent) -> None:
+        """Cancel a goal whose answer has not come: now, and again if it is accepted late."""
+        response = ExecuteTrial.Impl.SendGoalService.Response(accepted=True)
+        ClientGoalHandle(self._trials, goal_id, response).cancel_goal_async()
+
+        def accepted_late(future) -> None:
+            handle = future.result()
+            if handle is not None and handle.accepted:
+                self.get_logger().warning(
+                    f'trial {trial_id}: an unanswered goal was accepted late; canceled it'
+                )
+                handle.cancel_goal_async()
+
+        sent.add_done_callback(accepted_late)
 
     def _next_policy(self, query, improver: str) -> tuple[PolicyStep, float]:
         """Call NextPolicy; return the step and the planner's own compute time (s)."""

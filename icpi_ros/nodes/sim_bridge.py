@@ -5,7 +5,16 @@
 Takes joint trajectories on the topic interface of ros2_control's joint_trajectory_controller
 and publishes what the hardware would (/joint_states, /camera/image_raw + camera_info), the
 simulation clock (/clock) and, for evaluation only, the object's ground truth (/sim/object_pose).
-Physics runs in its own thread, paced by `realtime_factor` (0: as fast as possible).
+Physics runs in its own thread, paced by `realtime_factor` (0: as fast as possible). If that
+thread dies the node stops and exits with code PHYSICS_FAILED, the reason in its log: a bridge
+without physics would keep answering while /clock stands still.
+
+A trajectory whose start (header.stamp, when the arm leaves its current pose) is already past
+on the simulation clock when it arrives is refused: sampling it at `now - start` would start
+it part-way through, a jump. A zero stamp means "now", as for joint_trajectory_controller.
+
+Test only: the environment variable ICPI_TEST_PHYSICS_FAULT_S (simulated seconds) makes the
+physics thread raise after that long, so the tests can see the node exit. Nothing else reads it.
 """
 
 import os
@@ -13,6 +22,7 @@ import threading
 import time
 
 import numpy as np
+import rclpy.logging
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped
 from icpi_interfaces.srv import ResetScene
@@ -28,12 +38,16 @@ from icpi_ros.core.tasks import load_tasks
 from icpi_ros.core.validation import InvalidInput
 from icpi_ros.core.vision.camera import CameraModel
 from icpi_ros.nodes.conversions import seconds, to_time
-from icpi_ros.nodes.runtime import declare, run_node
+from icpi_ros.nodes.runtime import declare, run_node, stop_requested
 
 NODE_NAME = 'sim_bridge'
 TABLE_FRAME = 'table'
 CAMERA_FRAME = 'camera_optical'
 RESET_TIMEOUT_S = 10.0
+# Exit code when the physics thread died (1 is a configuration error at start).
+PHYSICS_FAILED = 3
+# Test-only fault injection (see the module docstring): simulated seconds until a fault.
+FAULT_ENV = 'ICPI_TEST_PHYSICS_FAULT_S'
 
 
 def camera_info(camera: CameraModel, stamp: Time) -> CameraInfo:
@@ -121,6 +135,9 @@ class SimBridge(Node):
         self._wake = threading.Event()
         self._viewer = None  # the MuJoCo viewer window (headless false), physics thread only
         self._reset_result: tuple[bool, str, float] = (False, '', 0.0)
+        self.failure = ''  # why the physics thread died; empty while it runs
+        fault = os.environ.get(FAULT_ENV, '')
+        self._fault_at = self._sim_time() + float(fault) if fault else None
 
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self._clock_pub = self.create_publisher(Clock, '/clock', reliable)
@@ -183,7 +200,19 @@ class SimBridge(Node):
             return
         stamp = seconds(msg.header.stamp)
         with self._lock:
-            self._plan, self._plan_start = plan, (stamp if stamp > 0 else now)
+            now = self._sim_time()  # the physics thread may have stepped since
+            if stamp != 0 and stamp < now:  # a zero stamp means now
+                late = now - stamp
+            else:
+                late = 0.0
+                self._plan, self._plan_start = plan, (stamp or now)
+        if late:
+            self.get_logger().error(
+                f'rejected trajectory: it starts at {stamp:.3f} s, {late:.3f} s in the past on '
+                f'the simulation clock ({now:.3f} s); starting it part-way would make the arm '
+                'jump. Stamp it ahead of the clock (or 0: now)'
+            )
+            return
         self.get_logger().debug(f'accepted trajectory: {len(points)} points, {plan.duration:.2f} s')
 
     def _on_reset(self, request: ResetScene.Request, response: ResetScene.Response):
@@ -233,8 +262,13 @@ class SimBridge(Node):
         try:
             self._run_physics()
         except BaseException as exc:
-            if self.context.ok():  # not just Ctrl-C shutting the context down under us
-                self.get_logger().fatal(f'physics thread stopped: {type(exc).__name__}: {exc}')
+            if self.context.ok() and not self._stop.is_set():  # not Ctrl-C shutting down
+                self.failure = f'{type(exc).__name__}: {exc}'
+                self.get_logger().fatal(
+                    f'physics thread died ({self.failure}): no more /clock or joint states; '
+                    f'stopping with exit code {PHYSICS_FAILED}'
+                )
+                stop_requested().set()  # run_node's loop ends; main() returns the code
         finally:
             self._sim.close()
 
@@ -284,6 +318,8 @@ class SimBridge(Node):
                         q, qd = self._hold, np.zeros_like(self._hold)
                     self._sim.set_targets(q, qd)
                     self._sim.step()
+                if self._fault_at is not None and self._sim_time() >= self._fault_at:
+                    raise RuntimeError(f'injected physics fault ({FAULT_ENV}, tests only)')
                 now = self._sim_time()
                 q, qd = self._sim.joint_positions(), self._sim.joint_velocities()
                 obj = self._sim.object_position()
@@ -336,8 +372,18 @@ class SimBridge(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    """Run the sim bridge until Ctrl-C."""
-    raise SystemExit(run_node(SimBridge, args))
+    """Run the sim bridge until Ctrl-C (exit 0) or until its physics thread dies (exit 3)."""
+    made: list[SimBridge] = []
+
+    def make() -> SimBridge:
+        made.append(SimBridge())
+        return made[-1]
+
+    code = run_node(make, args)
+    if made and made[0].failure:
+        rclpy.logging.get_logger(NODE_NAME).fatal(f'exiting: physics died: {made[0].failure}')
+        code = PHYSICS_FAILED
+    raise SystemExit(code)
 
 
 if __name__ == '__main__':

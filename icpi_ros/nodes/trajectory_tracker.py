@@ -10,6 +10,7 @@ on `~/trajectory`. Bad images and missing calibration are reported, never a cras
 
 import time
 from collections import deque
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -18,6 +19,7 @@ from icpi_interfaces.msg import ObjectTrajectory
 from icpi_interfaces.srv import GetTrajectory
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -66,14 +68,24 @@ class TrajectoryTracker(Node):
                 self, 'reject_border', True, 'Refuse blobs touching the border.', read_only=True
             ),
             min_coverage=declare(
-                self, 'min_coverage', 0.8, 'Minimum detected fraction.', float_range=(0.0, 1.0)
+                self,
+                'min_coverage',
+                0.8,
+                'Minimum detected fraction. Settable at run time: applies to the next request.',
+                float_range=(0.0, 1.0),
             ),
         )
         if not ranges:
             raise InvalidInput('parameters hsv_low/hsv_high: no colour range given')
         self._buffer_s = declare(
-            self, 'buffer_s', 30.0, 'Seconds of detections kept.', float_range=(1.0, 600.0)
+            self,
+            'buffer_s',
+            30.0,
+            'Seconds of detections kept. Settable at run time: applies from the next frame.',
+            float_range=(1.0, 600.0),
         )
+        # Range and type are checked by the descriptors; this makes the new values count.
+        self.add_post_set_parameters_callback(self._on_parameters_set)
         self._debug = declare(
             self, 'publish_debug_image', False, 'Publish ~/debug_image.', read_only=True
         )
@@ -136,6 +148,19 @@ class TrajectoryTracker(Node):
             f'ready: calibration {calibration or "(none)"}, plane normal {tuple(normal)} '
             f'offset {self._config.plane_offset:g} m'
         )
+
+    def _on_parameters_set(self, params: list[Parameter]) -> None:
+        # The same single-threaded executor runs the image and service callbacks: no race.
+        for param in params:
+            if param.name == 'min_coverage':
+                self._config = replace(self._config, min_coverage=param.value)
+                when = 'the next trajectory request'
+            elif param.name == 'buffer_s':
+                self._buffer_s = param.value
+                when = 'the next frame (older detections are dropped then)'
+            else:
+                continue
+            self.get_logger().info(f'{param.name} is now {param.value:g}: applies from {when}')
 
     def _newest_stamp(self) -> float:
         return self._detections[-1][0] if self._detections else -np.inf

@@ -16,8 +16,11 @@ import uuid
 import numpy as np
 from icpi_interfaces.action import ExecuteTrial
 from icpi_interfaces.srv import GetTrajectory, ResetScene
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
@@ -26,13 +29,12 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from icpi_ros.core.arm import ArmSpec
 from icpi_ros.core.kinematics import ModelKinematics
 from icpi_ros.core.motion import PlanRejected, plan_motion
-from icpi_ros.core.safety import SafetyLimits, check_plan
+from icpi_ros.core.safety import SafetyLimits, check_plan, check_sent
 from icpi_ros.core.scoring import TrackingLost, score_trajectory
 from icpi_ros.core.tasks import load_tasks
 from icpi_ros.core.validation import InvalidInput
 from icpi_ros.nodes.conversions import seconds, to_duration, to_time
 from icpi_ros.nodes.runtime import (
-    OneGoalAtATime,
     WaitAborted,
     declare,
     run_node,
@@ -42,7 +44,8 @@ from icpi_ros.nodes.runtime import (
 
 NODE_NAME = 'trial_executor'
 Codes = ExecuteTrial.Result
-# Every n-th point of the 100 Hz plan is sent (the controller interpolates cubically).
+# Every n-th point of the 100 Hz plan is sent (the controller interpolates cubically); the
+# points and that interpolation are checked against the limits (safety.check_sent).
 POINT_STRIDE = 5
 RESET_MODES = ('service', 'operator', 'none')
 # Polling period while waiting for the robot's clock or the tracker: short, because every
@@ -52,6 +55,12 @@ CLOCK_POLL_S = 0.005
 HEARTBEAT_S = 0.5
 # How long the arm may take to show up at the plan start after the reset (wall clock, s).
 START_POSE_WAIT_S = 1.0
+# Parameters that may change at run time; each trial reads them once, when it starts.
+RUNTIME_FLAGS = ('dry_run', 'publish_plan')
+# Executor threads: up to 5 copies of a goal waiting, plus the service answers of the trial.
+EXECUTOR_THREADS = 8
+# A goal identical to the trial completed this recently (s) gets that trial's result.
+REPLAY_S = 30.0
 
 
 class TrialFailed(Exception):
@@ -60,6 +69,193 @@ class TrialFailed(Exception):
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+def request_key(goal: ExecuteTrial.Goal) -> tuple | None:
+    """Return what makes two goals the same trial: id, task, theta, goal (None: no id)."""
+    if not goal.trial_id:
+        return None
+    return (goal.trial_id, goal.task, tuple(goal.theta), tuple(goal.goal))
+
+
+class RunningTrial:
+    """One trial on the arm and every goal watching it (the first one and identical resends)."""
+
+    def __init__(self, key: tuple | None, handle) -> None:
+        self.key = key
+        self.request = handle.request
+        self.handles = [handle]
+        self.stopping = False  # set once the trial has decided to end: no more attaching
+        self.done = threading.Event()
+        self.result: ExecuteTrial.Result | None = None
+        self._lock = threading.Lock()
+
+    def attach(self, handle) -> bool:
+        """Add a watching goal, unless the trial is already ending."""
+        with self._lock:
+            if self.stopping:
+                return False
+            self.handles.append(handle)
+            return True
+
+    def cancel_requested(self) -> bool:
+        """Return whether every goal watching the trial has asked to cancel it (it stops)."""
+        with self._lock:
+            if all(h.is_cancel_requested for h in self.handles):
+                self.stopping = True
+            return self.stopping
+
+    def publish_feedback(self, feedback: ExecuteTrial.Feedback) -> None:
+        """Send feedback (the heartbeat) to every goal still watching."""
+        with self._lock:
+            handles = list(self.handles)
+        for handle in handles:
+            if handle.is_active:
+                handle.publish_feedback(feedback)
+
+    def finish(self, result: ExecuteTrial.Result) -> None:
+        """Record the result; attached goals wake up and answer with it."""
+        with self._lock:
+            self.stopping, self.result = True, result
+        self.done.set()
+
+
+def finish_goal(handle, result: ExecuteTrial.Result) -> ExecuteTrial.Result:
+    """Put a goal in its final state for `result` and return the result."""
+    if handle.is_cancel_requested:
+        handle.canceled()
+    elif result.error_code == Codes.NONE:
+        handle.succeed()
+    else:
+        handle.abort()
+    return result
+
+
+class TrialGoals:
+    """The ExecuteTrial server: one trial at a time, and no trial unobserved.
+
+    A goal identical to the running trial (same trial_id, task, theta and goal: a client's
+    resend of a goal whose answer it missed) is accepted and attached to it: it gets the
+    trial's feedback and, at the end, its result; nothing else moves. The trial stops (hold)
+    only when every goal watching it has been canceled, so canceling the first copy of a
+    resent goal does not stop the trial the resend watches. A resend arriving while the trial
+    is already ending (canceled, failed) waits for it to end and then runs afresh. A goal
+    identical to the trial that just completed (within REPLAY_S) is answered with its result
+    without moving again. Any other goal is refused while a trial runs; goals without a
+    trial_id are never matched.
+    """
+
+    def __init__(self, node: Node, run, group, wait_s: float) -> None:
+        self._node, self._run, self._wait_s = node, run, wait_s
+        self._lock = threading.Lock()
+        self._accepted = 0  # goals accepted and not yet answered
+        self._key: tuple | None = None  # the request the accepted goals share
+        self._running: RunningTrial | None = None
+        self._last: tuple[tuple, ExecuteTrial.Result, float] | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+        self.server = ActionServer(
+            node,
+            ExecuteTrial,
+            '~/execute_trial',
+            self._execute,
+            goal_callback=self._on_goal,
+            cancel_callback=lambda _: CancelResponse.ACCEPT,
+            callback_group=group,
+        )
+
+    @property
+    def busy(self) -> bool:
+        """Whether a trial has been accepted and not yet answered."""
+        return self._accepted > 0
+
+    def _on_goal(self, goal: ExecuteTrial.Goal) -> GoalResponse:
+        key = request_key(goal)
+        with self._lock:
+            if self._accepted and (key is None or key != self._key):
+                self._node.get_logger().warning(
+                    f'rejected trial {goal.trial_id or "(no id)"}: trial {self._key_id()} '
+                    'is running'
+                )
+                return GoalResponse.REJECT
+            if self._accepted:
+                self._node.get_logger().warning(
+                    f'trial {goal.trial_id}: the same goal again (a resend): it watches the '
+                    'running trial instead of starting another'
+                )
+            self._accepted += 1
+            self._key = key
+            self._idle.clear()
+            return GoalResponse.ACCEPT
+
+    def _key_id(self) -> str:
+        return self._key[0] if self._key else '(no id)'
+
+    def _claim(self, handle, key: tuple | None) -> tuple[str, object]:
+        """Decide what a goal does now: run, attach, replay, or wait for the running trial."""
+        with self._lock:
+            running, last = self._running, self._last
+            if running is None:
+                fresh = last is not None and time.monotonic() - last[2] < REPLAY_S
+                if key is not None and fresh and key == last[0]:
+                    return 'replay', last
+                self._running = RunningTrial(key, handle)
+                return 'run', self._running
+        if key is not None and key == running.key and running.attach(handle):
+            return 'attach', running
+        return 'wait', running  # the same trial, already ending: run afresh after it
+
+    def _execute(self, handle) -> ExecuteTrial.Result:
+        key = request_key(handle.request)
+        deadline = time.monotonic() + self._wait_s
+        try:
+            while True:
+                what, it = self._claim(handle, key)
+                if what != 'wait':
+                    break
+                it.done.wait(CLOCK_POLL_S * 20)
+                if time.monotonic() > deadline:
+                    return finish_goal(handle, self._timed_out(handle))
+            if what == 'attach':
+                return finish_goal(handle, self._result_of(it, handle))
+            if what == 'replay':
+                self._node.get_logger().warning(
+                    f'trial {handle.request.trial_id} completed {time.monotonic() - it[2]:.1f}'
+                    ' s ago: answered with its result, nothing moves again'
+                )
+                return finish_goal(handle, it[1])
+            result = ExecuteTrial.Result()
+            try:
+                result = self._run(it)
+            finally:
+                it.finish(result)
+                with self._lock:
+                    self._running = None
+                    done = key is not None and result.error_code == Codes.NONE
+                    self._last = (key, result, time.monotonic()) if done else None
+            return finish_goal(handle, result)
+        finally:
+            with self._lock:
+                self._accepted -= 1
+                if not self._accepted:
+                    self._key = None
+                    self._idle.set()
+
+    def _result_of(self, running: RunningTrial, handle) -> ExecuteTrial.Result:
+        # The trial ends by its own trial_timeout_s; this bound only guards against a bug.
+        if running.done.wait(self._wait_s) and running.result is not None:
+            return running.result
+        return self._timed_out(handle)
+
+    def _timed_out(self, handle) -> ExecuteTrial.Result:
+        result = ExecuteTrial.Result(error_code=Codes.TIMEOUT)
+        result.error_msg = f'the trial this goal waits for did not end within {self._wait_s:g} s'
+        result.trial.trial_id = handle.request.trial_id
+        return result
+
+    def drain(self, timeout_s: float) -> None:
+        """Wait up to `timeout_s` for the accepted goals to be answered."""
+        self._idle.wait(timeout_s)
 
 
 class TrialExecutor(Node):
@@ -119,13 +315,18 @@ class TrialExecutor(Node):
         self._arm = self._declare_arm()
         self._limits = self._declare_limits()
         self._dry_run = declare(
-            self, 'dry_run', False, 'Plan, check and log trials; send nothing to the arm.'
+            self,
+            'dry_run',
+            False,
+            'Plan, check and log trials; send nothing to the arm. Settable at run time: '
+            'applies from the next trial.',
         )
         self._publish_plan = declare(
             self,
             'publish_plan',
             False,
-            'Also publish each planned trajectory on ~/planned_trajectory (always in dry run).',
+            'Also publish each planned trajectory on ~/planned_trajectory (always in dry run). '
+            'Settable at run time: applies from the next trial.',
         )
         self._require_enable = declare(
             self,
@@ -167,6 +368,8 @@ class TrialExecutor(Node):
             'JointState topic of the arm (for the start-pose check).',
             read_only=True,
         )
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self.add_post_set_parameters_callback(self._on_parameters_set)
         self._enabled = threading.Event()
         self._aborted = threading.Event()
         self._reset_confirmed = threading.Event()
@@ -191,9 +394,7 @@ class TrialExecutor(Node):
             self.create_subscription(
                 JointState, joint_states_topic, self._on_joint_states, 10, callback_group=group
             )
-        self._goals = OneGoalAtATime(
-            self, ExecuteTrial, '~/execute_trial', self._run, group, 'trial'
-        )
+        self._goals = TrialGoals(self, self._run, group, self._timeout_s + 30.0)
         mode = 'DRY RUN (nothing is sent)' if self._dry_run else 'live'
         if self._require_enable:
             mode += f', disabled until {self.resolve_topic_name("~/enable")} is called'
@@ -294,6 +495,32 @@ class TrialExecutor(Node):
             ),
         )
 
+    def _validate_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        for param in params:
+            if param.name in RUNTIME_FLAGS and not isinstance(param.value, bool):
+                return SetParametersResult(
+                    successful=False,
+                    reason=f'{param.name}: expected true or false, got {param.value!r}',
+                )
+        return SetParametersResult(successful=True)
+
+    def _on_parameters_set(self, params: list[Parameter]) -> None:
+        """Apply dry_run / publish_plan; a trial reads them once, when it starts."""
+        for param in params:
+            if param.name == 'dry_run':
+                self._dry_run = param.value
+                what = 'nothing is sent to the arm' if param.value else 'trials move the arm'
+            elif param.name == 'publish_plan':
+                self._publish_plan = param.value
+                what = 'plans are ' + ('' if param.value else 'not ') + 'published'
+            else:
+                continue
+            running = ' (a trial already running finishes as it started; ~/abort stops it)'
+            self.get_logger().warning(
+                f'{param.name} is now {str(param.value).lower()}: from the next trial, {what}'
+                + (running if self._goals.busy else '')
+            )
+
     def _on_enable(self, request, response):
         if request.data:
             self._enabled.set()
@@ -335,7 +562,8 @@ class TrialExecutor(Node):
     def _hold(self) -> None:
         self._controller.publish(JointTrajectory())  # empty: hold the current position
 
-    def _run(self, handle) -> ExecuteTrial.Result:
+    def _run(self, handle: 'RunningTrial') -> ExecuteTrial.Result:
+        """Run one trial for the goals in `handle`; their final states are set by TrialGoals."""
         goal = handle.request
         result = ExecuteTrial.Result()
         trial = result.trial
@@ -364,7 +592,7 @@ class TrialExecutor(Node):
         def check(deadline_what: str) -> None:
             if self._aborted.is_set():
                 raise TrialFailed(Codes.ABORTED, f'aborted by ~/abort while {deadline_what}')
-            if handle.is_cancel_requested:
+            if handle.cancel_requested():
                 raise TrialFailed(Codes.ABORTED, f'canceled while {deadline_what}')
             if stop_requested().is_set():
                 raise TrialFailed(Codes.ABORTED, f'shutting down while {deadline_what}')
@@ -375,8 +603,9 @@ class TrialExecutor(Node):
 
         moving = False
         self._aborted.clear()
+        dry_run, publish_plan = self._dry_run, self._publish_plan  # fixed for this trial
         try:
-            if self._require_enable and not self._enabled.is_set() and not self._dry_run:
+            if self._require_enable and not self._enabled.is_set() and not dry_run:
                 raise TrialFailed(
                     Codes.NOT_ENABLED,
                     f'the arm is not enabled: call {self.resolve_topic_name("~/enable")} '
@@ -393,11 +622,14 @@ class TrialExecutor(Node):
             try:
                 plan = plan_motion(task.motion, self._arm, theta, task.trial_duration_s)
                 check_plan(plan, self._limits)
+                # What the controller gets, and its spline between those points: checked too.
+                plan = plan.decimate(POINT_STRIDE)
+                check_sent(plan, self._arm, self._limits)
             except PlanRejected as exc:
                 raise TrialFailed(Codes.LIMITS, f'plan rejected ({exc.reason}): {exc}') from None
-            if self._dry_run or self._publish_plan:
+            if dry_run or publish_plan:
                 self._planned.publish(self._trajectory(plan, self._now() + self._lead_s))
-            if self._dry_run:
+            if dry_run:
                 raise TrialFailed(
                     Codes.DRY_RUN,
                     'dry run: planned and checked, published on '
@@ -414,6 +646,12 @@ class TrialExecutor(Node):
             end = start + task.trial_duration_s
             self._controller.publish(self._trajectory(plan, start))
             moving = True
+            if self._now() >= start:  # it left after its own start: it would begin part-way
+                raise TrialFailed(
+                    Codes.TIMEOUT,
+                    f'the trajectory was published {self._now() - start:.3f} s after its start '
+                    f'time (start_delay_s {self._lead_s:g} too short for this machine?): held',
+                )
             phase(ExecuteTrial.Feedback.PHASE_MOVING)
             while self._now() < end:
                 check('moving')
@@ -442,7 +680,6 @@ class TrialExecutor(Node):
             trial.status_message = 'clipped to bounds' if clipped else ''
             result.error_code = Codes.NONE
             self._prepare_next_reset(task.name, goal_vec)
-            handle.succeed()
             self.get_logger().info(
                 f'trial {trial.trial_id} {task.name}: theta {np.round(theta, 4).tolist()} -> '
                 f'outcome {np.round(score.outcome, 4).tolist()} cost {score.cost:.4f}'
@@ -452,10 +689,6 @@ class TrialExecutor(Node):
                 self._hold()
             trial.status, trial.status_message = exc.code, str(exc)
             result.error_code, result.error_msg = exc.code, str(exc)
-            if handle.is_cancel_requested:
-                handle.canceled()
-            else:
-                handle.abort()
             self.get_logger().warning(f'trial {trial.trial_id} failed: {exc}')
         except Exception as exc:  # never leave a goal hanging or the arm moving
             if moving:
@@ -463,23 +696,22 @@ class TrialExecutor(Node):
             result.error_code = Codes.INTERNAL_ERROR
             result.error_msg = f'{type(exc).__name__}: {exc}'
             trial.status, trial.status_message = result.error_code, result.error_msg
-            handle.abort()
             self.get_logger().error(f'trial {trial.trial_id}: internal error: {result.error_msg}')
         done.set()
         trial.header.stamp = self.get_clock().now().to_msg()
         trial.wall_time_s = time.monotonic() - wall_start
         return result
 
-    def _trajectory(self, plan, start: float) -> JointTrajectory:
-        msg = JointTrajectory(joint_names=list(plan.joint_names))
+    def _trajectory(self, sent, start: float) -> JointTrajectory:
+        """Return the JointTrajectory of the (decimated, checked) points, from `start`."""
+        msg = JointTrajectory(joint_names=list(sent.joint_names))
         msg.header.stamp = to_time(start)
-        last = len(plan.times) - 1
-        for i in [*range(0, last, POINT_STRIDE), last]:
+        for i in range(len(sent.times)):
             msg.points.append(
                 JointTrajectoryPoint(
-                    positions=plan.positions[i].tolist(),
-                    velocities=plan.velocities[i].tolist(),
-                    time_from_start=to_duration(float(plan.times[i])),
+                    positions=sent.positions[i].tolist(),
+                    velocities=sent.velocities[i].tolist(),
+                    time_from_start=to_duration(float(sent.times[i])),
                 )
             )
         return msg
@@ -570,7 +802,9 @@ class TrialExecutor(Node):
 
 def main(args: list[str] | None = None) -> None:
     """Run the trial executor until Ctrl-C."""
-    raise SystemExit(run_node(TrialExecutor, args, threads=4))
+    # Each goal waits in a thread of its own (the trial, or a resend attached to it; the loop
+    # sends up to 5 copies) and the trial's service calls need free threads to complete.
+    raise SystemExit(run_node(TrialExecutor, args, threads=EXECUTOR_THREADS))
 
 
 if __name__ == '__main__':

@@ -1,0 +1,312 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Races on the real-robot path, against real node processes (issue 16).
+
+trial_executor runs without a simulator (reset_mode none, wall clock): a trial publishes its
+trajectory, lets the window pass and then fails NOT_READY for want of a tracker. That is
+enough to see what reaches the controller topic and which goals are answered how. sim_bridge
+and trajectory_tracker run as they do in the sim graph.
+"""
+
+import time
+import uuid
+
+import pytest
+import rclpy
+from action_msgs.msg import GoalStatus
+from icpi_interfaces.action import ExecuteTrial
+from icpi_interfaces.srv import GetTrajectory
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from rclpy.action import ActionClient
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from unique_identifier_msgs.msg import UUID
+
+from icpi_ros.nodes.conversions import seconds, to_duration, to_time
+
+READY = r'\[trial_executor\]: ready'
+CONTROLLER = '/arm_controller/joint_trajectory'
+ACTION = '/trial_executor/execute_trial'
+THETA = [0.0, 0.1, 0.3]
+
+
+class Client:
+    """An rclpy node in the test process, on the graph's domain."""
+
+    def __init__(self, context: Context) -> None:
+        self.node = rclpy.create_node('safety_test', context=context)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self.sent: list[JointTrajectory] = []
+        self.node.create_subscription(JointTrajectory, CONTROLLER, self.sent.append, 10)
+        self.action = ActionClient(self.node, ExecuteTrial, ACTION)
+        self.feedback: dict[str, list[int]] = {}
+
+    def spin_until(self, future, timeout: float = 20.0):
+        self.executor.spin_until_future_complete(future, timeout_sec=timeout)
+        assert future.done(), 'no answer in time'
+        return future.result()
+
+    def spin(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def send(self, trial_id: str, theta=THETA, name: str = ''):
+        assert self.action.wait_for_server(timeout_sec=10.0)
+        box = self.feedback.setdefault(name or trial_id, [])
+        return self.spin_until(
+            self.action.send_goal_async(
+                ExecuteTrial.Goal(task='slide-gc', theta=theta, trial_id=trial_id),
+                feedback_callback=lambda f: box.append(f.feedback.phase),
+                goal_uuid=UUID(uuid=list(uuid.uuid4().bytes)),
+            )
+        )
+
+    def set_parameter(self, name: str, value, node: str = 'trial_executor') -> tuple[bool, str]:
+        """Set one parameter of a running node through its SetParameters service."""
+        client = self.node.create_client(SetParameters, f'/{node}/set_parameters')
+        assert client.wait_for_service(timeout_sec=10.0)
+        if isinstance(value, bool):
+            param = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
+        elif isinstance(value, float):
+            param = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
+        else:
+            param = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+        request = SetParameters.Request(parameters=[Parameter(name=name, value=param)])
+        answer = self.spin_until(client.call_async(request)).results[0]
+        self.node.destroy_client(client)
+        return answer.successful, answer.reason
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+
+
+@pytest.fixture
+def client(ros_graph, monkeypatch):
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(ros_graph.domain_id))
+    monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    context = Context()
+    rclpy.init(context=context)
+    c = Client(context)
+    try:
+        yield c
+    finally:
+        c.close()
+        rclpy.try_shutdown(context=context)
+
+
+def _executor(ros_graph):
+    argv = [
+        'trial_executor',
+        '--ros-args',
+        '-p',
+        'reset_mode:=none',
+        '-p',
+        'service_timeout_s:=0.5',
+    ]
+    return ros_graph.start('trial_executor', argv, ready=READY, timeout=30)
+
+
+def test_dry_run_set_at_run_time_applies_to_the_next_trial(ros_graph, client):
+    executor = _executor(ros_graph)
+    ok, reason = client.set_parameter('dry_run', 'yes')
+    assert not ok, reason  # typed: a string is refused
+    ok, reason = client.set_parameter('dry_run', True)
+    assert ok, reason
+    client.spin(0.5)  # the controller subscription has matched by now
+    handle = client.send('dry-1')
+    assert handle.accepted
+    response = client.spin_until(handle.get_result_async())
+    assert response.result.error_code == ExecuteTrial.Result.DRY_RUN, response.result.error_msg
+    client.spin(0.5)
+    assert client.sent == []  # the arm was told nothing
+    executor.wait_for_output(r'dry_run is now true: from the next trial, nothing is sent')
+    # And back: the next trial is live again (it moves, then misses the tracker).
+    assert client.set_parameter('dry_run', False)[0]
+    executor.wait_for_output(r'dry_run is now false: from the next trial, trials move the arm')
+    response = client.spin_until(client.send('live-1').get_result_async())
+    assert response.result.error_code == ExecuteTrial.Result.NOT_READY, response.result.error_msg
+    assert len(client.sent) == 1 and client.sent[0].points
+
+
+def test_a_resent_goal_watches_the_running_trial(ros_graph, client):
+    executor = _executor(ros_graph)
+    client.spin(0.5)
+    first = client.send('run-0', name='first')
+    assert first.accepted
+    deadline = time.monotonic() + 10.0
+    while ExecuteTrial.Feedback.PHASE_MOVING not in client.feedback['first']:
+        assert time.monotonic() < deadline, client.feedback
+        client.spin(0.05)
+    # The same goal again (a resend whose first answer was missed): accepted, attached.
+    second = client.send('run-0', name='second')
+    assert second.accepted
+    # Another trial while one runs: refused.
+    assert not client.send('run-1', name='other').accepted
+    # The first copy is canceled (as the loop does before resending): the trial goes on,
+    # because the resend still watches it.
+    client.spin_until(first.cancel_goal_async())
+    results = [client.spin_until(h.get_result_async()) for h in (first, second)]
+    assert results[0].status == GoalStatus.STATUS_CANCELED
+    assert results[1].status == GoalStatus.STATUS_ABORTED  # the trial's own end: no tracker
+    for response in results:
+        assert response.result.trial.trial_id == 'run-0'
+        assert response.result.error_code == ExecuteTrial.Result.NOT_READY
+    assert ExecuteTrial.Feedback.PHASE_SETTLING in client.feedback['second']  # its heartbeat
+    client.spin(0.3)
+    # One trajectory reached the arm, and no hold: nothing was stopped half-way.
+    assert [bool(m.points) for m in client.sent] == [True]
+    executor.wait_for_output(r'trial run-0: the same goal again \(a resend\)')
+    executor.wait_for_output(r'rejected trial run-1: trial run-0 is running')
+
+
+def test_canceling_every_copy_stops_the_trial(ros_graph, client):
+    _executor(ros_graph)
+    client.spin(0.5)
+    first = client.send('run-0', name='first')
+    second = client.send('run-0', name='second')
+    assert first.accepted and second.accepted
+    deadline = time.monotonic() + 10.0
+    while ExecuteTrial.Feedback.PHASE_MOVING not in client.feedback['first']:
+        assert time.monotonic() < deadline, client.feedback
+        client.spin(0.05)
+    for handle in (first, second):
+        client.spin_until(handle.cancel_goal_async())
+    results = [client.spin_until(h.get_result_async()) for h in (first, second)]
+    assert [r.status for r in results] == [GoalStatus.STATUS_CANCELED] * 2
+    assert all(r.result.error_code == ExecuteTrial.Result.ABORTED for r in results)
+    client.spin(0.3)
+    assert [bool(m.points) for m in client.sent] == [True, False]  # the trajectory, the hold
+
+
+BRIDGE_READY = r'\[sim_bridge\]: ready'
+TRACKER_READY = r'\[trajectory_tracker\]: ready'
+
+
+def test_sim_bridge_exits_non_zero_when_its_physics_dies(ros_graph):
+    saved = dict(ros_graph.env)
+    ros_graph.env['ICPI_TEST_PHYSICS_FAULT_S'] = '1.0'  # test-only fault injection
+    try:
+        bridge = ros_graph.start(
+            'sim_bridge', ['sim_bridge', '--ros-args', '-p', 'publish_camera:=false'], BRIDGE_READY
+        )
+    finally:
+        ros_graph.env.clear()
+        ros_graph.env.update(saved)
+    code = bridge.wait(timeout=20)
+    assert code == 3, bridge.output()
+    stderr = bridge.output('stderr')
+    assert 'physics thread died (RuntimeError: injected physics fault' in stderr, stderr
+    assert 'exiting: physics died' in stderr and 'Traceback' not in stderr, stderr
+
+
+def _joints(client: Client) -> list:
+    states: list = []
+    client.node.create_subscription(JointState, '/joint_states', states.append, 10)
+    return states
+
+
+def _stroke(names, home, stamp: float) -> JointTrajectory:
+    """Turn the base by 0.3 rad in 1 s, starting at `stamp` (robot clock, s)."""
+    msg = JointTrajectory(joint_names=list(names))
+    msg.header.stamp = to_time(stamp)
+    for t, dq in ((0.0, 0.0), (1.0, 0.3)):
+        msg.points.append(
+            JointTrajectoryPoint(
+                positions=[home[0] + dq, *home[1:]], time_from_start=to_duration(t)
+            )
+        )
+    return msg
+
+
+def test_sim_bridge_refuses_a_trajectory_that_starts_in_the_past(ros_graph, client):
+    bridge = ros_graph.start(
+        'sim_bridge',
+        ['sim_bridge', '--ros-args', '-p', 'publish_camera:=false'],
+        BRIDGE_READY,
+        timeout=30,
+    )
+    states = _joints(client)
+    publisher = client.node.create_publisher(JointTrajectory, CONTROLLER, 10)
+    deadline = time.monotonic() + 10.0
+    while not (
+        states and publisher.get_subscription_count() and seconds(states[-1].header.stamp) > 1
+    ):
+        assert time.monotonic() < deadline, 'no joint states'
+        client.spin(0.05)
+    home = list(states[-1].position)
+    now = seconds(states[-1].header.stamp)
+    # 0.5 s late: the old bridge started it half-way through, the base jumping by 0.15 rad.
+    publisher.publish(_stroke(states[-1].name, home, now - 0.5))
+    client.spin(1.5)
+    assert abs(states[-1].position[0] - home[0]) < 0.005, (home, list(states[-1].position))
+    bridge.wait_for_output(r'rejected trajectory: it starts at .* s in the past')
+    # Stamped ahead, the same stroke runs in full.
+    now = seconds(states[-1].header.stamp)
+    publisher.publish(_stroke(states[-1].name, home, now + 0.3))
+    client.spin(2.0)
+    assert abs(states[-1].position[0] - home[0] - 0.3) < 0.01, list(states[-1].position)
+
+
+def test_tracker_buffer_and_coverage_change_at_run_time(ros_graph, client, tmp_path):
+    calibration = tmp_path / 'calibration.yaml'
+    done = ros_graph.run(['icpi', 'calibrate', '--sim', 'slide-gc', '--out', str(calibration)])
+    assert done.returncode == 0, done.stderr
+    ros_graph.start('sim_bridge', ['sim_bridge'], ready=BRIDGE_READY, timeout=30)
+    tracker = ros_graph.start(
+        'trajectory_tracker',
+        [
+            'trajectory_tracker',
+            '--ros-args',
+            '--params-file',
+            'config/tracker.yaml',
+            '-p',
+            f'calibration_file:={calibration}',
+        ],
+        ready=TRACKER_READY,
+    )
+    states = _joints(client)
+    service = client.node.create_client(GetTrajectory, '/trajectory_tracker/get_trajectory')
+    assert service.wait_for_service(timeout_sec=10.0)
+
+    def ask(start: float, end: float) -> GetTrajectory.Response:
+        request = GetTrajectory.Request(start=to_time(start), end=to_time(end))
+        return client.spin_until(service.call_async(request))
+
+    deadline = time.monotonic() + 30.0
+    while True:  # until the tracker has 3 s of frames behind it
+        client.spin(0.1)
+        if states:
+            t = seconds(states[-1].header.stamp)
+            window = (t - 3.0, t - 2.0)  # frames of the puck at rest, 2-3 s old
+            answer = ask(*window)
+            if answer.success:
+                break
+        assert time.monotonic() < deadline, answer.message if states else 'no clock'
+    # A shorter buffer drops those frames from the next image on.
+    assert client.set_parameter('buffer_s', 1.0, 'trajectory_tracker')[0]
+    client.spin(0.5)
+    answer = ask(*window)
+    assert not answer.success and 'no frames between' in answer.message, answer.message
+    tracker.wait_for_output(r'buffer_s is now 1: applies from the next frame')
+    ok, reason = client.set_parameter('min_coverage', 1.5, 'trajectory_tracker')
+    assert not ok, reason  # out of its range
+    assert client.set_parameter('min_coverage', 1.0, 'trajectory_tracker')[0]
+    tracker.wait_for_output(r'min_coverage is now 1: applies from the next trajectory request')
+
+
+def test_the_executor_checks_the_controller_s_spline_not_only_the_plan(ros_graph, client):
+    # slide-gc theta (0, 0.1, 0.3): the 100 Hz plan peaks at 23.1 rad/s², the cubic spline
+    # through every 5th point at 25.5 (test_kinematics_safety.py): 24 lies between.
+    argv = ['trial_executor', '--ros-args', '-p', 'dry_run:=true', '-p', 'max_joint_accel:=24.0']
+    ros_graph.start('trial_executor', argv, ready=READY, timeout=30)
+    response = client.spin_until(client.send('accel-1').get_result_async())
+    assert response.result.error_code == ExecuteTrial.Result.LIMITS, response.result.error_msg
+    assert 'plan rejected (acceleration): sent trajectory between the sent points' in (
+        response.result.error_msg
+    )
