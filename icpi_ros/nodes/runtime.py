@@ -183,9 +183,28 @@ def declare(
         descriptor.floating_point_range = [
             FloatingPointRange(from_value=float_range[0], to_value=float_range[1])
         ]
-    value = node.declare_parameter(name, default, descriptor).value
+    if isinstance(default, float):
+        default = _double_override(node, name, default)
+        value = node.declare_parameter(name, default, descriptor, ignore_override=True).value
+    else:
+        value = node.declare_parameter(name, default, descriptor).value
     if choices and value not in choices:
         raise InvalidInput(f'parameter {name}: {value!r} is not one of {", ".join(choices)}')
+    return value
+
+
+def _double_override(node: Node, name: str, default: float) -> float:
+    """Return the override of double `name` (else `default`), an integer one as a float.
+
+    `-p realtime_factor:=0` and a YAML `0` arrive as INTEGER, which a DOUBLE parameter
+    refuses; the override is read through a dynamically typed declaration, then undeclared.
+    """
+    value = node.declare_parameter(name, default, ParameterDescriptor(dynamic_typing=True)).value
+    node.undeclare_parameter(name)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, float):
+        raise InvalidInput(f'parameter {name}: expected a double, got {value!r}')
     return value
 
 
