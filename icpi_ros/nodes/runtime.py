@@ -86,7 +86,7 @@ def run_node(
         if node is not None and hasattr(node, 'drain'):
             node.drain(5.0)
         if executor is not None:
-            executor.shutdown(timeout_sec=5.0)
+            _shutdown(executor)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
@@ -94,6 +94,20 @@ def run_node(
             signal.signal(sig, handler)
         stop.clear()  # for a later run_node in the same process (tests)
     return code
+
+
+def _shutdown(executor: SingleThreadedExecutor | MultiThreadedExecutor) -> None:
+    """Shut `executor` down once no callback of it runs any more.
+
+    MultiThreadedExecutor.shutdown destroys its guard condition before it joins its threads,
+    and a callback that ends in between triggers the destroyed guard condition: "exception
+    was never retrieved: cannot use Destroyable because destruction was requested" on stderr.
+    So its thread pool (rclpy's `_executor`) finishes the callbacks first.
+    """
+    pool = getattr(executor, '_executor', None)
+    if pool is not None:
+        pool.shutdown(wait=True)
+    executor.shutdown(timeout_sec=5.0)
 
 
 class OneGoalAtATime:
