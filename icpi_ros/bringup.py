@@ -111,14 +111,12 @@ class NodeSpec:
         """Return this node as `ros2 launch` starts it, for a graph started without launch.
 
         Its overrides go to a params file written as launch_ros writes one (yaml.dump under
-        the node's name), typed as `launch_action` types them (`coerce_like_launch`).
+        `/**`, after the config files), typed as `launch_action` types them
+        (`coerce_like_launch`).
         """
         params = self.launch_parameters(coerce_like_launch)
         path = Path(workdir) / f'launch_params_{self.executable}_{id(self):x}.yaml'
-        node = next((t for s, t in self.remappings if s == '__node'), self.executable)
-        path.write_text(
-            yaml.dump({f'/{node}': {'ros__parameters': params}}, default_flow_style=False)
-        )
+        path.write_text(yaml.dump({'/**': {'ros__parameters': params}}, default_flow_style=False))
         return NodeSpec(self.executable, (*self.params_files, str(path)), {}, self.remappings)
 
 

@@ -5,8 +5,8 @@
 The terminal sends SIGINT to every process of its group and ros2 launch forwards another, so
 each node gets two SIGINTs milliseconds apart, at whatever it is doing: starting, idle, in a
 trial, waiting for a plan. Every node must exit 0 with nothing on stderr but its log lines
-(no traceback, no "exception was never retrieved"). The nodes get their parameters as `ros2 launch` writes them
-(`NodeSpec.launched`).
+(no traceback, no "exception was never retrieved"). The nodes get their parameters as
+`ros2 launch` writes them (`NodeSpec.launched`).
 """
 
 import contextlib
