@@ -115,7 +115,7 @@ class NodeSpec:
         (`coerce_like_launch`).
         """
         params = self.launch_parameters(coerce_like_launch)
-        path = Path(workdir) / f'launch_params_{self.executable}_{id(self):x}.yaml'
+        path = Path(workdir).resolve() / f'launch_params_{self.executable}_{id(self):x}.yaml'
         path.write_text(yaml.dump({'/**': {'ros__parameters': params}}, default_flow_style=False))
         return NodeSpec(self.executable, (*self.params_files, str(path)), {}, self.remappings)
 
