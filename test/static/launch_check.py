@@ -160,7 +160,7 @@ def declared_parameter_types(node_file: Path, module: str | None = None) -> dict
                 default = ast.literal_eval(node.args[2])
             except ValueError:
                 try:
-                    default = eval(ast.unparse(node.args[2]), dict(namespace))  # noqa: S307
+                    default = eval(ast.unparse(node.args[2]), dict(namespace))
                 except Exception:
                     default = None
             types[pattern] = _kind(default)
