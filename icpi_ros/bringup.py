@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from icpi_ros.core.paths import config_file
 from icpi_ros.local_llm import DEFAULT_HOST, SERVING, SMOLLM2, free_port, model_alias
 from icpi_ros.node_processes import DomainLease, NodeProcess, ProcessGraph
@@ -58,9 +60,39 @@ class NodeSpec:
             args += ['-r', f'{source}:={target}']
         return args
 
+    def launch_parameters(self, typed: Callable[[Any, str], Any]) -> dict[str, Any]:
+        """Return the parameter overrides for launch_ros, typed as the node declares them.
+
+        launch_ros writes a plain `str` to its params file as a YAML string, so every value
+        that is not already a Python value of the declared type (a string from a launch
+        argument, a substitution) goes through `typed(value, type_name)` (launch_ros's
+        `ParameterValue`); PARAMETER_TYPES names the types. An empty plain string leaves the
+        node's default.
+        """
+        out = {}
+        for name, value in self.params.items():
+            kind = PARAMETER_TYPES[name]
+            if isinstance(value, str) and value == '':
+                continue
+            if kind == 'string' and isinstance(value, str):
+                out[name] = value
+            elif isinstance(value, bool | int | float | list | tuple):  # a Python value
+                out[name] = float(value) if kind == 'double' else value
+            else:
+                out[name] = typed(value, kind)
+        return out
+
     def launch_action(self, log_level: Any = 'info') -> Any:
         """Return the same node as a launch_ros `Node` action (needs a full ROS 2 install)."""
+        from launch.substitutions import TextSubstitution
         from launch_ros.actions import Node
+        from launch_ros.parameter_descriptions import ParameterValue
+
+        def typed(value: Any, kind: str) -> Any:
+            # A plain str is a scalar to ParameterValue (refused for a non-str type); as a
+            # substitution it is coerced (YAML for bool and lists, float('0') for a double).
+            text = TextSubstitution(text=value) if isinstance(value, str) else value
+            return ParameterValue(text, value_type=launch_value_type(kind))
 
         return Node(
             package=PACKAGE,
@@ -69,11 +101,78 @@ class NodeSpec:
             output='screen',
             parameters=[
                 *(str(config_file(name)) for name in self.params_files),
-                {k: v for k, v in self.params.items() if not (isinstance(v, str) and v == '')},
+                self.launch_parameters(typed),
             ],
             remappings=list(self.remappings),
-            arguments=['--ros-args', '--log-level', log_level],
+            ros_arguments=['--log-level', log_level],
         )
+
+    def launched(self, workdir: Path) -> 'NodeSpec':
+        """Return this node as `ros2 launch` starts it, for a graph started without launch.
+
+        Its overrides go to a params file written as launch_ros writes one (yaml.dump under
+        `/**`, after the config files), typed as `launch_action` types them
+        (`coerce_like_launch`).
+        """
+        params = self.launch_parameters(coerce_like_launch)
+        path = Path(workdir).resolve() / f'launch_params_{self.executable}_{id(self):x}.yaml'
+        path.write_text(yaml.dump({'/**': {'ros__parameters': params}}, default_flow_style=False))
+        return NodeSpec(self.executable, (*self.params_files, str(path)), {}, self.remappings)
+
+
+# The type each node declares (rcl_interfaces ParameterType names) for every parameter the
+# graph descriptions pass; test/static checks it against the nodes' declare() calls.
+PARAMETER_TYPES: dict[str, str] = {
+    'use_sim_time': 'bool',
+    'tasks_file': 'string',
+    'calibration_file': 'string',
+    'improver': 'string',
+    'llm.base_url': 'string',
+    'llm.model': 'string',
+    'runs_dir': 'string',
+    'kinematics_file': 'string',
+    'joint_names': 'string_array',
+    'controller_topic': 'string',
+    'dry_run': 'bool',
+    'realtime_factor': 'double',
+    'headless': 'bool',
+    'task': 'string',
+    'joint_speed_limits': 'double_array',
+    'workspace_min': 'double_array',
+    'workspace_max': 'double_array',
+    'max_joint_speed': 'double',
+}
+
+
+def coerce_like_launch(value: Any, kind: str) -> Any:
+    """Type a launch-argument string as launch's `ParameterValue(value, value_type=...)` does.
+
+    float/int: the number (`0` -> 0.0); bool and arrays: YAML, checked; str: unchanged.
+    """
+    text = str(value)
+    scalar = kind.removesuffix('_array')
+    if kind in ('double', 'integer'):
+        return float(text) if kind == 'double' else int(text)
+    if kind == 'string':
+        return text
+    loaded = yaml.safe_load({'1': 'true', '0': 'false'}.get(text, text) if kind == 'bool' else text)
+    python = {'bool': bool, 'integer': int, 'double': float, 'string': str}[scalar]
+    items = loaded if kind.endswith('_array') and isinstance(loaded, list) else [loaded]
+    if kind.endswith('_array') != isinstance(loaded, list) or not all(
+        isinstance(x, python) for x in items
+    ):
+        raise ValueError(f'cannot convert {text!r} to {kind}')
+    return loaded
+
+
+def launch_value_type(kind: str) -> Any:
+    """Return the launch_ros `value_type` of a ParameterType name: bool, List[str]..."""
+    import typing
+
+    scalar = {'bool': bool, 'integer': int, 'double': float, 'string': str}
+    if kind.endswith('_array'):
+        return typing.List[scalar[kind.removesuffix('_array')]]  # noqa: UP006 (launch wants it)
+    return scalar[kind]
 
 
 @dataclass(frozen=True)
@@ -124,13 +223,14 @@ def local_llm_server(port: Any = 0, model: Any = SMOLLM2) -> LocalLLMSpec:
     return LocalLLMSpec(free_port() if port in (0, '0') else port, model)
 
 
-# Arguments of the core graph: name -> (default, description). The launch files declare
-# them from here; `icpi demo` and the tests pass the same names to core_graph().
-CORE_ARGUMENTS: dict[str, tuple[str, str]] = {
+# Arguments of the core graph: name -> (default, description); default None: required. The
+# launch files declare them from here; `icpi demo` and the tests pass the same names to
+# core_graph().
+CORE_ARGUMENTS: dict[str, tuple[str | None, str]] = {
     'use_sim_time': ('false', 'Use the /clock topic (true in the sim bringup).'),
     'log_level': ('info', 'Log level of every node (debug, info, warn, error).'),
     'tasks_file': ('', 'Task definitions YAML; empty: the package config/tasks.yaml.'),
-    'calibration_file': ('', 'Camera pose in the table frame from `icpi calibrate` (required).'),
+    'calibration_file': (None, 'Camera pose in the table frame from `icpi calibrate` (required).'),
     'improver': (
         'auto',
         'Default improver of the planner (auto: llm with an endpoint, else knn_linear).',
@@ -143,8 +243,11 @@ CORE_ARGUMENTS: dict[str, tuple[str, str]] = {
     ),
     'llm_model': ('', 'LLM model; empty: ICPI_LLM_MODEL or the default.'),
 }
-SIM_ARGUMENTS: dict[str, tuple[str, str]] = {
-    'realtime_factor': ('1.0', 'Simulated seconds per wall second; 0.0 runs as fast as possible.'),
+SIM_ARGUMENTS: dict[str, tuple[str | None, str]] = {
+    'realtime_factor': (
+        '1.0',
+        'Simulated seconds per wall second; 0 (or 0.0): as fast as possible.',
+    ),
     'headless': (
         'true',
         'Render offscreen only; false also opens a MuJoCo viewer window (needs a display).',
@@ -204,7 +307,7 @@ def core_graph(
 
 
 # Arguments of the real-robot bringup (launch/real_roll.launch.py) beyond the core's.
-REAL_ARGUMENTS: dict[str, tuple[str, str]] = {
+REAL_ARGUMENTS: dict[str, tuple[str | None, str]] = {
     'config_file': (
         'real_roll.yaml',
         'Parameters of the real cell, a section per node (config/real_roll.yaml or a path).',

@@ -27,6 +27,7 @@ MODEL_ENV = 'ICPI_LLM_MODEL'
 DEFAULT_MODEL = 'gpt-4o'
 # Local servers (vLLM, Ollama, llama.cpp) ignore the key, but the client needs a string.
 NO_KEY = 'no-key-needed'
+STOP_POLL_S = 0.1  # how often a request in flight checks for a stop (s)
 APIS = ('chat', 'completions')
 
 
@@ -197,6 +198,35 @@ class LLMClient:
         self._log(f'LLM endpoint {self.config.describe()}: {change}')
         return True
 
+    def _interruptible(self, create: Callable[[dict], object], params: dict) -> object:
+        """Run one request; give up at once when `stop` is set (Ctrl-C mid-request).
+
+        The HTTP call cannot be interrupted, so it runs in a daemon thread that is left to
+        its timeout when the process stops.
+
+        Raises:
+            LLMError: when stopped; else whatever the request raises.
+
+        """
+        outcome: dict[str, object] = {}
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                outcome['response'] = create(params)
+            except Exception as exc:
+                outcome['error'] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name='llm-request', daemon=True).start()
+        while not done.wait(STOP_POLL_S):
+            if self._stop.is_set():
+                raise LLMError('stopped while waiting for the LLM')
+        if 'error' in outcome:
+            raise outcome['error']
+        return outcome['response']
+
     def _call(self, create: Callable[[dict], object], temperature: float | None, chat: bool):
         """Run `create` with retries on timeouts, connection errors, 429 and 5xx.
 
@@ -214,7 +244,7 @@ class LLMClient:
                 if self._stop.wait(wait):
                     raise LLMError(f'stopped while retrying ({"; ".join(errors)})')
             try:
-                response = create(self._params(temperature, chat))
+                response = self._interruptible(create, self._params(temperature, chat))
             except self._retryable as exc:
                 errors.append(_describe(exc))
                 attempt += 1

@@ -42,7 +42,13 @@ def _run(module: str) -> None:
         raise
     if STOP.is_set():  # asked to stop while importing: nothing has started yet
         raise SystemExit(0)
-    main()
+    try:
+        main()
+    finally:
+        # The node has stopped. At exit Python resets a handler it installed to the default,
+        # and a late SIGINT (ros2 launch forwards one after the terminal's) would then kill
+        # the process with -2 while the interpreter finalizes; an ignored one stays ignored.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def icpi_planner() -> None:

@@ -86,7 +86,7 @@ def run_node(
         if node is not None and hasattr(node, 'drain'):
             node.drain(5.0)
         if executor is not None:
-            executor.shutdown(timeout_sec=5.0)
+            _shutdown(executor)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
@@ -94,6 +94,20 @@ def run_node(
             signal.signal(sig, handler)
         stop.clear()  # for a later run_node in the same process (tests)
     return code
+
+
+def _shutdown(executor: SingleThreadedExecutor | MultiThreadedExecutor) -> None:
+    """Shut `executor` down once no callback of it runs any more.
+
+    MultiThreadedExecutor.shutdown destroys its guard condition before it joins its threads,
+    and a callback that ends in between triggers the destroyed guard condition: "exception
+    was never retrieved: cannot use Destroyable because destruction was requested" on stderr.
+    So its thread pool (rclpy's `_executor`) finishes the callbacks first.
+    """
+    pool = getattr(executor, '_executor', None)
+    if pool is not None:
+        pool.shutdown(wait=True)
+    executor.shutdown(timeout_sec=5.0)
 
 
 class OneGoalAtATime:
@@ -183,9 +197,28 @@ def declare(
         descriptor.floating_point_range = [
             FloatingPointRange(from_value=float_range[0], to_value=float_range[1])
         ]
-    value = node.declare_parameter(name, default, descriptor).value
+    if isinstance(default, float):
+        default = _double_override(node, name, default)
+        value = node.declare_parameter(name, default, descriptor, ignore_override=True).value
+    else:
+        value = node.declare_parameter(name, default, descriptor).value
     if choices and value not in choices:
         raise InvalidInput(f'parameter {name}: {value!r} is not one of {", ".join(choices)}')
+    return value
+
+
+def _double_override(node: Node, name: str, default: float) -> float:
+    """Return the override of double `name` (else `default`), an integer one as a float.
+
+    `-p realtime_factor:=0` and a YAML `0` arrive as INTEGER, which a DOUBLE parameter
+    refuses; the override is read through a dynamically typed declaration, then undeclared.
+    """
+    value = node.declare_parameter(name, default, ParameterDescriptor(dynamic_typing=True)).value
+    node.undeclare_parameter(name)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, float):
+        raise InvalidInput(f'parameter {name}: expected a double, got {value!r}')
     return value
 
 

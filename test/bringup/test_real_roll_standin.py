@@ -56,12 +56,15 @@ def standin(tmp_path_factory):
     arm.write_text(arm_model_xml(ArmSpec()))
     calibration = calibrate_sim_camera(TASK, work / 'calibration.yaml')
     config = _standin_config(work)
+    # As real_roll.launch.py builds it: every argument a string, typed on the way to the
+    # params file launch_ros writes (`launched`).
     real = real_graph(
         str(calibration),
         config,
         runs_dir=str(work / 'runs'),
         kinematics_file=str(arm),
         joint_names=JOINTS,
+        dry_run='false',
         use_sim_time=True,
     )
     bridge = sim_bridge(1.0)
@@ -76,7 +79,7 @@ def standin(tmp_path_factory):
             'kinematics_file': str(arm),
             'joint_names': JOINTS,
             'joint_speed_limits': list(ArmSpec().max_velocity),
-            'dry_run': True,
+            'dry_run': 'true',
             'controller_topic': '/strict/joint_trajectory',
             'workspace_min': [0.1, -0.02, 0.0],
             'workspace_max': [0.9, 0.02, 0.5],
@@ -84,7 +87,7 @@ def standin(tmp_path_factory):
         },
         (('__node', 'strict_executor'),),
     )
-    bringup = Bringup([bridge, *real, strict], work)
+    bringup = Bringup([bridge, *(spec.launched(work) for spec in (*real, strict))], work)
     with running_graph(bringup, 'standin_test') as client:
         yield bringup, client, work / 'runs'
 

@@ -41,3 +41,15 @@ def test_sigterm_stops_the_bridge_cleanly(ros_graph):
     # Process managers send SIGTERM; the physics thread and renderer must wind down as on Ctrl-C.
     bridge = ros_graph.start('sim_bridge', ['sim_bridge'], ready=READY, timeout=30)
     bridge.assert_clean_exit(bridge.stop(sig=signal.SIGTERM))
+
+
+def test_a_double_takes_an_integer_from_the_command_line(ros_graph):
+    """`-p realtime_factor:=0` arrives as INTEGER; the DOUBLE parameter takes it (0 is allowed)."""
+    bridge = ros_graph.start(
+        'sim_bridge', ['sim_bridge', '--ros-args', '-p', 'realtime_factor:=0'], READY, timeout=30
+    )
+    bridge.wait_for_output(r'realtime_factor 0\b')
+    bridge.assert_clean_exit(bridge.stop())
+    bad = ros_graph.start('sim_bridge', ['sim_bridge', '--ros-args', '-p', 'realtime_factor:=x'])
+    assert bad.wait(timeout=30) == 1
+    assert "cannot start: parameter realtime_factor: expected a double, got 'x'" in bad.output()

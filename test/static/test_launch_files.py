@@ -9,9 +9,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from launch_check import (  # noqa: E402
+    Typed,
     console_scripts,
+    declared_parameter_types,
     declared_parameters,
     description_calls,
+    launch_type_problems,
     read_launch_file,
     undeclared,
 )
@@ -37,6 +40,9 @@ def test_launch_file_references_exist(path):
         assert (ROOT.joinpath(*parts)).is_file(), f'{path.name}: {"/".join(parts)} does not exist'
     for name, description in refs.arguments.items():
         assert description, f'{path.name}: launch argument {name!r} has no description'
+        if 'required' in description:
+            assert name not in refs.defaults, f'{path.name}: required {name!r} has a default'
+    assert refs.node_parameters == 0, f'{path.name}: parameters=[...] not from the description'
 
 
 def test_checker_catches_a_missing_executable_and_file(tmp_path):
@@ -153,3 +159,81 @@ def test_config_files_only_set_parameters_their_nodes_declare(repo_root, name):
         declared = declared_parameters(repo_root / 'icpi_ros' / 'nodes' / f'{node}.py')
         unknown = undeclared(section['ros__parameters'], declared)
         assert not unknown, f'{name}: {node} declares no {sorted(unknown)}'
+
+
+class Substitution:
+    """Stands for a LaunchConfiguration: what sim.launch.py hands sim_bridge()."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _types(executable: str) -> dict:
+    return declared_parameter_types(
+        ROOT / 'icpi_ros' / 'nodes' / f'{executable}.py', f'icpi_ros.nodes.{executable}'
+    )
+
+
+def _graphs_as_launched() -> list:
+    """The nodes as the launch files build them: strings from launch arguments, substitutions."""
+    from icpi_ros.bringup import real_graph, sim_bridge, sim_graph
+
+    args = {'calibration_file': '/c.yaml', 'runs_dir': '', 'improver': 'auto'}
+    real = real_graph(
+        **args,
+        config_file='real_roll.yaml',
+        kinematics_file='/arm.urdf',
+        joint_names='[j1, j2, j3, j4]',
+        controller_topic='/c',
+        dry_run='true',
+    )
+    bridge = sim_bridge(Substitution('realtime_factor'), Substitution('headless'))
+    return [*real, bridge, *sim_graph('/c.yaml', realtime_factor=0)]
+
+
+def test_every_parameter_reaches_launch_ros_with_the_type_its_node_declares():
+    """launch_ros writes a plain str as a YAML string: `dry_run: 'true'` kills the executor."""
+    for spec in _graphs_as_launched():
+        params = spec.launch_parameters(Typed)
+        assert not launch_type_problems(params, _types(spec.executable)), spec.executable
+
+
+def test_the_type_table_is_what_the_nodes_declare():
+    from icpi_ros.bringup import PARAMETER_TYPES
+
+    for spec in _graphs_as_launched():
+        types = _types(spec.executable)
+        for name in spec.params:
+            typed = {name: Typed(None, PARAMETER_TYPES[name])}
+            assert not launch_type_problems(typed, types), (spec.executable, name)
+
+
+def test_type_checker_catches_a_plain_string_for_a_bool_an_array_and_a_double():
+    types = _types('trial_executor') | _types('sim_bridge')
+    assert types['dry_run'] == 'bool' and types['joint_names'] == 'string_array'
+    assert types['realtime_factor'] == 'double'
+    problems = launch_type_problems(
+        {'dry_run': 'true', 'joint_names': '[j1, j2]', 'realtime_factor': '0'}, types
+    )
+    assert [p.split(':')[0] for p in problems] == ['dry_run', 'joint_names', 'realtime_factor']
+    assert "str 'true' arrives as string, the node declares bool" in problems[0]
+    fine = {'dry_run': True, 'realtime_factor': 0, 'joint_names': Typed('[a]', 'string_array')}
+    assert launch_type_problems(fine, types) == []
+
+
+def test_required_arguments_have_no_default(tmp_path):
+    from icpi_ros.bringup import CORE_ARGUMENTS, REAL_ARGUMENTS, SIM_ARGUMENTS
+
+    for name, (default, description) in {
+        **CORE_ARGUMENTS,
+        **SIM_ARGUMENTS,
+        **REAL_ARGUMENTS,
+    }.items():
+        assert ('(required)' in description) == (default is None), name
+    bad = tmp_path / 'bad.launch.py'
+    bad.write_text(
+        "DeclareLaunchArgument('cal', default_value='', description='Camera pose (required).')\n"
+        "Node(parameters=[{'dry_run': 'true'}])\n"
+    )
+    refs = read_launch_file(bad)
+    assert refs.defaults == {'cal': ''} and refs.node_parameters == 1
