@@ -193,7 +193,15 @@ class ImprovementLoop(Node):
         group = ReentrantCallbackGroup()
         self._trials = ActionClient(self, ExecuteTrial, executor, callback_group=group)
         self._planner = self.create_client(NextPolicy, planner, callback_group=group)
-        self._goals = OneGoalAtATime(self, Improve, '~/improve', self._run, group, 'run')
+        self._goals = OneGoalAtATime(
+            self,
+            Improve,
+            '~/improve',
+            self._run,
+            group,
+            'run',
+            lambda message: Improve.Result(error_code=Codes.BUSY, error_msg=message),
+        )
         self.get_logger().info(
             f'ready: action {self.resolve_topic_name("~/improve")}, runs in {self._runs}'
         )
@@ -247,6 +255,7 @@ class ImprovementLoop(Node):
                 config = self._config(goal)
                 record = RunRecord.create(self._runs, config)
             result.run_id = record.run_id
+            self._goals.describe_running(f'run {record.run_id}, {config["task"]}')
             task = self._tasks[config['task']]
             goal_vec = np.array(config['goal'])
             history = [

@@ -15,7 +15,7 @@ from rcl_interfaces.msg import (
     ParameterDescriptor,
     SetParametersResult,
 )
-from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.action import ActionServer, CancelResponse
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import (
     ExternalShutdownException,
@@ -111,15 +111,21 @@ def _shutdown(executor: SingleThreadedExecutor | MultiThreadedExecutor) -> None:
 
 
 class OneGoalAtATime:
-    """An action server that runs one goal at a time: others are rejected while one runs.
+    """An action server that runs one goal at a time and tells a client why it cannot run.
 
-    `run(handle) -> result` executes a goal (in an executor thread); `drain()` waits for the
-    running goal to end, for run_node's shutdown.
+    `run(handle) -> result` executes a goal (in an executor thread). A goal that arrives while
+    another runs is accepted and aborted at once with `busy(message) -> result` (an error code
+    and a message the client sees: `ros2 action send_goal` prints a result, while a rejection
+    only says "Goal was rejected."). `drain()` waits for the running goal to end, for
+    run_node's shutdown.
     """
 
-    def __init__(self, node: Node, action_type, name: str, run, group, what: str) -> None:
-        self._node, self._run, self._what = node, run, what
+    def __init__(
+        self, node: Node, action_type, name: str, run, group, what: str, busy: Callable
+    ) -> None:
+        self._node, self._run, self._what, self._busy_result = node, run, what, busy
         self._busy = threading.Lock()
+        self._running = ''  # what the running goal is, for the busy answer
         self._idle = threading.Event()
         self._idle.set()
         self.server = ActionServer(
@@ -127,24 +133,29 @@ class OneGoalAtATime:
             action_type,
             name,
             self._execute,
-            goal_callback=self._on_goal,
             cancel_callback=lambda _: CancelResponse.ACCEPT,
             callback_group=group,
         )
 
-    def _on_goal(self, _goal) -> GoalResponse:
-        if self._busy.locked():
-            self._node.get_logger().warning(f'rejected a {self._what}: another one is running')
-            return GoalResponse.REJECT
-        return GoalResponse.ACCEPT
+    def describe_running(self, text: str) -> None:
+        """Say what the running goal is (e.g. its run id), for the busy answer."""
+        self._running = text
 
     def _execute(self, handle):
-        with self._busy:
-            self._idle.clear()
-            try:
-                return self._run(handle)
-            finally:
-                self._idle.set()
+        if not self._busy.acquire(blocking=False):
+            message = f'busy: another {self._what} is running' + (
+                f' ({self._running})' if self._running else ''
+            )
+            self._node.get_logger().warning(f'refused a {self._what}: {message}')
+            handle.abort()
+            return self._busy_result(message)
+        self._idle.clear()
+        try:
+            return self._run(handle)
+        finally:
+            self._running = ''
+            self._idle.set()
+            self._busy.release()
 
     def drain(self, timeout_s: float) -> None:
         """Wait up to `timeout_s` for the running goal to end."""

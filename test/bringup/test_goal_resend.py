@@ -9,6 +9,7 @@ the resend was refused as busy and the run failed while the first trial ran unwa
 """
 
 import dataclasses
+import json
 import re
 import sys
 
@@ -41,7 +42,7 @@ def test_a_late_accepted_trial_is_watched_not_lost(tmp_path):
         )
         status, result = client.improve('slide-gc', [0.9, 0.03], max_iterations=2)
         assert status == GoalStatus.STATUS_SUCCEEDED, result.error_msg
-        assert [t.trial_id for t in result.history] == [f'{result.run_id}-{i}' for i in (0, 1)]
+        assert list(result.trial_ids) == [f'{result.run_id}-{i}' for i in (0, 1)]
         # The first copy reached the executor late and ran; the resend was not refused.
         proxy.wait_for_output(rf'goal 1 \(trial {result.run_id}-0\): accepted')
         proxy.wait_for_output(rf'goal 2 \(trial {result.run_id}-0\): accepted')
@@ -56,17 +57,21 @@ def test_a_late_accepted_trial_is_watched_not_lost(tmp_path):
 
         # The same goal as the trial just completed (a resend whose answer was lost, or a
         # loop restarted at once): answered with that trial's result, nothing moves again.
-        last = result.history[-1]
+        lines = (tmp_path / 'runs' / result.run_id / 'trials.jsonl').read_text().splitlines()
+        last = json.loads(lines[-1])
         action = ActionClient(client.node, ExecuteTrial, '/trial_executor/execute_trial')
         assert action.wait_for_server(timeout_sec=10.0)
         goal = ExecuteTrial.Goal(
-            task='slide-gc', theta=last.theta_requested, goal=last.goal, trial_id=last.trial_id
+            task='slide-gc',
+            theta=last['theta_requested'],
+            goal=last['goal'],
+            trial_id=last['trial_id'],
         )
         sent = action.send_goal_async(goal)
         rclpy.spin_until_future_complete(client.node, sent, timeout_sec=10.0)
         answer = sent.result().get_result_async()
         rclpy.spin_until_future_complete(client.node, answer, timeout_sec=10.0)
         again = answer.result().result
-        assert again.error_code == ExecuteTrial.Result.NONE and again.trial.cost == last.cost
-        executor.wait_for_output(rf'trial {last.trial_id} completed .* answered with its result')
+        assert again.error_code == ExecuteTrial.Result.NONE and again.trial.cost == last['cost']
+        executor.wait_for_output(rf'trial {last["trial_id"]} completed .* answered with its result')
         assert len(re.findall(r'trial (\S+) slide-gc: theta', executor.output())) == 2

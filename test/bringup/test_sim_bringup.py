@@ -191,3 +191,26 @@ def test_ctrl_c_in_improve_graph_cancels_the_run_without_a_traceback(graph):
     assert 'Traceback' not in stderr and 'ended with code 4' in stderr, stderr
     summary = json.loads((runs / 'latest' / 'summary.json').read_text())
     assert summary['status'] == 'canceled' and 1 <= summary['iterations'] < 6
+
+
+def test_a_second_goal_while_a_run_is_running_is_told_why(graph):
+    """Not a bare 'Goal was rejected.': the goal is accepted and aborted with BUSY and why."""
+    bringup, client, _ = graph
+    seen = threading.Event()
+    answer = {}
+
+    def second_goal(feedback) -> None:
+        if not seen.is_set():
+            seen.set()
+            done = bringup.graph.run(
+                ['icpi', 'improve-graph', '--task', 'slide-gc', '--iterations', '2', '--json'],
+                30.0,
+            )
+            answer.update(code=done.returncode, out=done.stdout, err=done.stderr)
+
+    status, result = client.improve('slide-gc', max_iterations=2, on_feedback=second_goal)
+    assert status == GoalStatus.STATUS_SUCCEEDED, result.error_msg
+    assert answer['code'] == 4, answer
+    busy = json.loads(answer['out'])
+    assert busy['error_code'] == 7  # Improve.Result.BUSY
+    assert busy['error_msg'] == f'busy: another run is running (run {result.run_id}, slide-gc)'
