@@ -114,7 +114,7 @@ class TrajectoryTracker(Node):
         self._camera_info_key = None
         self._last_error_log: dict[str, float] = {}
 
-        self.create_subscription(
+        self._camera_info_sub = self.create_subscription(
             CameraInfo,
             '/camera/camera_info',
             self._on_camera_info,
@@ -172,12 +172,12 @@ class TrajectoryTracker(Node):
             'image_reliability:=best_effort'
         )
 
-    def _report(self, message: str) -> None:
-        """Log an error at most once per ERROR_LOG_PERIOD_S for each distinct message."""
+    def _report(self, message: str, warning: bool = False) -> None:
+        """Log an error (or a warning) at most once per ERROR_LOG_PERIOD_S for each message."""
         now = time.monotonic()
         if now - self._last_error_log.get(message, -np.inf) >= ERROR_LOG_PERIOD_S:
             self._last_error_log[message] = now
-            self.get_logger().error(message)
+            (self.get_logger().warning if warning else self.get_logger().error)(message)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         key = (msg.width, msg.height, tuple(msg.k), tuple(msg.d))
@@ -196,7 +196,11 @@ class TrajectoryTracker(Node):
     def _on_image(self, msg: Image) -> None:
         tracker = self._tracker
         if tracker is None:
-            self._report(self._calibration_error or 'waiting for /camera/camera_info')
+            if self._calibration_error:
+                self._report(self._calibration_error)
+            else:  # normal at start-up: images can arrive before the first camera_info
+                topic = self._camera_info_sub.topic_name
+                self._report(f'images arrive, waiting for camera info on {topic}', warning=True)
             return
         try:
             if msg.step != msg.width * 3 or len(msg.data) != msg.step * msg.height:

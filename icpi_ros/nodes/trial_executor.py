@@ -524,7 +524,13 @@ class TrialExecutor(Node):
     def _on_enable(self, request, response):
         if request.data:
             self._enabled.set()
-            response.message = 'enabled: trials will move the arm'
+            response.message = (
+                'enabled, but in dry run: trials plan and check, nothing moves'
+                if self._dry_run
+                else 'enabled: trials will move the arm'
+            )
+            if not self._require_enable:
+                response.message += ' (enabling is not required by this executor)'
         else:
             self._enabled.clear()
             response.message = 'disabled: trials are refused until enabled again'
@@ -538,8 +544,9 @@ class TrialExecutor(Node):
         if self._require_enable:
             self._enabled.clear()
         response.success = True
+        enable = self.resolve_service_name('~/enable')
         response.message = 'aborted: hold sent' + (
-            '; disabled until ~/enable' if self._require_enable else ''
+            f'; disabled until {enable} is called with true' if self._require_enable else ''
         )
         self.get_logger().error(response.message)
         return response
