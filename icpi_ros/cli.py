@@ -11,11 +11,7 @@ from pathlib import Path
 
 from icpi_ros import __version__, cli_bench, cli_learn, cli_sandbox, local_llm
 from icpi_ros.core.validation import InvalidInput
-
-EXIT_OK = 0
-EXIT_REJECTED = 2
-EXIT_UNAVAILABLE = 3
-EXIT_FAILED = 4
+from icpi_ros.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, EXIT_UNAVAILABLE
 
 
 def _floats(text: str) -> list[float]:

@@ -10,10 +10,7 @@ import time
 from pathlib import Path
 
 from icpi_ros.core.validation import InvalidInput
-
-EXIT_OK = 0
-EXIT_FAILED = 4
-EXIT_INTERRUPTED = 130
+from icpi_ros.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 
 
 def _names(text: str) -> tuple[str, ...]:

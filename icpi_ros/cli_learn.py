@@ -8,8 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-EXIT_OK = 0
-EXIT_FAILED = 4
+from icpi_ros.exit_codes import EXIT_FAILED, EXIT_OK
 
 
 def _sim_task(args: argparse.Namespace):

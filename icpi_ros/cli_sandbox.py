@@ -7,9 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-EXIT_OK = 0
-EXIT_REJECTED = 2
-EXIT_UNAVAILABLE = 3
+from icpi_ros.exit_codes import EXIT_OK, EXIT_REJECTED, EXIT_UNAVAILABLE
 
 
 def _cmd_sandbox_run(args: argparse.Namespace) -> int:

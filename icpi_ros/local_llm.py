@@ -6,7 +6,8 @@
 their own venv, `.venv-llm` (`$ICPI_LLM_VENV`); `LocalLLMServer` starts
 `python -m llama_cpp.server` from it, waits until GET /v1/models answers, and stops it with
 SIGTERM (uvicorn's graceful shutdown). `icpi llm serve` is its command line; the sim bringup
-starts that command as one more process. Imports nothing outside the standard library.
+starts that command as one more process. Imports only the standard library (and the
+package's exit codes).
 """
 
 import argparse
@@ -25,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from icpi_ros.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_REJECTED
+
 VENV_ENV = 'ICPI_LLM_VENV'
 SMOLLM2 = 'smollm2'
 SMOLLM2_ALIAS = 'smollm2-135m'
@@ -33,7 +36,6 @@ DEFAULT_N_CTX = 4096
 # The one line `icpi llm serve` prints on stdout once the server answers.
 SERVING = r'^serving (?P<base_url>http://\S+/v1) model (?P<model>\S+)$'
 
-EXIT_OK, EXIT_REJECTED, EXIT_FAILED = 0, 2, 4
 _PR_SET_PDEATHSIG = 1
 # Variables of the ROS environment (env.sh) that must not reach the other venv's Python.
 _FOREIGN_ENV = ('PYTHONPATH', 'PYTHONHOME', 'VIRTUAL_ENV', 'PYTHONSTARTUP')
