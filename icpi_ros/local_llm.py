@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from icpi_ros.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_REJECTED
+from icpi_ros.stop_signal import StopSignal
 
 VENV_ENV = 'ICPI_LLM_VENV'
 SMOLLM2 = 'smollm2'
@@ -185,7 +186,9 @@ class LocalLLMServer:
             str(self.verbose),
         ]
 
-    def start(self, timeout_s: float = 120.0, cancel: threading.Event | None = None) -> bool:
+    def start(
+        self, timeout_s: float = 120.0, cancel: threading.Event | StopSignal | None = None
+    ) -> bool:
         """Start the server and wait until it answers; False if `cancel` was set first.
 
         Raises LocalLLMError for a setup problem, LocalLLMFailed if the server exits or does
@@ -260,13 +263,8 @@ class LocalLLMServer:
 
 def serve(args: argparse.Namespace) -> int:
     """`icpi llm serve`: run the server until SIGINT or SIGTERM; print one `serving` line."""
-    stopping = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stopping.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
+    stopping = StopSignal()
+    stopping.install()
     server = LocalLLMServer(args.model, args.host, args.port, args.n_ctx, verbose=args.verbose)
     try:
         if server.start(args.timeout, cancel=stopping):
@@ -281,6 +279,7 @@ def serve(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     finally:
         code = server.stop()
+        stopping.ignore_from_now()
     if stopping.is_set():
         if code == -signal.SIGKILL:
             print('icpi llm serve: the server was busy answering; killed it', file=sys.stderr)

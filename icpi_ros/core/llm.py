@@ -20,6 +20,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from icpi_ros.stop_signal import StopSignal
 
 API_KEY_ENV = 'OPENAI_API_KEY'
 BASE_URL_ENV = 'OPENAI_BASE_URL'
@@ -122,7 +126,7 @@ class LLMClient:
     def __init__(
         self,
         config: LLMConfig,
-        stop: threading.Event | None = None,
+        stop: 'threading.Event | StopSignal | None' = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
         if not config.endpoint_configured:

@@ -5,17 +5,18 @@
 Importing a node takes about a second (rclpy, NumPy, SciPy, MuJoCo). SIGINT and SIGTERM are
 caught from the very start and only set `STOP` (runtime.run_node keeps using it): a
 KeyboardInterrupt raised inside some library's import could be swallowed there and the node
-would come up as if nothing had happened. Only the standard library is imported here.
+would come up as if nothing had happened. The handlers take no lock (see stop_signal). Only
+the standard library is imported here.
 """
 
 import importlib
 import os
-import signal
 import sys
-import threading
+
+from icpi_ros.stop_signal import StopSignal
 
 # Set when the process is asked to stop (SIGINT, SIGTERM); shared with runtime.run_node.
-STOP = threading.Event()
+STOP = StopSignal()
 
 
 def _interrupted(exc: BaseException | None) -> bool:
@@ -30,10 +31,9 @@ def _interrupted(exc: BaseException | None) -> bool:
 
 
 def _run(module: str) -> None:
+    STOP.install()
     if os.environ.get('ICPI_TRACE_ENTRY'):  # lets tests time a Ctrl-C after this point
         print(f'entry: importing {module}', file=sys.stderr, flush=True)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: STOP.set())
     try:
         main = importlib.import_module(module).main
     except BaseException as exc:
@@ -45,10 +45,7 @@ def _run(module: str) -> None:
     try:
         main()
     finally:
-        # The node has stopped. At exit Python resets a handler it installed to the default,
-        # and a late SIGINT (ros2 launch forwards one after the terminal's) would then kill
-        # the process with -2 while the interpreter finalizes; an ignored one stays ignored.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        STOP.ignore_from_now()
 
 
 def icpi_planner() -> None:

@@ -29,6 +29,7 @@ from rclpy.task import Future
 
 from icpi_ros.core.validation import InvalidInput
 from icpi_ros.nodes import entry
+from icpi_ros.stop_signal import StopSignal
 
 # How often the spin loop checks for a stop request (s); bounds the reaction to Ctrl-C.
 STOP_POLL_S = 0.1
@@ -38,7 +39,7 @@ STOP_POLL_S = 0.1
 _STOP = entry.STOP
 
 
-def stop_requested() -> threading.Event:
+def stop_requested() -> StopSignal:
     """Return the event set when this process is asked to stop."""
     return _STOP
 
@@ -60,9 +61,7 @@ def run_node(
     event is set, and may define `drain(timeout_s)` to finish their work before destruction.
     """
     stop = _STOP  # not cleared: a signal that came while the node was importing counts
-    previous = {
-        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
+    previous = stop.install()
     node: Node | None = None
     executor: SingleThreadedExecutor | None = None
     code = 0
