@@ -131,6 +131,16 @@ def finish_goal(handle, result: ExecuteTrial.Result) -> ExecuteTrial.Result:
     return result
 
 
+def busy_result(goal: ExecuteTrial.Goal, message: str) -> ExecuteTrial.Result:
+    """Return the result of a goal refused because another trial runs (nothing moved)."""
+    result = ExecuteTrial.Result(error_code=Codes.BUSY, error_msg=message)
+    trial = result.trial
+    trial.trial_id, trial.task = goal.trial_id, goal.task
+    trial.theta_requested = list(goal.theta)
+    trial.status, trial.status_message = Codes.BUSY, message
+    return result
+
+
 class TrialGoals:
     """The ExecuteTrial server: one trial at a time, and no trial unobserved.
 
@@ -141,7 +151,9 @@ class TrialGoals:
     resent goal does not stop the trial the resend watches. A resend arriving while the trial
     is already ending (canceled, failed) waits for it to end and then runs afresh. A goal
     identical to the trial that just completed (within REPLAY_S) is answered with its result
-    without moving again. Any other goal is refused while a trial runs; goals without a
+    without moving again. Any other goal while a trial runs is accepted and aborted at once
+    with BUSY and a message naming the running trial (a rejection would tell the client
+    nothing: `ros2 action send_goal` prints only "Goal was rejected."); goals without a
     trial_id are never matched.
     """
 
@@ -150,6 +162,10 @@ class TrialGoals:
         self._lock = threading.Lock()
         self._accepted = 0  # goals accepted and not yet answered
         self._key: tuple | None = None  # the request the accepted goals share
+        self._what = ''  # the trial the accepted goals share, for the busy answer
+        # Goals accepted only to be aborted as busy, by id() of the request (goal callback and
+        # execute callback see the same request object): id -> (request, busy result).
+        self._refused: dict[int, tuple[ExecuteTrial.Goal, ExecuteTrial.Result]] = {}
         self._running: RunningTrial | None = None
         self._last: tuple[tuple, ExecuteTrial.Result, float] | None = None
         self._idle = threading.Event()
@@ -173,23 +189,32 @@ class TrialGoals:
         key = request_key(goal)
         with self._lock:
             if self._accepted and (key is None or key != self._key):
+                message = f'busy: another trial is running ({self._what})'
                 self._node.get_logger().warning(
-                    f'rejected trial {goal.trial_id or "(no id)"}: trial {self._key_id()} '
-                    'is running'
+                    f'refused trial {goal.trial_id or "(no id)"}: {message}'
                 )
-                return GoalResponse.REJECT
+                self._refused[id(goal)] = (goal, busy_result(goal, message))
+                return GoalResponse.ACCEPT  # and aborted at once, with the reason
             if self._accepted:
                 self._node.get_logger().warning(
                     f'trial {goal.trial_id}: the same goal again (a resend): it watches the '
                     'running trial instead of starting another'
                 )
+            else:
+                self._what = f'trial {goal.trial_id or "without a trial_id"}, {goal.task}'
             self._accepted += 1
             self._key = key
             self._idle.clear()
             return GoalResponse.ACCEPT
 
-    def _key_id(self) -> str:
-        return self._key[0] if self._key else '(no id)'
+    def _take_refused(self, goal: ExecuteTrial.Goal) -> ExecuteTrial.Result | None:
+        """Return the busy result of a goal accepted only to be aborted, else None."""
+        with self._lock:
+            refused = self._refused.get(id(goal))
+            if refused is None or refused[0] is not goal:
+                return None
+            del self._refused[id(goal)]
+            return refused[1]
 
     def _claim(self, handle, key: tuple | None) -> tuple[str, object]:
         """Decide what a goal does now: run, attach, replay, or wait for the running trial."""
@@ -206,6 +231,9 @@ class TrialGoals:
         return 'wait', running  # the same trial, already ending: run afresh after it
 
     def _execute(self, handle) -> ExecuteTrial.Result:
+        busy = self._take_refused(handle.request)
+        if busy is not None:  # not counted in _accepted: nothing to undo
+            return finish_goal(handle, busy)
         key = request_key(handle.request)
         deadline = time.monotonic() + self._wait_s
         try:
