@@ -120,6 +120,38 @@ class RunningTrial:
         self.done.set()
 
 
+class ControllerOutput:
+    """The controller topic's publisher, which knows whether what it sent may still move.
+
+    `moving()` is true until the end (robot clock) of the last trajectory published; a hold
+    (an empty trajectory) ends it at once. ~/abort in dry run asks it: a hold is needed only
+    for a trajectory still running (one sent before dry run was switched on).
+    """
+
+    def __init__(self, publisher, now) -> None:
+        self._publisher, self._now = publisher, now
+        self._until = -np.inf  # robot-clock end of the last trajectory sent
+
+    @property
+    def topic_name(self) -> str:
+        """The topic as resolved (remapped), where the trajectories really go."""
+        return self._publisher.topic_name
+
+    def publish(self, msg: JointTrajectory) -> None:
+        """Publish a trajectory (empty: hold) and remember until when it moves the arm."""
+        if msg.points:
+            start = seconds(msg.header.stamp) or self._now()  # a zero stamp means now
+            until = start + seconds(msg.points[-1].time_from_start)
+        else:
+            until = -np.inf
+        self._until = until  # before it goes: moving() errs towards a hold
+        self._publisher.publish(msg)
+
+    def moving(self) -> bool:
+        """Whether the last trajectory sent may still be moving the arm."""
+        return self._now() <= self._until
+
+
 def finish_goal(handle, result: ExecuteTrial.Result) -> ExecuteTrial.Result:
     """Put a goal in its final state for `result` and return the result."""
     if handle.is_cancel_requested:
@@ -405,7 +437,9 @@ class TrialExecutor(Node):
         self._prepared: tuple | None = None  # (task, goal, future) of a reset made in advance
         group = ReentrantCallbackGroup()
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self._controller = self.create_publisher(JointTrajectory, self._controller_topic, reliable)
+        self._controller = ControllerOutput(
+            self.create_publisher(JointTrajectory, self._controller_topic, reliable), self._now
+        )
         self._reset = (
             self.create_client(ResetScene, self._reset_service, callback_group=group)
             if self._reset_service
@@ -567,16 +601,31 @@ class TrialExecutor(Node):
         return response
 
     def _on_abort(self, request, response):
-        self._hold()  # first, whatever the trial thread is doing
+        # In dry run nothing reaches the controller: a hold only for a trajectory still
+        # running (sent before dry run was switched on; that trial also holds when it sees
+        # the abort).
+        hold = not self._dry_run or self._controller.moving()
+        if hold:
+            self._hold()  # first, whatever the trial thread is doing
         self._aborted.set()
         if self._require_enable:
             self._enabled.clear()
         response.success = True
         enable = self.resolve_service_name('~/enable')
-        response.message = 'aborted: hold sent' + (
+        if not hold:
+            what = 'dry run: nothing was moving, nothing sent to the arm'
+        elif self._dry_run:
+            what = 'aborted: hold sent (dry run is on, but a trial started before it was moving)'
+        else:
+            what = 'aborted: hold sent'
+        response.message = what + (
             f'; disabled until {enable} is called with true' if self._require_enable else ''
         )
-        self.get_logger().error(response.message)
+        # One severity per call site (rclpy refuses a call site that changes it).
+        if hold:
+            self.get_logger().error(response.message)
+        else:
+            self.get_logger().warning(response.message)
         return response
 
     def _on_confirm_reset(self, request, response):

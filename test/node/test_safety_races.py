@@ -23,6 +23,7 @@ from rclpy.action import ActionClient
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import JointState
+from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from unique_identifier_msgs.msg import UUID
 
@@ -101,7 +102,7 @@ def client(ros_graph, monkeypatch):
         rclpy.try_shutdown(context=context)
 
 
-def _executor(ros_graph):
+def _executor(ros_graph, more=()):
     argv = [
         'trial_executor',
         '--ros-args',
@@ -109,6 +110,7 @@ def _executor(ros_graph):
         'reset_mode:=none',
         '-p',
         'service_timeout_s:=0.5',
+        *more,
     ]
     return ros_graph.start('trial_executor', argv, ready=READY, timeout=30)
 
@@ -133,6 +135,55 @@ def test_dry_run_set_at_run_time_applies_to_the_next_trial(ros_graph, client):
     response = client.spin_until(client.send('live-1').get_result_async())
     assert response.result.error_code == ExecuteTrial.Result.NOT_READY, response.result.error_msg
     assert len(client.sent) == 1 and client.sent[0].points
+
+
+def _abort(client: Client) -> Trigger.Response:
+    service = client.node.create_client(Trigger, '/trial_executor/abort')
+    assert service.wait_for_service(timeout_sec=10.0)
+    answer = client.spin_until(service.call_async(Trigger.Request()))
+    client.node.destroy_client(service)
+    return answer
+
+
+def test_abort_in_dry_run_sends_nothing_unless_a_live_trial_moves(ros_graph, client):
+    argv = ['-p', 'dry_run:=true', '-p', 'require_enable:=true']
+    executor = _executor(ros_graph, argv)
+    deadline = time.monotonic() + 10.0
+    while not client.node.count_publishers(CONTROLLER):
+        assert time.monotonic() < deadline, 'the controller topic never matched'
+        client.spin(0.05)
+    client.spin(0.3)
+    answer = _abort(client)
+    assert answer.success
+    assert answer.message == (
+        'dry run: nothing was moving, nothing sent to the arm; disabled until '
+        '/trial_executor/enable is called with true'
+    )
+    client.spin(0.5)
+    assert client.sent == []  # nothing reached the controller topic
+    executor.wait_for_output(r'WARN.*dry run: nothing was moving')
+    # A live trial, then dry run switched on while it moves: it finishes as it started, and
+    # an abort holds it.
+    assert client.set_parameter('dry_run', False)[0]
+    enable = client.node.create_client(SetBool, '/trial_executor/enable')
+    assert enable.wait_for_service(timeout_sec=10.0)
+    assert client.spin_until(enable.call_async(SetBool.Request(data=True))).success
+    handle = client.send('live-0')
+    assert handle.accepted
+    deadline = time.monotonic() + 10.0
+    while ExecuteTrial.Feedback.PHASE_MOVING not in client.feedback['live-0']:
+        assert time.monotonic() < deadline, client.feedback
+        client.spin(0.05)
+    assert client.set_parameter('dry_run', True)[0]
+    answer = _abort(client)
+    assert answer.message == (
+        'aborted: hold sent (dry run is on, but a trial started before it was moving); '
+        'disabled until /trial_executor/enable is called with true'
+    )
+    response = client.spin_until(handle.get_result_async())
+    assert response.result.error_code == ExecuteTrial.Result.ABORTED, response.result.error_msg
+    client.spin(0.3)
+    assert client.sent and client.sent[0].points and not client.sent[-1].points, client.sent
 
 
 def test_a_resent_goal_watches_the_running_trial(ros_graph, client):
