@@ -144,8 +144,10 @@ class TrajectoryTracker(Node):
             '~/get_trajectory',
             self._on_get_trajectory,
         )
-        self.get_logger().info(
-            f'ready: calibration {calibration or "(none)"}, plane normal {tuple(normal)} '
+        self.get_logger().info(  # the camera topics as resolved (remapped with -r)
+            f'ready: image {self.resolve_topic_name("/camera/image_raw")}, camera info '
+            f'{self.resolve_topic_name("/camera/camera_info")}, calibration '
+            f'{calibration or "(none)"}, plane normal {tuple(normal)} '
             f'offset {self._config.plane_offset:g} m'
         )
 

@@ -460,11 +460,16 @@ class TrialExecutor(Node):
         mode = 'DRY RUN (nothing is sent)' if self._dry_run else 'live'
         if self._require_enable:
             mode += f', disabled until {self.resolve_topic_name("~/enable")} is called'
+        # Names as resolved (remapped with -r), where the messages really go.
+        reset = self._reset_mode
+        if reset == 'service':
+            reset += (
+                f' {self.resolve_service_name(self._reset_service)}' if self._reset else ' (none)'
+            )
         self.get_logger().info(
             f'ready: action {self.resolve_topic_name("~/execute_trial")}, controller '
-            f'{self._controller_topic}, reset {self._reset_mode} '
-            f'{self._reset_service if self._reset_mode == "service" else ""}, tracker '
-            f'{tracker_service}, arm {self._arm_source}; {mode}'
+            f'{self._controller.topic_name}, reset {reset}, tracker '
+            f'{self.resolve_service_name(tracker_service)}, arm {self._arm_source}; {mode}'
         )
 
     def _declare_arm(self):
@@ -802,7 +807,8 @@ class TrialExecutor(Node):
 
     def _call(self, client, request, what: str):
         if not client.wait_for_service(timeout_sec=self._service_timeout_s):
-            raise TrialFailed(Codes.NOT_READY, f'{what} ({client.srv_name}) is not available')
+            name = self.resolve_service_name(client.srv_name)  # srv_name is not remapped
+            raise TrialFailed(Codes.NOT_READY, f'{what} ({name}) is not available')
         try:
             return wait_for(client.call_async(request), self._service_timeout_s, what)
         except WaitAborted as exc:
