@@ -600,7 +600,11 @@ class TrialExecutor(Node):
                 response.message += ' (enabling is not required by this executor)'
         else:
             self._enabled.clear()
-            response.message = 'disabled: trials are refused until enabled again'
+            response.message = (
+                'disabled: trials are refused until enabled again'
+                if self._require_enable
+                else 'disabled, but enabling is not required by this executor: trials still run'
+            )
         response.success = True
         self.get_logger().warning(response.message)
         return response

@@ -186,6 +186,23 @@ def test_abort_in_dry_run_sends_nothing_unless_a_live_trial_moves(ros_graph, cli
     assert client.sent and client.sent[0].points and not client.sent[-1].points, client.sent
 
 
+def test_enable_answers_say_what_is_true_without_require_enable(ros_graph, client):
+    _executor(ros_graph)
+    enable = client.node.create_client(SetBool, '/trial_executor/enable')
+    assert enable.wait_for_service(timeout_sec=10.0)
+    answers = [
+        client.spin_until(enable.call_async(SetBool.Request(data=data))).message
+        for data in (True, False)
+    ]
+    assert answers == [
+        'enabled: trials will move the arm (enabling is not required by this executor)',
+        'disabled, but enabling is not required by this executor: trials still run',
+    ]
+    # And so they do: the trial moves (then misses the tracker), not NOT_ENABLED.
+    response = client.spin_until(client.send('after-disable').get_result_async())
+    assert response.result.error_code == ExecuteTrial.Result.NOT_READY, response.result.error_msg
+
+
 def test_a_resent_goal_watches_the_running_trial(ros_graph, client):
     executor = _executor(ros_graph)
     client.spin(0.5)
