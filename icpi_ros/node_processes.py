@@ -133,6 +133,11 @@ class NodeProcess:
             self.proc.send_signal(sig)
         return self.wait(timeout)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far (s; Linux /proc)."""
+        fields = Path(f'/proc/{self.proc.pid}/stat').read_text().rsplit(')', 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
     def kill(self) -> None:
         """SIGKILL the process (last resort) and reap it."""
         if self.proc.poll() is None:

@@ -505,6 +505,7 @@ def main() -> int:
     # Over the ROS graph (scripts/bench_graph.py): real node processes, real time.
     benches['ros_overhead'] = bench_graph.bench_ros_overhead
     benches['demo'] = bench_graph.bench_demo
+    benches['idle_cpu'] = bench_graph.bench_idle
     if args.fresh_setup:
         benches['fresh_setup'] = bench_fresh_setup
     if args.only:

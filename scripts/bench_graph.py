@@ -67,6 +67,64 @@ def bench_ros_overhead(iterations: int = 21, runs: int = 2) -> dict:
     return out
 
 
+def bench_idle(seconds: float = 10.0, settle_s: float = 3.0, iterations: int = 4) -> dict:
+    """CPU of each node of the sim graph (RTF 1, as sim.launch.py) with no trial running.
+
+    Then an Improve run of `iterations` trials: the camera's achieved rate during them (tracked
+    frames per simulated second of each trial window, from the run record), i.e. full rates
+    come back when a trial starts.
+    """
+    from icpi_ros.bringup import Bringup, sim_graph, use_graph_environment
+    from icpi_ros.demo import calibrate_sim_camera
+
+    with tempfile.TemporaryDirectory(prefix='icpi-bench-') as tmp:
+        work = Path(tmp)
+        calibration = calibrate_sim_camera('slide-gc', work / 'calibration.yaml')
+        bringup = Bringup(sim_graph(calibration, 'knn_linear', 1.0, work / 'runs'), work)
+        try:
+            bringup.start()
+            time.sleep(settle_s)  # the bridge idles 0.5 s after start-up
+            processes = bringup.graph.processes
+            before = {p.name: p.cpu_seconds() for p in processes}
+            t0 = time.monotonic()
+            time.sleep(seconds)
+            wall = time.monotonic() - t0
+            cpu = {p.name: 100 * (p.cpu_seconds() - before[p.name]) / wall for p in processes}
+            use_graph_environment(bringup)
+            from action_msgs.msg import GoalStatus
+
+            from icpi_ros.client import ICPIClient
+
+            with ICPIClient(node_name='bench_idle') as client:
+                status, result = client.improve('slide-gc', [0.86, 0.03], max_iterations=iterations)
+            if status != GoalStatus.STATUS_SUCCEEDED:
+                raise RuntimeError(f'run failed: {result.error_msg}')
+            path = work / 'runs' / result.run_id / 'trials.jsonl'
+            trials = [json.loads(line) for line in path.read_text().splitlines()]
+        finally:
+            problems = bringup.stop()
+            if problems:
+                raise RuntimeError('\n'.join(problems))
+    rates = []
+    for trial in trials:
+        stamps = trial['trajectory']['stamps']
+        rates.append((len(stamps) - 1) / (stamps[-1] - stamps[0]))
+    nodes = {k: round(v, 2) for k, v in cpu.items() if k != 'sim_bridge'}
+    worst = max(nodes.values())
+    return {
+        'unit': '% of a core',
+        'n': len(nodes),
+        'min': min(nodes.values()),
+        'median': float(np.median(list(nodes.values()))),
+        'p99': worst,
+        'max': worst,
+        'cpu_percent': {k: round(v, 2) for k, v in cpu.items()},
+        'idle_wall_s': round(wall, 2),
+        'camera_hz_in_trials': [round(r, 1) for r in rates],
+        'realtime_factor': 1.0,
+    }
+
+
 def bench_demo(repeats: int = 3) -> dict:
     """Time `icpi demo` (20 iterations of slide-gc over the sim graph) after setup."""
     walls, finals, bests = [], [], []

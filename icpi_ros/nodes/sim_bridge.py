@@ -27,9 +27,10 @@ from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped
 from icpi_interfaces.srv import ResetScene
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory
 
 from icpi_ros.core.motion import JointPlan, plan_from_points
@@ -44,6 +45,8 @@ NODE_NAME = 'sim_bridge'
 TABLE_FRAME = 'table'
 CAMERA_FRAME = 'camera_optical'
 RESET_TIMEOUT_S = 10.0
+# Wall seconds without a trial, a running trajectory or a reset before the bridge idles.
+IDLE_AFTER_S = 0.5
 # Exit code when the physics thread died (1 is a configuration error at start).
 PHYSICS_FAILED = 3
 # Test-only fault injection (see the module docstring): simulated seconds until a fault.
@@ -112,6 +115,23 @@ class SimBridge(Node):
         self._seed = declare(
             self, 'seed', 0, 'Seed of the initial scene.', read_only=True, int_range=(0, 2**31 - 1)
         )
+        self._idle_rate = declare(
+            self,
+            'idle_rate_hz',
+            2.0,
+            'When no trial is active, no trajectory runs and no reset is pending for '
+            f'{IDLE_AFTER_S:g} s: /clock, /joint_states, /sim/object_pose and the camera are '
+            'published at this rate and the simulation runs at most at real time; full rates '
+            'resume at once when a trial starts, a trajectory or a reset comes. 0: never idle.',
+            float_range=(0.0, 30.0),
+        )
+        trial_active_topic = declare(
+            self,
+            'trial_active_topic',
+            '/trial_executor/trial_active',
+            'std_msgs/Bool, true while a trial runs (the trial executor publishes it).',
+            read_only=True,
+        )
         self._headless = declare(
             self,
             'headless',
@@ -143,11 +163,19 @@ class SimBridge(Node):
         self._clock_pub = self.create_publisher(Clock, '/clock', reliable)
         self._joint_pub = self.create_publisher(JointState, '/joint_states', reliable)
         self._pose_pub = self.create_publisher(PoseStamped, '/sim/object_pose', reliable)
-        # Reliable: best-effort 900 kB frames over UDP lose two thirds of them (measured);
-        # best-effort subscribers (viewers) still match a reliable publisher.
+        # The camera pair alike, reliable: best-effort 900 kB frames over UDP lose two thirds
+        # of them (measured); best-effort subscribers (viewers) still match a reliable publisher.
         self._image_pub = self.create_publisher(Image, '/camera/image_raw', reliable)
-        self._info_pub = self.create_publisher(
-            CameraInfo, '/camera/camera_info', qos_profile_sensor_data
+        self._info_pub = self.create_publisher(CameraInfo, '/camera/camera_info', reliable)
+        self._trial_active = False
+        self._busy_wall = time.monotonic()  # when something last needed full rates
+        latched = QoSProfile(
+            depth=1,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        )
+        self._active_sub = self.create_subscription(
+            Bool, trial_active_topic, self._on_trial_active, latched
         )
         self._traj_sub = self.create_subscription(
             JointTrajectory, '/arm_controller/joint_trajectory', self._on_trajectory, reliable
@@ -158,8 +186,10 @@ class SimBridge(Node):
         self._thread = threading.Thread(target=self._physics_loop, name='physics', daemon=True)
         self._thread.start()
         camera = f'{self._camera_rate:g} Hz' if self._publish_camera else 'off'
+        idle = f'{self._idle_rate:g} Hz' if self._idle_rate > 0 else 'off'
         self.get_logger().info(
-            f'ready: task {task!r}, realtime_factor {self._rtf:g}, camera {camera}'
+            f'ready: task {task!r}, realtime_factor {self._rtf:g}, camera {camera}, idle rate '
+            f'{idle} (full rates while {self.resolve_topic_name(trial_active_topic)} is true)'
         )
 
     # ROS callbacks (executor threads) -------------------------------------------------------
@@ -168,6 +198,18 @@ class SimBridge(Node):
         for param in params:
             if param.name == 'realtime_factor':
                 self._rtf = param.value
+            elif param.name == 'idle_rate_hz':
+                self._idle_rate = param.value
+            self._mark_busy()
+
+    def _mark_busy(self) -> None:
+        """Full rates from now on (the physics thread wakes if it sleeps)."""
+        self._busy_wall = time.monotonic()
+        self._wake.set()
+
+    def _on_trial_active(self, msg: Bool) -> None:
+        self._trial_active = bool(msg.data)
+        self._mark_busy()
 
     def _sim_time(self) -> float:
         return self._time_offset + float(self._sim.data.time)
@@ -206,11 +248,18 @@ class SimBridge(Node):
             else:
                 late = 0.0
                 self._plan, self._plan_start = plan, (stamp or now)
+        self._mark_busy()
         if late:
+            idle = (
+                f'; idle, the bridge ticks /clock at {self._idle_rate:g} Hz: a time read off it '
+                'lags up to one tick (or set idle_rate_hz 0)'
+                if self._idle_rate > 0
+                else ''
+            )
             self.get_logger().error(
                 f'rejected trajectory: it starts at {stamp:.3f} s, {late:.3f} s in the past on '
                 f'the simulation clock ({now:.3f} s); starting it part-way would make the arm '
-                'jump. Stamp it ahead of the clock (or 0: now)'
+                f'jump. Stamp it ahead of the clock (or 0: now){idle}'
             )
             return
         self.get_logger().debug(f'accepted trajectory: {len(points)} points, {plan.duration:.2f} s')
@@ -228,7 +277,7 @@ class SimBridge(Node):
         self._reset_done.clear()
         with self._lock:
             self._pending_reset = (task, goal, int(request.seed))
-        self._wake.set()
+        self._mark_busy()
         if not self._reset_done.wait(RESET_TIMEOUT_S):
             response.success, response.message = False, 'physics thread did not answer'
             return response
@@ -295,9 +344,17 @@ class SimBridge(Node):
             if self._viewer is not None:  # the one open now (a task switch reopens it)
                 self._viewer.close()
 
+    def _idle(self, now: float) -> bool:
+        """Whether nothing needs full rates: no trial, no running trajectory, no reset."""
+        running = self._plan is not None and now < self._plan_start + self._plan.duration
+        if self._trial_active or running or self._pending_reset is not None:
+            self._busy_wall = time.monotonic()
+        return self._idle_rate > 0 and time.monotonic() - self._busy_wall > IDLE_AFTER_S
+
     def _physics_steps(self) -> None:
         wall0, sim0 = time.monotonic(), self._sim_time()
-        next_frame = sim0
+        next_frame = next_state = sim0
+        pace = self._rtf
         while not self._stop.is_set():
             with self._lock:
                 if self._pending_reset is not None:
@@ -321,20 +378,33 @@ class SimBridge(Node):
                 if self._fault_at is not None and self._sim_time() >= self._fault_at:
                     raise RuntimeError(f'injected physics fault ({FAULT_ENV}, tests only)')
                 now = self._sim_time()
+                idle = self._idle(now)
                 q, qd = self._sim.joint_positions(), self._sim.joint_velocities()
                 obj = self._sim.object_position()
                 frame = None
+                publish = not idle or now >= next_state
+                if publish:
+                    next_state = now + (1.0 / self._idle_rate if idle else 0.0)
+                period = 1.0 / (
+                    min(self._camera_rate, self._idle_rate) if idle else self._camera_rate
+                )
+                next_frame = min(next_frame, now + period)  # a rate that went up applies now
                 # A frame while a reset waits would only delay it (the scene is about to go).
                 if self._publish_camera and now >= next_frame and self._pending_reset is None:
                     frame = self._sim.render()
-                    next_frame += 1.0 / self._camera_rate
+                    next_frame = max(next_frame + period, now)
                 if self._viewer is not None and self._viewer.is_running():
                     self._viewer.sync()
-            self._publish_state(now, q, qd, obj)
+            if publish:
+                self._publish_state(now, q, qd, obj)
             if frame is not None:
                 self._publish_frame(now, frame)
-            if self._rtf > 0:
-                delay = wall0 + (now - sim0) / self._rtf - time.monotonic()
+            # Idle, the simulation runs at most at real time (also when realtime_factor is 0).
+            rtf = (min(self._rtf, 1.0) if self._rtf > 0 else 1.0) if idle else self._rtf
+            if rtf != pace:  # pace from here on
+                wall0, sim0, pace = time.monotonic(), now, rtf
+            if pace > 0:
+                delay = wall0 + (now - sim0) / pace - time.monotonic()
                 if delay > 0:
                     self._wake.wait(delay)
                     self._wake.clear()

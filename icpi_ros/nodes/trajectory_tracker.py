@@ -93,8 +93,9 @@ class TrajectoryTracker(Node):
             self,
             'image_reliability',
             'reliable',
-            'QoS reliability of the image subscription. Full frames are large: best effort over '
-            'UDP drops most of them unless the DDS socket buffers are raised.',
+            'QoS reliability of the camera pair (image_raw and camera_info, which one driver '
+            'publishes alike). Full frames are large: best effort over UDP drops most of them '
+            'unless the DDS socket buffers are raised.',
             read_only=True,
             choices=('reliable', 'best_effort'),
         )
@@ -114,23 +115,25 @@ class TrajectoryTracker(Node):
         self._camera_info_key = None
         self._last_error_log: dict[str, float] = {}
 
-        self._camera_info_sub = self.create_subscription(
-            CameraInfo,
-            '/camera/camera_info',
-            self._on_camera_info,
-            qos_profile_sensor_data,
-        )
         reliability = (
             ReliabilityPolicy.RELIABLE
             if image_reliability == 'reliable'
             else ReliabilityPolicy.BEST_EFFORT
         )
+        camera_qos = QoSProfile(depth=10, reliability=reliability)
+        self._camera_info_sub = self.create_subscription(
+            CameraInfo,
+            '/camera/camera_info',
+            self._on_camera_info,
+            camera_qos,
+            event_callbacks=self._qos_events('/camera/camera_info'),
+        )
         self.create_subscription(
             Image,
             '/camera/image_raw',
             self._on_image,
-            QoSProfile(depth=10, reliability=reliability),
-            event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos),
+            camera_qos,
+            event_callbacks=self._qos_events('/camera/camera_info'),
         )
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self._traj_pub = self.create_publisher(ObjectTrajectory, '~/trajectory', reliable)
@@ -167,12 +170,18 @@ class TrajectoryTracker(Node):
     def _newest_stamp(self) -> float:
         return self._detections[-1][0] if self._detections else -np.inf
 
-    def _on_incompatible_qos(self, event) -> None:
-        self.get_logger().error(
-            f'/camera/image_raw: the publisher offers incompatible QoS (policy '
-            f'{event.last_policy_kind}); for a best-effort camera set '
-            'image_reliability:=best_effort'
-        )
+    def _qos_events(self, topic: str) -> SubscriptionEventCallbacks:
+        """Event callbacks that say what to do when the camera's QoS does not match."""
+        resolved = self.resolve_topic_name(topic)
+
+        def incompatible(event) -> None:
+            self.get_logger().error(
+                f'{resolved}: the publisher offers incompatible QoS (policy '
+                f'{event.last_policy_kind}); for a best-effort camera set '
+                'image_reliability:=best_effort'
+            )
+
+        return SubscriptionEventCallbacks(incompatible_qos=incompatible)
 
     def _report(self, message: str, warning: bool = False) -> None:
         """Log an error (or a warning) at most once per ERROR_LOG_PERIOD_S for each message."""

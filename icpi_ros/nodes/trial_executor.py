@@ -21,8 +21,9 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -51,8 +52,11 @@ RESET_MODES = ('service', 'operator', 'none')
 # Polling period while waiting for the robot's clock or the tracker: short, because every
 # millisecond of it is overhead added to each trial (the clock itself ticks at 100 Hz).
 CLOCK_POLL_S = 0.005
+CLOCK_TICK_POLL_S = 0.001  # waiting for the next /clock tick
 # Feedback is published at least this often (wall clock, s) while a trial runs.
 HEARTBEAT_S = 0.5
+# How long the robot clock may stand still when a trial is about to start (wall s).
+CLOCK_STILL_S = 5.0
 # How long the arm may take to show up at the plan start after the reset (wall clock, s).
 START_POSE_WAIT_S = 1.0
 # Parameters that may change at run time; each trial reads them once, when it starts.
@@ -447,6 +451,17 @@ class TrialExecutor(Node):
         )
         self._tracker = self.create_client(GetTrajectory, tracker_service, callback_group=group)
         self._planned = self.create_publisher(JointTrajectory, '~/planned_trajectory', reliable)
+        # True while a trial runs: the simulator publishes at full rates then (idle otherwise).
+        self._active = self.create_publisher(
+            Bool,
+            '~/trial_active',
+            QoSProfile(
+                depth=1,
+                reliability=ReliabilityPolicy.RELIABLE,
+                durability=DurabilityPolicy.TRANSIENT_LOCAL,
+            ),
+        )
+        self._active.publish(Bool(data=False))
         self.create_service(SetBool, '~/enable', self._on_enable, callback_group=group)
         self.create_service(Trigger, '~/abort', self._on_abort, callback_group=group)
         self.create_service(
@@ -664,6 +679,7 @@ class TrialExecutor(Node):
         trial.task = goal.task
         trial.theta_requested = list(goal.theta)
         wall_start = time.monotonic()
+        self._active.publish(Bool(data=True))
         accepted = self._now()
         feedback = ExecuteTrial.Feedback()
         publishing = threading.Lock()
@@ -735,7 +751,7 @@ class TrialExecutor(Node):
             trial.reset_wall_s = time.monotonic() - mark
             self._check_start_pose(plan)
             mark = time.monotonic()
-            start = self._now() + self._lead_s
+            start = self._fresh_now(check) + self._lead_s
             end = start + task.trial_duration_s
             self._controller.publish(self._trajectory(plan, start))
             moving = True
@@ -791,9 +807,31 @@ class TrialExecutor(Node):
             trial.status, trial.status_message = result.error_code, result.error_msg
             self.get_logger().error(f'trial {trial.trial_id}: internal error: {result.error_msg}')
         done.set()
+        self._active.publish(Bool(data=False))
         trial.header.stamp = self.get_clock().now().to_msg()
         trial.wall_time_s = time.monotonic() - wall_start
         return result
+
+    def _fresh_now(self, check) -> float:
+        """Return the robot clock's time just after it ticked (simulated time only).
+
+        An idle simulator ticks /clock slowly until it sees ~/trial_active: a time read
+        between two ticks would stamp the trajectory's start in the simulator's past.
+        """
+        then = self._now()
+        if not self.get_parameter('use_sim_time').value:
+            return then
+        deadline = time.monotonic() + CLOCK_STILL_S
+        while (now := self._now()) == then:
+            check('waiting for the clock')
+            if time.monotonic() > deadline:
+                raise TrialFailed(
+                    Codes.NOT_READY,
+                    f'the simulation clock (/clock) stood still for {CLOCK_STILL_S:g} s: is the '
+                    'simulator running?',
+                )
+            time.sleep(CLOCK_TICK_POLL_S)
+        return now
 
     def _trajectory(self, sent, start: float) -> JointTrajectory:
         """Return the JointTrajectory of the (decimated, checked) points, from `start`."""

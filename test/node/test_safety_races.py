@@ -348,7 +348,8 @@ def _stroke(names, home, stamp: float) -> JointTrajectory:
 def test_sim_bridge_refuses_a_trajectory_that_starts_in_the_past(ros_graph, client):
     bridge = ros_graph.start(
         'sim_bridge',
-        ['sim_bridge', '--ros-args', '-p', 'publish_camera:=false'],
+        # Never idle: the stamps below are read off /joint_states, which idles at 2 Hz.
+        ['sim_bridge', '--ros-args', '-p', 'publish_camera:=false', '-p', 'idle_rate_hz:=0.0'],
         BRIDGE_READY,
         timeout=30,
     )

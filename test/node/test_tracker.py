@@ -6,6 +6,7 @@ import json
 import sys
 
 import numpy as np
+import pytest
 
 BRIDGE_READY = r'\[sim_bridge\]: ready'
 TRACKER_READY = r'\[trajectory_tracker\]: ready'
@@ -18,10 +19,12 @@ def _calibrate(ros_graph, tmp_path):
     return calibration
 
 
-def _start_tracker(ros_graph, calibration=None):
+def _start_tracker(ros_graph, calibration=None, reliability=None):
     argv = ['trajectory_tracker', '--ros-args', '--params-file', 'config/tracker.yaml']
     if calibration is not None:
         argv += ['-p', f'calibration_file:={calibration}']
+    if reliability is not None:
+        argv += ['-p', f'image_reliability:={reliability}']
     return ros_graph.start('trajectory_tracker', argv, ready=TRACKER_READY)
 
 
@@ -58,12 +61,12 @@ def test_missing_calibration_is_reported_not_a_crash(ros_graph):
 BAD_IMAGES = """
 import time, rclpy
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 rclpy.init(); n = Node('bad_images')
-info = n.create_publisher(CameraInfo, '/camera/camera_info', qos_profile_sensor_data)
-reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-image = n.create_publisher(Image, '/camera/image_raw', reliable)
+camera = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABILITY)  # the pair alike
+info = n.create_publisher(CameraInfo, '/camera/camera_info', camera)
+image = n.create_publisher(Image, '/camera/image_raw', camera)
 cam = CameraInfo(width=640, height=480, k=[579.4, 0.0, 319.5, 0.0, 579.4, 239.5, 0.0, 0.0, 1.0])
 deadline = time.monotonic() + 20
 while image.get_subscription_count() == 0 and time.monotonic() < deadline:
@@ -76,13 +79,17 @@ for _ in range(40):
 """
 
 
-def test_bad_images_are_refused_with_the_reason(ros_graph, tmp_path):
-    tracker = _start_tracker(ros_graph, _calibrate(ros_graph, tmp_path))
+@pytest.mark.parametrize('reliability', ['reliable', 'best_effort'])
+def test_bad_images_are_refused_with_the_reason(ros_graph, tmp_path, reliability):
+    """A camera publishing both topics with one QoS is heard whole with that setting."""
+    tracker = _start_tracker(ros_graph, _calibrate(ros_graph, tmp_path), reliability)
     for encoding, step, reason in (
         ('mono8', 640, "unsupported image encoding 'mono8'"),
         ('rgb8', 1000, 'step 1000'),
     ):
         code = BAD_IMAGES.replace('ENCODING', repr(encoding)).replace('STEP', str(step))
+        code = code.replace('RELIABILITY', reliability.upper())
         assert ros_graph.run([sys.executable, '-c', code], timeout=60).returncode == 0
         tracker.wait_for_output(f'image refused: .*{reason}')
+    assert 'incompatible QoS' not in tracker.output()
     tracker.assert_clean_exit(tracker.stop())

@@ -53,6 +53,6 @@ def test_the_audit_sees_the_run_time_parameters():
     seen = {p.stem: sorted(_settable(ast.parse(p.read_text()))) for p in NODES}
     assert seen['trial_executor'] == ['dry_run', 'publish_plan']
     assert seen['trajectory_tracker'] == ['buffer_s', 'min_coverage']
-    assert seen['sim_bridge'] == ['realtime_factor']
+    assert seen['sim_bridge'] == ['idle_rate_hz', 'realtime_factor']
     assert seen['icpi_planner'] == ['fallback_improver', 'improver']
     assert seen['improvement_loop'] == []
