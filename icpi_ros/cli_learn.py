@@ -201,8 +201,8 @@ def add_parsers(sub: argparse._SubParsersAction, floats) -> None:
     """Register `dataset` and `improve` on the `icpi` parser; `floats` parses vectors."""
     from icpi_ros.core.improvers import AUTO, FALLBACK_CHOICES, IMPROVERS
     from icpi_ros.core.llm import APIS
+    from icpi_ros.core.promptpo.sandbox import ISOLATIONS
     from icpi_ros.core.retrieval import DEFAULT_K, ENCODINGS
-    from icpi_ros.core.sandbox import ISOLATIONS
 
     p = sub.add_parser('dataset', help='improvement datasets')
     dsub = p.add_subparsers(dest='dataset_command', metavar='ACTION', required=True)

@@ -54,8 +54,8 @@ from pathlib import Path
 
 import numpy as np
 
-from icpi_ros.core import sandbox_kernel
-from icpi_ros.core.sandbox_child import ALLOWED_MODULES, NUMPY_DENIED
+from icpi_ros.core.promptpo import sandbox_kernel
+from icpi_ros.core.promptpo.sandbox_child import ALLOWED_MODULES, NUMPY_DENIED
 from icpi_ros.core.tasks import TaskSpec
 
 CHILD = Path(__file__).with_name('sandbox_child.py')

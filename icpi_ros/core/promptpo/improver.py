@@ -2,12 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """PromptPO: the LLM writes policies as Python code, each candidate is tried on the robot.
 
-Each round the LLM reads the task as Python source (icpi_ros.core.task_source), the trials
-so far at this goal and the best code so far, and writes N candidate `policy(goal)`
-functions. Each is run in the sandbox (icpi_ros.core.sandbox); the validated, clipped thetas
-are proposed one per call, so one candidate costs exactly one trial, like one iteration of
-the other improvers, and budgets compare at equal numbers of trials. A candidate the sandbox
-refuses costs no trial: it is reported in the details. When a round's candidates are all
+Each round the LLM reads the task as Python source (`task_source`), the trials so far at
+this goal and the best code so far, and writes N candidate `policy(goal)` functions. Each is
+run in the sandbox (`sandbox`); the validated, clipped thetas are proposed one per call, so
+one candidate costs exactly one trial, like one iteration of the other improvers, and budgets
+compare at equal numbers of trials. A candidate the sandbox refuses costs no trial: it is
+reported in the details. When a round's candidates are all
 scored, the next call asks for the next round.
 
 The planner service is stateless, so the state is kept per run (the run id of the query; a
@@ -27,15 +27,15 @@ import numpy as np
 from icpi_ros.core.improvers.base import ImproverContext, ImproverFailed, PolicyQuery, Proposal
 from icpi_ros.core.llm import Completion, LLMClient, LLMConfig, LLMError
 from icpi_ros.core.prompt import estimate_tokens
-from icpi_ros.core.sandbox import (
+from icpi_ros.core.promptpo.sandbox import (
     SandboxLimits,
     SandboxResult,
     SandboxUnavailable,
     evaluate_policies,
     require_isolation,
 )
+from icpi_ros.core.promptpo.task_source import render_task_source
 from icpi_ros.core.scoring import COST_FUNCTIONS
-from icpi_ros.core.task_source import render_task_source
 from icpi_ros.core.tasks import TaskSpec
 
 # Episodes kept at most (one per run, or per task and goal); the oldest is dropped first.
