@@ -25,7 +25,8 @@ from icpi_ros.core.llm import LLMConfig
 from icpi_ros.core.loop import improve
 from icpi_ros.core.planning import make_query, next_policy
 from icpi_ros.core.promptpo import sandbox_kernel
-from icpi_ros.core.promptpo.improver import PromptPO, extract_code
+from icpi_ros.core.promptpo.improver import PromptPO
+from icpi_ros.core.promptpo.prompting import extract_code
 from icpi_ros.core.promptpo.sandbox import SandboxLimits, evaluate_policy
 from icpi_ros.core.promptpo.static_check import check_code
 from icpi_ros.core.promptpo.task_source import render_task_source
