@@ -141,7 +141,7 @@ class PromptPO:
             codes = blocks[: self._n]
             results = evaluate_policies(episode.task, codes, episode.goal, self._limits)
             pairs = enumerate(zip(codes, results, strict=True))
-            candidates = [Candidate(episode.round, i, code, res) for i, (code, res) in pairs]
+            candidates = [Candidate(episode.round, i, code, result) for i, (code, result) in pairs]
             this_attempt = self._screen(candidates, attempt)
             if not codes:
                 this_attempt.append(

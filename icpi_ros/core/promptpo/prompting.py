@@ -23,7 +23,15 @@ _FENCED = re.compile(r'```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```', re.DOTALL | r
 
 
 def extract_code(text: str) -> list[str]:
-    """Return the fenced code blocks of an answer (or the whole answer if it is bare code)."""
+    """Return the fenced code blocks of an answer (or the whole answer if it is bare code).
+
+    Args:
+        text: the model's answer.
+
+    Returns:
+        Each block's code, ending with a newline; empty when the answer holds no code.
+
+    """
     blocks = [block.strip('\n') + '\n' for block in _FENCED.findall(text) if block.strip()]
     if not blocks and 'def policy' in text:
         blocks = [text.strip('\n') + '\n']
@@ -35,7 +43,17 @@ def _vec(values: np.ndarray) -> str:
 
 
 def system_message(task: TaskSpec, n: int, limits: SandboxLimits) -> str:
-    """Instructions: what to write, the sandbox's rules and the answer format."""
+    """Return the system message: what to write, the sandbox's rules and the answer format.
+
+    Args:
+        task: the task whose theta the policies return.
+        n: the number of candidates asked for.
+        limits: the sandbox's limits, stated to the model.
+
+    Returns:
+        The message text.
+
+    """
     names = ', '.join(f'{p.name} ({p.unit})' for p in task.parameters)
     return (
         'You write robot control policies as Python code. The user shows the task as a Python '
@@ -100,7 +118,18 @@ def _best_block(episode: Episode) -> str:
 
 
 def round_messages(episode: Episode, n: int, limits: SandboxLimits) -> list[dict[str, str]]:
-    """Chat messages asking for the next round: task source, trials, last round, best code."""
+    """Return the chat messages asking for the next round.
+
+    Args:
+        episode: the episode so far (its trials, last round and best candidate).
+        n: the number of candidates asked for.
+        limits: the sandbox's limits, stated to the model.
+
+    Returns:
+        The system message and one user message: task source, goal, trials, the last
+        round's results (if any) and the best code so far (if any).
+
+    """
     parts = [
         f'The task:\n```python\n{render_task_source(episode.task)}```',
         f"This episode's goal: GOAL = {_vec(episode.goal)}",
@@ -118,7 +147,16 @@ def round_messages(episode: Episode, n: int, limits: SandboxLimits) -> list[dict
 
 
 def retry_message(rejected: list[dict], n: int) -> str:
-    """Follow-up after a round in which no candidate gave a usable theta."""
+    """Return the follow-up after an answer in which no candidate gave a usable theta.
+
+    Args:
+        rejected: the reports of the rejected candidates ('candidate', 'reason').
+        n: the number of candidates asked for.
+
+    Returns:
+        The user message listing the reasons.
+
+    """
     reasons = '\n'.join(f'- candidate {r["candidate"]}: {r["reason"]}' for r in rejected)
     return (
         f'None of these candidates gave a usable theta:\n{reasons}\n'

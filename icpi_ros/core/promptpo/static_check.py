@@ -188,6 +188,10 @@ def _defines_policy(tree: ast.Module) -> bool:
 def check_code(code: str, max_bytes: int = MAX_CODE_BYTES) -> None:
     """Refuse code the sandbox will not run (layer 1).
 
+    Args:
+        code: the policy's source.
+        max_bytes: the largest source accepted (UTF-8 bytes).
+
     Raises:
         CodeRejected: naming the first violation found.
 
