@@ -78,14 +78,10 @@ class PromptPO:
         self._episodes: EpisodeCache[Episode] = EpisodeCache()
 
     def _episode(self, query: PolicyQuery) -> Episode:
-        task = query.task
-        if query.goal is not None:
-            goal = np.asarray(query.goal, dtype=float)
-        elif not task.goal_conditioned:
-            goal = np.array(task.default_goal, dtype=float)
-        else:
+        goal = query.episode_goal()
+        if goal is None:
             raise ImproverFailed('promptpo needs the goal: send it with the error or outcome')
-        episode = self._episodes.get(episode_key(query, goal), lambda: Episode(task, goal))
+        episode = self._episodes.get(episode_key(query, goal), lambda: Episode(query.task, goal))
         episode.sync(query)
         return episode
 
