@@ -452,7 +452,7 @@ POLICY = (
 
 def bench_sandbox(candidates: int, repeats: int, isolation: str = 'kernel') -> dict:
     """Time the PromptPO sandbox: `candidates` policies of slide-gc evaluated together."""
-    from icpi_ros.core.sandbox import SandboxLimits, evaluate_policies, require_isolation
+    from icpi_ros.core.promptpo.sandbox import SandboxLimits, evaluate_policies, require_isolation
     from icpi_ros.core.tasks import load_tasks
 
     task, goal = load_tasks()['slide-gc'], np.array([0.86, 0.03])

@@ -93,12 +93,13 @@ class BenchConfig:
     def checked(self) -> 'BenchConfig':
         """Return a copy with the methods resolved; raise InvalidInput naming a bad field."""
         from icpi_ros.core.improvers import IMPROVERS
-        from icpi_ros.core.tasks import load_tasks
+        from icpi_ros.core.tasks import load_tasks, require_simulated
 
         tasks = load_tasks()
         for name in self.tasks:
-            if name not in tasks or tasks[name].sim_object is None:
+            if name not in tasks:
                 raise InvalidInput(f'tasks: {name!r} is not a sim task ({", ".join(SIM_TASKS)})')
+            require_simulated(tasks[name], where='tasks')
         methods = self.methods or default_methods()
         for name in methods:
             if name not in IMPROVERS and name not in METHOD_VARIANTS:
