@@ -3,14 +3,14 @@
 """Core bringup shared by the sim and real-robot launch files.
 
 The nodes that are the same on a real robot and in simulation: trajectory tracker, planner,
-trial executor and improvement loop. They come from `icpi_ros.bringup.core_graph`, the
+trial executor and improvement loop. They come from `icpi_ros.graph.description.core_graph`, the
 description `icpi demo` starts without ros2 launch, so the two cannot drift apart.
 """
 
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 
-from icpi_ros.bringup import CORE_ARGUMENTS, core_graph
+from icpi_ros.graph.description import CORE_ARGUMENTS, core_graph
 from launch import LaunchDescription
 
 

@@ -5,14 +5,14 @@
 The lab supplies the arm (ros2_control joint_trajectory_controller), its URDF or MJCF, and a
 camera driver; config/real_roll.yaml (or `config_file:=`) holds the cell's parameters, and
 every launch argument that is not empty overrides them. The nodes come from
-`icpi_ros.bringup.real_graph`, the description the tests start against the simulated
+`icpi_ros.graph.description.real_graph`, the description the tests start against the simulated
 stand-in. Nothing moves before `/trial_executor/enable` is called; see docs/real_robot.md.
 """
 
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 
-from icpi_ros.bringup import CORE_ARGUMENTS, REAL_ARGUMENTS, real_graph
+from icpi_ros.graph.description import CORE_ARGUMENTS, REAL_ARGUMENTS, real_graph
 from launch import LaunchDescription
 
 # The core's arguments without use_sim_time (the robot's clock is the time base).

@@ -6,7 +6,7 @@ The bridge stands in for the arm, its controller and the camera on the same topi
 publishes /clock; it renders offscreen (`headless:=false` also opens a viewer window).
 `local_llm:=true` also starts the embedded local LLM (`icpi llm serve`, `make setup-llm`) on
 `local_llm_port` and points the planner at it; the planner retries a request that comes
-before the server answers (llm.max_retries). Same nodes as `icpi_ros.bringup.sim_graph`,
+before the server answers (llm.max_retries). Same nodes as `icpi_ros.graph.description.sim_graph`,
 which `icpi demo` starts without ros2 launch.
 """
 
@@ -16,7 +16,7 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.substitutions import FindPackageShare
 
-from icpi_ros.bringup import CORE_ARGUMENTS, SIM_ARGUMENTS, local_llm_server, sim_bridge
+from icpi_ros.graph.description import CORE_ARGUMENTS, SIM_ARGUMENTS, local_llm_server, sim_bridge
 from launch import LaunchDescription
 
 # Passed through to bringup.launch.py; use_sim_time is always true here.

@@ -222,7 +222,7 @@ def bench_answer_parse(repeats: int = 4000) -> dict:
 
 def bench_planner_service(repeats: int = 500) -> dict:
     """Time NextPolicy round trips from this process to a planner process."""
-    from icpi_ros.node_processes import DomainLease, ProcessGraph
+    from icpi_ros.process.node_processes import DomainLease, ProcessGraph
 
     lease = DomainLease()
     with tempfile.TemporaryDirectory() as tmp:
@@ -231,7 +231,7 @@ def bench_planner_service(repeats: int = 500) -> dict:
             graph.start('icpi_planner', ['icpi_planner'], ready=r'\]: ready')
             os.environ.update({k: graph.env[k] for k in ('ROS_DOMAIN_ID', 'ROS_LOG_DIR')})
             os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-            from icpi_ros.client import ICPIClient
+            from icpi_ros.graph.client import ICPIClient
 
             samples = []
             with ICPIClient() as client:
@@ -328,7 +328,7 @@ def bench_smoothness(task_name: str, points: int = 41) -> dict:
 
 def bench_bridge_rtf(seconds: float = 8.0) -> dict:
     """Run sim_bridge as fast as it can (realtime_factor 0) with the camera on; sim s per wall s."""
-    from icpi_ros.node_processes import DomainLease, ProcessGraph
+    from icpi_ros.process.node_processes import DomainLease, ProcessGraph
 
     lease = DomainLease()
     probe = (

@@ -29,8 +29,8 @@ def bench_ros_overhead(iterations: int = 21, runs: int = 2) -> dict:
     trial_timing). The first iteration of each run (graph warm-up, record creation) is
     reported apart.
     """
-    from icpi_ros.bringup import Bringup, sim_graph, use_graph_environment
-    from icpi_ros.demo import calibrate_sim_camera
+    from icpi_ros.graph.demo import calibrate_sim_camera
+    from icpi_ros.graph.description import Bringup, sim_graph, use_graph_environment
 
     lines, first = [], []
     with tempfile.TemporaryDirectory(prefix='icpi-bench-') as tmp:
@@ -42,7 +42,7 @@ def bench_ros_overhead(iterations: int = 21, runs: int = 2) -> dict:
             use_graph_environment(bringup)
             from action_msgs.msg import GoalStatus
 
-            from icpi_ros.client import ICPIClient
+            from icpi_ros.graph.client import ICPIClient
 
             with ICPIClient(node_name='bench_overhead') as client:
                 for seed in range(runs):
@@ -74,8 +74,8 @@ def bench_idle(seconds: float = 10.0, settle_s: float = 3.0, iterations: int = 4
     frames per simulated second of each trial window, from the run record), i.e. full rates
     come back when a trial starts.
     """
-    from icpi_ros.bringup import Bringup, sim_graph, use_graph_environment
-    from icpi_ros.demo import calibrate_sim_camera
+    from icpi_ros.graph.demo import calibrate_sim_camera
+    from icpi_ros.graph.description import Bringup, sim_graph, use_graph_environment
 
     with tempfile.TemporaryDirectory(prefix='icpi-bench-') as tmp:
         work = Path(tmp)
@@ -93,7 +93,7 @@ def bench_idle(seconds: float = 10.0, settle_s: float = 3.0, iterations: int = 4
             use_graph_environment(bringup)
             from action_msgs.msg import GoalStatus
 
-            from icpi_ros.client import ICPIClient
+            from icpi_ros.graph.client import ICPIClient
 
             with ICPIClient(node_name='bench_idle') as client:
                 status, result = client.improve('slide-gc', [0.86, 0.03], max_iterations=iterations)

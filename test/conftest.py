@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from icpi_ros.node_processes import DomainLease, ProcessGraph
+from icpi_ros.process.node_processes import DomainLease, ProcessGraph
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from icpi_ros.stop_signal import StopSignal
+    from icpi_ros.process.stop_signal import StopSignal
 
 API_KEY_ENV = 'OPENAI_API_KEY'
 BASE_URL_ENV = 'OPENAI_BASE_URL'

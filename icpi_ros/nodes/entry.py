@@ -13,7 +13,7 @@ import importlib
 import os
 import sys
 
-from icpi_ros.stop_signal import StopSignal
+from icpi_ros.process.stop_signal import StopSignal
 
 # Set when the process is asked to stop (SIGINT, SIGTERM); shared with runtime.run_node.
 STOP = StopSignal()

@@ -29,7 +29,7 @@ from rclpy.task import Future
 
 from icpi_ros.core.validation import InvalidInput
 from icpi_ros.nodes import entry
-from icpi_ros.stop_signal import StopSignal
+from icpi_ros.process.stop_signal import StopSignal
 
 # How often the spin loop checks for a stop request (s); bounds the reaction to Ctrl-C.
 STOP_POLL_S = 0.1

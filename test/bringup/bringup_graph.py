@@ -6,7 +6,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-from icpi_ros.bringup import Bringup
+from icpi_ros.graph.description import Bringup
 
 
 @contextlib.contextmanager
@@ -19,7 +19,7 @@ def running_graph(bringup: Bringup, client_name: str) -> Iterator:
     try:
         bringup.start()
         os.environ.update(bringup.environment())
-        from icpi_ros.client import ICPIClient
+        from icpi_ros.graph.client import ICPIClient
 
         with ICPIClient(node_name=client_name) as client:
             yield client

@@ -19,9 +19,9 @@ import pytest
 from action_msgs.msg import GoalStatus
 from bringup_graph import running_graph
 
-from icpi_ros.bringup import Bringup, sim_graph
-from icpi_ros.demo import calibrate_sim_camera
-from icpi_ros.local_llm import (
+from icpi_ros.graph.demo import calibrate_sim_camera
+from icpi_ros.graph.description import Bringup, sim_graph
+from icpi_ros.process.local_llm import (
     SERVING,
     SMOLLM2_ALIAS,
     LocalLLMFailed,

@@ -24,13 +24,13 @@ from rclpy.executors import SingleThreadedExecutor
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from icpi_ros.bringup import Bringup, NodeSpec, real_graph, sim_bridge
 from icpi_ros.core.arm import ArmSpec
 from icpi_ros.core.paths import config_file
 from icpi_ros.core.sim.scenes import arm_model_xml
 from icpi_ros.core.sim.simulator import TrialRunner
 from icpi_ros.core.tasks import load_tasks
-from icpi_ros.demo import calibrate_sim_camera
+from icpi_ros.graph.demo import calibrate_sim_camera
+from icpi_ros.graph.description import Bringup, NodeSpec, real_graph, sim_bridge
 
 TASK = 'roll-gc'
 JOINTS = '[base_yaw, shoulder, elbow, wrist]'

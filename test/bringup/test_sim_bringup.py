@@ -15,10 +15,10 @@ import yaml
 from action_msgs.msg import GoalStatus
 from bringup_graph import running_graph
 
-from icpi_ros.bringup import Bringup, sim_graph
 from icpi_ros.core.sim.simulator import TrialRunner
 from icpi_ros.core.tasks import load_tasks
-from icpi_ros.demo import calibrate_sim_camera
+from icpi_ros.graph.demo import calibrate_sim_camera
+from icpi_ros.graph.description import Bringup, sim_graph
 
 TASK = load_tasks()['slide-gc']
 

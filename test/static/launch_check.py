@@ -52,7 +52,8 @@ def read_launch_file(path: Path) -> LaunchRefs:
         elif name == 'DeclareLaunchArgument':
             arg = node.args[0] if node.args else kwargs.get('name')
             description = kwargs.get('description')
-            # Names and descriptions computed from data (icpi_ros.bringup) are checked there.
+            # Names and descriptions computed from data (icpi_ros.graph.description) are
+            # checked there.
             key = _const(arg) or ast.unparse(arg)
             refs.arguments[key] = (
                 (_const(description) or ast.unparse(description)) if description else None
@@ -84,7 +85,9 @@ def console_scripts(setup_py: Path) -> set[str]:
     return names
 
 
-def description_calls(path: Path, module: str = 'icpi_ros.bringup') -> dict[str, list[set[str]]]:
+def description_calls(
+    path: Path, module: str = 'icpi_ros.graph.description'
+) -> dict[str, list[set[str]]]:
     """Names a launch file imports from `module`, with the keyword sets of each call to them."""
     tree = ast.parse(path.read_text(), filename=str(path))
     imported = {

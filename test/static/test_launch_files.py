@@ -63,17 +63,17 @@ def test_checker_catches_a_missing_executable_and_file(tmp_path):
 
 @pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
 def test_launch_files_take_their_nodes_from_the_description(path):
-    """No node is spelled out in a launch file: they come from icpi_ros.bringup, like demo's."""
+    """No node is spelled out in a launch file: they come from the graph description."""
     import inspect
 
-    import icpi_ros.bringup as bringup
+    import icpi_ros.graph.description as bringup
 
     refs = read_launch_file(path)
     assert refs.executables == [], f'{path.name}: Node(...) written by hand'
     calls = description_calls(path)
     assert any(calls.get(name) for name in ('core_graph', 'sim_bridge', 'real_graph')), path.name
     for name, keyword_sets in calls.items():
-        assert hasattr(bringup, name), f'{path.name}: icpi_ros.bringup has no {name}'
+        assert hasattr(bringup, name), f'{path.name}: icpi_ros.graph.description has no {name}'
         target = getattr(bringup, name)
         if callable(target):
             accepted = set(inspect.signature(target).parameters)
@@ -82,7 +82,7 @@ def test_launch_files_take_their_nodes_from_the_description(path):
 
 
 def test_every_described_node_exists_and_declares_what_it_is_given(repo_root):
-    from icpi_ros.bringup import (
+    from icpi_ros.graph.description import (
         CORE_ARGUMENTS,
         REAL_ARGUMENTS,
         SIM_ARGUMENTS,
@@ -103,9 +103,9 @@ def test_every_described_node_exists_and_declares_what_it_is_given(repo_root):
 
 
 def test_the_local_llm_graph_starts_the_server_first_and_points_the_planner_at_it(repo_root):
-    from icpi_ros.bringup import sim_graph
     from icpi_ros.cli import build_parser
-    from icpi_ros.local_llm import serve
+    from icpi_ros.graph.description import sim_graph
+    from icpi_ros.process.local_llm import serve
 
     plain = {s.name: s for s in sim_graph('calibration.yaml')}
     assert 'local_llm' not in plain
@@ -133,7 +133,7 @@ def test_the_local_llm_graph_starts_the_server_first_and_points_the_planner_at_i
 def test_checker_sees_hand_written_nodes_and_unknown_parameters(tmp_path):
     bad = tmp_path / 'bad.launch.py'
     bad.write_text(
-        'from icpi_ros.bringup import core_graph\n'
+        'from icpi_ros.graph.description import core_graph\n'
         'def generate_launch_description():\n'
         '    core_graph(calibration=1)\n'
         "    Node(package='icpi_ros', executable='icpi_planner')\n"
@@ -176,7 +176,7 @@ def _types(executable: str) -> dict:
 
 def _graphs_as_launched() -> list:
     """The nodes as the launch files build them: strings from launch arguments, substitutions."""
-    from icpi_ros.bringup import real_graph, sim_bridge, sim_graph
+    from icpi_ros.graph.description import real_graph, sim_bridge, sim_graph
 
     args = {'calibration_file': '/c.yaml', 'runs_dir': '', 'improver': 'auto'}
     real = real_graph(
@@ -199,7 +199,7 @@ def test_every_parameter_reaches_launch_ros_with_the_type_its_node_declares():
 
 
 def test_the_type_table_is_what_the_nodes_declare():
-    from icpi_ros.bringup import PARAMETER_TYPES
+    from icpi_ros.graph.description import PARAMETER_TYPES
 
     for spec in _graphs_as_launched():
         types = _types(spec.executable)
@@ -222,7 +222,7 @@ def test_type_checker_catches_a_plain_string_for_a_bool_an_array_and_a_double():
 
 
 def test_required_arguments_have_no_default(tmp_path):
-    from icpi_ros.bringup import CORE_ARGUMENTS, REAL_ARGUMENTS, SIM_ARGUMENTS
+    from icpi_ros.graph.description import CORE_ARGUMENTS, REAL_ARGUMENTS, SIM_ARGUMENTS
 
     for name, (default, description) in {
         **CORE_ARGUMENTS,

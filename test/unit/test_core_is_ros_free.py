@@ -25,7 +25,7 @@ def test_core_modules_do_not_import_ros():
     ]
     assert 'icpi_ros.core.tasks' in modules and 'icpi_ros.core.planning' in modules
     done = subprocess.run(
-        [sys.executable, '-c', CHECK, 'icpi_ros.cli', 'icpi_ros.node_processes', *modules],
+        [sys.executable, '-c', CHECK, 'icpi_ros.cli', 'icpi_ros.process.node_processes', *modules],
         capture_output=True,
         text=True,
         timeout=60,

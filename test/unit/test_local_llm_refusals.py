@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from icpi_ros.local_llm import SMOLLM2_ALIAS, VENV_ENV, llm_venv, model_alias
+from icpi_ros.process.local_llm import SMOLLM2_ALIAS, VENV_ENV, llm_venv, model_alias
 
 
 def _serve(*args: str, **env: str) -> subprocess.CompletedProcess:

@@ -9,12 +9,12 @@ import sys
 import threading
 import time
 
-from icpi_ros.stop_signal import StopSignal
+from icpi_ros.process.stop_signal import StopSignal
 
 # The main thread spends its time inside the event's lock: where Event.set() from a handler
 # hangs (110 of 200 Ctrl-Cs measured with a threading.Event in place of StopSignal).
 CHILD = """
-from icpi_ros.stop_signal import StopSignal
+from icpi_ros.process.stop_signal import StopSignal
 stop = StopSignal()
 stop.install()
 print('ready', flush=True)

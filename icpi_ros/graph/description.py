@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 from icpi_ros.core.paths import config_file
-from icpi_ros.local_llm import DEFAULT_HOST, SERVING, SMOLLM2, free_port, model_alias
-from icpi_ros.node_processes import DomainLease, NodeProcess, ProcessGraph
+from icpi_ros.process.local_llm import DEFAULT_HOST, SERVING, SMOLLM2, free_port, model_alias
+from icpi_ros.process.node_processes import DomainLease, NodeProcess, ProcessGraph
 
 READY = r'\]: ready'
 

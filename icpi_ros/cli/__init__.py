@@ -9,9 +9,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from icpi_ros import __version__, cli_bench, cli_learn, cli_sandbox, local_llm
+from icpi_ros import __version__
+from icpi_ros.cli import bench, improve, sandbox
+from icpi_ros.cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, EXIT_UNAVAILABLE
 from icpi_ros.core.validation import InvalidInput
-from icpi_ros.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, EXIT_UNAVAILABLE
+from icpi_ros.process import local_llm
 
 
 def _floats(text: str) -> list[float]:
@@ -53,7 +55,7 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def _cmd_next_policy(args: argparse.Namespace) -> int:
-    from icpi_ros.client import GraphUnavailable, ICPIClient
+    from icpi_ros.graph.client import GraphUnavailable, ICPIClient
 
     with ICPIClient(planner=args.planner) as client:
         try:
@@ -93,7 +95,7 @@ def _cmd_next_policy(args: argparse.Namespace) -> int:
 def _cmd_improve_graph(args: argparse.Namespace) -> int:
     from action_msgs.msg import GoalStatus
 
-    from icpi_ros.client import GraphUnavailable, ICPIClient, format_feedback
+    from icpi_ros.graph.client import GraphUnavailable, ICPIClient, format_feedback
 
     def show(feedback) -> None:
         if not args.json:
@@ -280,7 +282,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from icpi_ros.demo import run_demo
+    from icpi_ros.graph.demo import run_demo
 
     return run_demo(
         args.task,
@@ -417,10 +419,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--json', action='store_true', help='print one JSON object')
     p.set_defaults(func=_cmd_calibrate)
 
-    cli_learn.add_parsers(sub, _floats)
-    cli_bench.add_parsers(sub)
+    improve.add_parsers(sub, _floats)
+    bench.add_parsers(sub)
     local_llm.add_parsers(sub)
-    cli_sandbox.add_parsers(sub, _floats)
+    sandbox.add_parsers(sub, _floats)
 
     p = sub.add_parser(
         'demo',

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from icpi_ros.exit_codes import EXIT_FAILED, EXIT_OK
+from icpi_ros.cli.exit_codes import EXIT_FAILED, EXIT_OK
 
 
 def _sim_task(args: argparse.Namespace):

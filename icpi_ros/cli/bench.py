@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from icpi_ros.cli.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from icpi_ros.core.validation import InvalidInput
-from icpi_ros.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 
 
 def _names(text: str) -> tuple[str, ...]:

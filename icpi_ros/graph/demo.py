@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from icpi_ros.bringup import Bringup, sim_graph, use_graph_environment
 from icpi_ros.core.records import default_runs_dir
+from icpi_ros.graph.description import Bringup, sim_graph, use_graph_environment
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -104,7 +104,7 @@ def _improve(
     import numpy as np
     from action_msgs.msg import GoalStatus
 
-    from icpi_ros.client import ICPIClient, format_feedback
+    from icpi_ros.graph.client import ICPIClient, format_feedback
 
     with ICPIClient(node_name='icpi_demo') as client:
         status, result = client.improve(

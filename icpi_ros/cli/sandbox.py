@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from icpi_ros.exit_codes import EXIT_OK, EXIT_REJECTED, EXIT_UNAVAILABLE
+from icpi_ros.cli.exit_codes import EXIT_OK, EXIT_REJECTED, EXIT_UNAVAILABLE
 
 
 def _cmd_sandbox_run(args: argparse.Namespace) -> int:

@@ -26,8 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from icpi_ros.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_REJECTED
-from icpi_ros.stop_signal import StopSignal
+from icpi_ros.cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_REJECTED
+from icpi_ros.process.stop_signal import StopSignal
 
 VENV_ENV = 'ICPI_LLM_VENV'
 SMOLLM2 = 'smollm2'
@@ -55,7 +55,7 @@ def llm_venv() -> Path:
     override = os.environ.get(VENV_ENV)
     if override:
         return Path(override)
-    root = os.environ.get('ICPI_ROOT') or Path(__file__).resolve().parents[1]
+    root = os.environ.get('ICPI_ROOT') or Path(__file__).resolve().parents[2]
     return Path(root) / '.venv-llm'
 
 
