@@ -29,8 +29,9 @@ def bench_ros_overhead(iterations: int = 21, runs: int = 2) -> dict:
     trial_timing). The first iteration of each run (graph warm-up, record creation) is
     reported apart.
     """
+    from icpi_ros.graph.bringup import Bringup, use_graph_environment
     from icpi_ros.graph.demo import calibrate_sim_camera
-    from icpi_ros.graph.description import Bringup, sim_graph, use_graph_environment
+    from icpi_ros.graph.description import sim_graph
 
     lines, first = [], []
     with tempfile.TemporaryDirectory(prefix='icpi-bench-') as tmp:
@@ -74,8 +75,9 @@ def bench_idle(seconds: float = 10.0, settle_s: float = 3.0, iterations: int = 4
     frames per simulated second of each trial window, from the run record), i.e. full rates
     come back when a trial starts.
     """
+    from icpi_ros.graph.bringup import Bringup, use_graph_environment
     from icpi_ros.graph.demo import calibrate_sim_camera
-    from icpi_ros.graph.description import Bringup, sim_graph, use_graph_environment
+    from icpi_ros.graph.description import sim_graph
 
     with tempfile.TemporaryDirectory(prefix='icpi-bench-') as tmp:
         work = Path(tmp)

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from icpi_ros.core.records import default_runs_dir
-from icpi_ros.graph.description import Bringup, sim_graph, use_graph_environment
+from icpi_ros.graph.bringup import Bringup, use_graph_environment
+from icpi_ros.graph.description import sim_graph
 
 EXIT_OK, EXIT_FAILED = 0, 1
 

@@ -6,7 +6,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-from icpi_ros.graph.description import Bringup
+from icpi_ros.graph.bringup import Bringup
 
 
 @contextlib.contextmanager

@@ -22,8 +22,9 @@ import rclpy
 from icpi_interfaces.action import Improve
 from rclpy.action import ActionClient
 
+from icpi_ros.graph.bringup import Bringup
 from icpi_ros.graph.demo import calibrate_sim_camera
-from icpi_ros.graph.description import Bringup, core_graph, sim_bridge
+from icpi_ros.graph.description import core_graph, sim_bridge
 
 TASK = 'slide-gc'
 FIRST_TRIAL_DONE = r'\]: trial \S+-0 '  # the executor's line after the first trial

@@ -19,8 +19,9 @@ from bringup_graph import running_graph
 from icpi_interfaces.action import ExecuteTrial
 from rclpy.action import ActionClient
 
+from icpi_ros.graph.bringup import Bringup
 from icpi_ros.graph.demo import calibrate_sim_camera
-from icpi_ros.graph.description import Bringup, sim_graph
+from icpi_ros.graph.description import sim_graph
 
 PROXY = '/late_trial_proxy/execute_trial'
 

@@ -12,8 +12,9 @@ import time
 from action_msgs.msg import GoalStatus
 from bringup_graph import running_graph
 
+from icpi_ros.graph.bringup import Bringup
 from icpi_ros.graph.demo import calibrate_sim_camera
-from icpi_ros.graph.description import Bringup, sim_graph
+from icpi_ros.graph.description import sim_graph
 
 NODES = ('icpi_planner', 'trajectory_tracker', 'trial_executor', 'improvement_loop')
 NODE_BOUND = 8.0  # % of a core; measured 0.5-1.7 % (target 2 %), 12-67 % before idling

@@ -19,8 +19,9 @@ import pytest
 from action_msgs.msg import GoalStatus
 from bringup_graph import running_graph
 
+from icpi_ros.graph.bringup import Bringup
 from icpi_ros.graph.demo import calibrate_sim_camera
-from icpi_ros.graph.description import Bringup, sim_graph
+from icpi_ros.graph.description import sim_graph
 from icpi_ros.process.local_llm import (
     SERVING,
     SMOLLM2_ALIAS,

@@ -29,8 +29,10 @@ from icpi_ros.core.paths import config_file
 from icpi_ros.core.sim.scenes import arm_model_xml
 from icpi_ros.core.sim.simulator import TrialRunner
 from icpi_ros.core.tasks import load_tasks
+from icpi_ros.graph.bringup import Bringup
 from icpi_ros.graph.demo import calibrate_sim_camera
-from icpi_ros.graph.description import Bringup, NodeSpec, real_graph, sim_bridge
+from icpi_ros.graph.description import real_graph, sim_bridge
+from icpi_ros.graph.spec import NodeSpec
 
 TASK = 'roll-gc'
 JOINTS = '[base_yaw, shoulder, elbow, wrist]'

@@ -17,8 +17,9 @@ from bringup_graph import running_graph
 
 from icpi_ros.core.sim.simulator import TrialRunner
 from icpi_ros.core.tasks import load_tasks
+from icpi_ros.graph.bringup import Bringup
 from icpi_ros.graph.demo import calibrate_sim_camera
-from icpi_ros.graph.description import Bringup, sim_graph
+from icpi_ros.graph.description import sim_graph
 
 TASK = load_tasks()['slide-gc']
 

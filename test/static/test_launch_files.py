@@ -2,13 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """Every launch file names executables and package files that exist, and describes its args."""
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from launch_check import (  # noqa: E402
+# This folder's helper: pytest's default import mode (prepend) puts a test module's folder on
+# sys.path, as for test/bringup/bringup_graph.py.
+from launch_check import (
     Typed,
     console_scripts,
     declared_parameter_types,
@@ -66,15 +66,15 @@ def test_launch_files_take_their_nodes_from_the_description(path):
     """No node is spelled out in a launch file: they come from the graph description."""
     import inspect
 
-    import icpi_ros.graph.description as bringup
+    import icpi_ros.graph.description as description
 
     refs = read_launch_file(path)
     assert refs.executables == [], f'{path.name}: Node(...) written by hand'
     calls = description_calls(path)
     assert any(calls.get(name) for name in ('core_graph', 'sim_bridge', 'real_graph')), path.name
     for name, keyword_sets in calls.items():
-        assert hasattr(bringup, name), f'{path.name}: icpi_ros.graph.description has no {name}'
-        target = getattr(bringup, name)
+        assert hasattr(description, name), f'{path.name}: {description.__name__} has no {name}'
+        target = getattr(description, name)
         if callable(target):
             accepted = set(inspect.signature(target).parameters)
             for keywords in keyword_sets:
@@ -199,7 +199,7 @@ def test_every_parameter_reaches_launch_ros_with_the_type_its_node_declares():
 
 
 def test_the_type_table_is_what_the_nodes_declare():
-    from icpi_ros.graph.description import PARAMETER_TYPES
+    from icpi_ros.graph.spec import PARAMETER_TYPES
 
     for spec in _graphs_as_launched():
         types = _types(spec.executable)
