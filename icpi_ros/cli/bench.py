@@ -9,21 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+from icpi_ros.cli.args import integers, names
 from icpi_ros.cli.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from icpi_ros.core.validation import InvalidInput
-
-
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in text.split(',') if v.strip())
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in _names(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f'expected comma-separated integers, got {text!r}'
-        ) from None
 
 
 def _config(args: argparse.Namespace):
@@ -165,10 +153,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         '--quick', action='store_true', help='CI size: 2 goals, 5 iterations, sizes 50,300'
     )
-    p.add_argument('--tasks', type=_names, default=None, help='default: every sim task')
+    p.add_argument('--tasks', type=names, default=None, help='default: every sim task')
     p.add_argument(
         '--methods',
-        type=_names,
+        type=names,
         default=None,
         help='default: knn_linear,knn_mean,random_shooting,bayes_opt (+ llm, promptpo when an '
         'LLM endpoint is configured)',
@@ -178,13 +166,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument('--workers', type=int, default=None, help='processes (default: one per core)')
     p.add_argument(
         '--sizes',
-        type=_ints,
+        type=integers,
         default=None,
         help='dataset-size ablation (default 50,100,200,300; empty: none)',
     )
     p.add_argument(
         '--encodings',
-        type=_names,
+        type=names,
         default=None,
         help='encoding ablation (default error,raw; "error": none)',
     )

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from icpi_ros.cli.args import add_tasks_file, floats
 from icpi_ros.cli.exit_codes import EXIT_OK, EXIT_REJECTED, EXIT_UNAVAILABLE
 
 
@@ -60,8 +61,8 @@ def _cmd_sandbox_run(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_REJECTED
 
 
-def add_parsers(sub: argparse._SubParsersAction, floats) -> None:
-    """Register `sandbox-run` on the `icpi` parser; `floats` parses vectors."""
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register `sandbox-run` on the `icpi` parser."""
     from icpi_ros.core.promptpo.sandbox import ISOLATIONS, SandboxLimits
 
     p = sub.add_parser(
@@ -86,6 +87,6 @@ def add_parsers(sub: argparse._SubParsersAction, floats) -> None:
         default=SandboxLimits.timeout_s,
         help=f'wall-clock limit in s (default {SandboxLimits.timeout_s:g})',
     )
-    p.add_argument('--tasks-file', default=None, help='tasks YAML (default: config/tasks.yaml)')
+    add_tasks_file(p)
     p.add_argument('--json', action='store_true', help='print one JSON object')
     p.set_defaults(func=_cmd_sandbox_run)

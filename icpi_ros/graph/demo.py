@@ -13,11 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from icpi_ros.cli.exit_codes import EXIT_DEMO_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from icpi_ros.core.records import default_runs_dir
 from icpi_ros.graph.bringup import Bringup, use_graph_environment
 from icpi_ros.graph.description import sim_graph
-
-EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def calibrate_sim_camera(task: str, out: Path) -> Path:
@@ -66,7 +65,7 @@ def run_demo(
             f'{", ".join(s.name for s in bringup.specs)}',
             flush=True,
         )
-        code, run = EXIT_FAILED, None
+        code, run = EXIT_DEMO_FAILED, None
         try:
             bringup.start()
             print(
@@ -77,7 +76,7 @@ def run_demo(
             code, run = _improve(bringup, task, iterations, goal or [], improver, seed, runs_dir)
         except KeyboardInterrupt:
             print('[demo] interrupted: stopping the graph', flush=True)
-            code = 130
+            code = EXIT_INTERRUPTED
         except TimeoutError as exc:  # a node did not come up: say which, with its output
             print(f'[demo] the graph did not start: {exc}', file=sys.stderr)
         finally:
@@ -87,7 +86,7 @@ def run_demo(
             for problem in problems:
                 print(f'[demo] {problem}', file=sys.stderr)
             if problems and code == EXIT_OK:
-                code = EXIT_FAILED
+                code = EXIT_DEMO_FAILED
     print(f'[demo] done in {time.monotonic() - started:.1f} s', flush=True)
     return code
 
@@ -121,7 +120,7 @@ def _improve(
         print(f'[demo] run failed (code {result.error_code}): {result.error_msg}', file=sys.stderr)
         if run is not None:
             print(f'[demo] partial record: {run}', file=sys.stderr)
-        return EXIT_FAILED, run
+        return EXIT_DEMO_FAILED, run
     print(
         f'[demo] best cost {result.best_cost:.4f} m at theta '
         f'{np.round(result.best_theta, 4).tolist()}'

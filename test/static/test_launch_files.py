@@ -104,8 +104,8 @@ def test_every_described_node_exists_and_declares_what_it_is_given(repo_root):
 
 def test_the_local_llm_graph_starts_the_server_first_and_points_the_planner_at_it(repo_root):
     from icpi_ros.cli import build_parser
+    from icpi_ros.cli.llm import serve
     from icpi_ros.graph.description import sim_graph
-    from icpi_ros.process.local_llm import serve
 
     plain = {s.name: s for s in sim_graph('calibration.yaml')}
     assert 'local_llm' not in plain

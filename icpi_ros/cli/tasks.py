@@ -1,0 +1,43 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""`icpi tasks`: the tasks, their parameters and bounds (config/tasks.yaml)."""
+
+import argparse
+import json
+
+from icpi_ros.cli.args import add_tasks_file
+from icpi_ros.cli.exit_codes import EXIT_OK
+
+
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    from icpi_ros.core.tasks import load_tasks
+
+    tasks = load_tasks(args.tasks_file)
+    if args.json:
+        out = {
+            name: {
+                'description': t.description,
+                'goal_conditioned': t.goal_conditioned,
+                'parameters': [vars(p) for p in t.parameters],
+                'outcome': list(t.outcome_names),
+                'default_goal': list(t.default_goal),
+                'goal_low': list(t.goal_low),
+                'goal_high': list(t.goal_high),
+            }
+            for name, t in tasks.items()
+        }
+        print(json.dumps(out, indent=2))
+        return EXIT_OK
+    for name, t in tasks.items():
+        params = ', '.join(f'{p.name} [{p.low:g}, {p.high:g}] {p.unit}' for p in t.parameters)
+        print(f'{name:14s} theta: {params}')
+        print(f'{"":14s} {t.description}')
+    return EXIT_OK
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register `tasks` on the `icpi` parser."""
+    p = sub.add_parser('tasks', help='list the tasks and their parameter bounds')
+    add_tasks_file(p)
+    p.add_argument('--json', action='store_true', help='print JSON')
+    p.set_defaults(func=_cmd_tasks)
