@@ -16,7 +16,7 @@ def _cmd_next_policy(args: argparse.Namespace) -> int:
 
     with ICPIClient(planner=args.planner) as client:
         try:
-            resp = client.next_policy(
+            response = client.next_policy(
                 args.task,
                 args.theta,
                 error=args.error,
@@ -32,21 +32,21 @@ def _cmd_next_policy(args: argparse.Namespace) -> int:
             print(f'icpi next-policy: {exc}', file=sys.stderr)
             return EXIT_UNAVAILABLE
     result = {
-        'success': resp.success,
-        'message': resp.message,
-        'theta_next': list(resp.theta_next),
-        'delta_theta': list(resp.delta_theta),
-        'improver_used': resp.improver_used,
-        'clipped': resp.clipped,
-        'details': json.loads(resp.details_json or '{}'),
+        'success': response.success,
+        'message': response.message,
+        'theta_next': list(response.theta_next),
+        'delta_theta': list(response.delta_theta),
+        'improver_used': response.improver_used,
+        'clipped': response.clipped,
+        'details': json.loads(response.details_json or '{}'),
     }
     if args.json:
         print(json.dumps(result))
-    elif resp.success:
-        print(f'theta_next = {result["theta_next"]} ({resp.message})')
+    elif response.success:
+        print(f'theta_next = {result["theta_next"]} ({response.message})')
     else:
-        print(f'icpi next-policy: {resp.message}', file=sys.stderr)
-    return EXIT_OK if resp.success else EXIT_REJECTED
+        print(f'icpi next-policy: {response.message}', file=sys.stderr)
+    return EXIT_OK if response.success else EXIT_REJECTED
 
 
 def _cmd_improve_graph(args: argparse.Namespace) -> int:

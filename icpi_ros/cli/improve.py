@@ -61,16 +61,16 @@ def _cmd_improve(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         record = stack.enter_context(Path(args.record).open('w')) if args.record else None
 
-        def show(it: Iteration) -> None:
-            theta = ' '.join(f'{v:.4f}' for v in it.theta)
+        def show(iteration: Iteration) -> None:
+            theta = ' '.join(f'{v:.4f}' for v in iteration.theta)
             print(
-                f'[{it.iteration + 1:2d}/{args.iterations}] theta {theta}  cost {it.cost:.4f} '
-                f'{task.outcome_unit}',
+                f'[{iteration.iteration + 1:2d}/{args.iterations}] theta {theta}  '
+                f'cost {iteration.cost:.4f} {task.outcome_unit}',
                 file=out,
                 flush=True,
             )
             if record is not None:
-                record.write(json.dumps(it.as_dict()) + '\n')
+                record.write(json.dumps(iteration.as_dict()) + '\n')
                 record.flush()
 
         runner = TrialRunner(task)

@@ -16,22 +16,22 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     if args.json:
         out = {
             name: {
-                'description': t.description,
-                'goal_conditioned': t.goal_conditioned,
-                'parameters': [vars(p) for p in t.parameters],
-                'outcome': list(t.outcome_names),
-                'default_goal': list(t.default_goal),
-                'goal_low': list(t.goal_low),
-                'goal_high': list(t.goal_high),
+                'description': task.description,
+                'goal_conditioned': task.goal_conditioned,
+                'parameters': [vars(parameter) for parameter in task.parameters],
+                'outcome': list(task.outcome_names),
+                'default_goal': list(task.default_goal),
+                'goal_low': list(task.goal_low),
+                'goal_high': list(task.goal_high),
             }
-            for name, t in tasks.items()
+            for name, task in tasks.items()
         }
         print(json.dumps(out, indent=2))
         return EXIT_OK
-    for name, t in tasks.items():
-        params = ', '.join(f'{p.name} [{p.low:g}, {p.high:g}] {p.unit}' for p in t.parameters)
+    for name, task in tasks.items():
+        params = ', '.join(f'{q.name} [{q.low:g}, {q.high:g}] {q.unit}' for q in task.parameters)
         print(f'{name:14s} theta: {params}')
-        print(f'{"":14s} {t.description}')
+        print(f'{"":14s} {task.description}')
     return EXIT_OK
 
 

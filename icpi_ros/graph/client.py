@@ -83,9 +83,8 @@ class ICPIClient:
             resume_run_id=resume_run_id,
             seed=seed,
         )
-        sent = self._improve.send_goal_async(
-            request, feedback_callback=(lambda m: on_feedback(m.feedback)) if on_feedback else None
-        )
+        forward = (lambda message: on_feedback(message.feedback)) if on_feedback else None
+        sent = self._improve.send_goal_async(request, feedback_callback=forward)
         rclpy.spin_until_future_complete(self.node, sent, timeout_sec=server_timeout_s)
         if not sent.done():
             raise GraphUnavailable('the improvement loop did not answer the goal')

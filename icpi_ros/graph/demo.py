@@ -113,7 +113,7 @@ def _improve(
             max_iterations=iterations,
             improver='' if improver == 'auto' else improver,
             seed=seed,
-            on_feedback=lambda fb: print(format_feedback(fb, iterations), flush=True),
+            on_feedback=lambda feedback: print(format_feedback(feedback, iterations), flush=True),
         )
     run = runs_dir / result.run_id if result.run_id else None
     if status != GoalStatus.STATUS_SUCCEEDED:
