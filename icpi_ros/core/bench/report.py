@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from icpi_ros.core.bench import plots
+from icpi_ros.core import plots
 from icpi_ros.core.bench.harness import OFFLINE_METHODS, SIM_TASKS, Selection, success_threshold
 from icpi_ros.core.bench.stats import machine_line
 
