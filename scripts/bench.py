@@ -52,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
+from icpi_ros.core.bench.methods import SIM_TASKS
 from icpi_ros.core.bench.stats import machine_info, summary
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -249,7 +250,6 @@ def bench_planner_service(repeats: int = 500) -> dict:
     return summary(samples, 'ms')
 
 
-SIM_TASKS = ('slide', 'slide-gc', 'roll-gc', 'rope-swing')
 STATS = ('unit', 'n', 'min', 'median', 'p99', 'max')
 
 

@@ -7,12 +7,8 @@ import math
 import re
 from pathlib import Path
 
-from icpi_ros.core.bench.harness import (
-    LLM_METHODS,
-    OFFLINE_METHODS,
-    Selection,
-    success_threshold,
-)
+from icpi_ros.core.bench.methods import LLM_METHODS, OFFLINE_METHODS, success_threshold
+from icpi_ros.core.bench.results import Selection
 
 DPI = 80  # ~ 700 x 500 px: readable on the page, well under 100 KB per figure
 PLANNER_KEY = re.compile(r'planner_(?P<improver>\w+?)_(?P<size>\d+)$')

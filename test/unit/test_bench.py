@@ -9,7 +9,7 @@ import pytest
 from openai_loopback import LoopbackLLM
 
 from icpi_ros.cli import main
-from icpi_ros.core.bench import harness, report
+from icpi_ros.core.bench import harness, pool, report, results
 from icpi_ros.core.dataset import load_dataset
 from icpi_ros.core.paths import data_dir
 
@@ -93,7 +93,7 @@ def test_icpi_bench_smoke_writes_results_and_the_report(tmp_path, capsys):
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
     doc = json.loads(out.read_text())
-    assert doc['format'] == harness.FORMAT and doc['complete'] is True
+    assert doc['format'] == results.FORMAT and doc['complete'] is True
     assert doc['machine']['cores'] and doc['config']['workers'] == 2
     assert len(doc['runs']) == doc['planned_runs'] == 8
     for run in doc['runs']:
@@ -103,7 +103,7 @@ def test_icpi_bench_smoke_writes_results_and_the_report(tmp_path, capsys):
     # Same episodes for every method: seed -> goal is the same.
     goals = {(r['seed'], tuple(r['goal'])) for r in doc['runs']}
     assert len(goals) == 2
-    selection = harness.Selection(doc)
+    selection = results.Selection(doc)
     knn, rs = selection.get('slide-gc', 'knn_linear'), selection.get('slide-gc', 'random_shooting')
     assert knn['n'] == rs['n'] == 2 and len(knn['curve']['median']) == 3
     assert 0 <= knn['success_rate'] <= 1
@@ -167,16 +167,16 @@ def test_report_says_when_the_offline_default_is_worse_and_by_how_much():
         'machine': {'cores': 2},
         'config': {'methods': ['knn_linear', 'knn_mean'], 'goals': 2, 'iterations': 2},
         'runs': runs,
-        'aggregates': harness.aggregate(runs),
+        'aggregates': results.aggregate(runs),
     }
-    lines = report.compare_offline_default(harness.Selection(doc))
+    lines = report.compare_offline_default(results.Selection(doc))
     assert len(lines) == 1  # slide-gc: knn_linear is the better one
     assert 'roll-gc: `knn_linear` is worse than `knn_mean`' in lines[0]
     assert '5 mm vs 2 mm (+3 mm, 2.5×)' in lines[0]
-    _, measured, met, _ = report.BaselineRow().cells(harness.Selection(doc))
+    _, measured, met, _ = report.BaselineRow().cells(results.Selection(doc))
     assert met is None and 'not a full-size run' in measured  # 2 goals, 2 iterations
     doc['config'].update(goals=10, iterations=20)
-    _, measured, met, _ = report.BaselineRow().cells(harness.Selection(doc))
+    _, measured, met, _ = report.BaselineRow().cells(results.Selection(doc))
     assert (
         met is False
         and measured == 'roll-gc: `knn_linear` vs `knn_mean`: 5 mm vs 2 mm (+3 mm, 2.5×)'
@@ -188,7 +188,7 @@ def test_interrupted_bench_saves_the_partial_results_and_exits_130(tmp_path, mon
         on_result(harness.run_one(specs[0]))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(harness, 'run_grid', interrupted)
+    monkeypatch.setattr(pool, 'run_grid', interrupted)
     out = tmp_path / 'partial.json'
     code = main(['bench', '--quick', '--tasks', 'slide-gc', '--methods', 'knn_linear',
                  '--iterations', '2', '--out', str(out)])  # fmt: skip
@@ -222,7 +222,7 @@ def test_llm_runs_count_who_answered_and_failed_runs_count_as_failures(monkeypat
     assert llm.paths[-1] == '/v1/completions'
 
     failed = {**chat, 'seed': 2, 'error': 'planner: LLM answer rejected 3 times'}
-    (entry,) = harness.aggregate([chat, failed])
+    (entry,) = results.aggregate([chat, failed])
     assert entry['n'] == 1 and entry['failed'] == 1
     assert entry['success_rate'] <= 0.5  # the failed run is a failure, not dropped
     assert entry['answers']['model_share'] == 4 / 6
@@ -234,6 +234,6 @@ def test_llm_runs_count_who_answered_and_failed_runs_count_as_failures(monkeypat
         'runs': [chat, failed],
         'aggregates': [entry],
     }
-    text = '\n'.join(report.llm_section(harness.Selection(doc)))
+    text = '\n'.join(report.llm_section(results.Selection(doc)))
     assert '| slide-gc | `llm` | `loopback-model` |' in text
     assert '67 % (33 % first try, 2 repaired)' in text

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from icpi_ros.core import plots
-from icpi_ros.core.bench.harness import OFFLINE_METHODS, SIM_TASKS, Selection, success_threshold
+from icpi_ros.core.bench.methods import OFFLINE_METHODS, SIM_TASKS, success_threshold
+from icpi_ros.core.bench.results import Selection
 from icpi_ros.core.bench.stats import machine_line
 
 OFFLINE_DEFAULT = 'knn_linear'
