@@ -1,41 +1,102 @@
 # Copyright 2026 icpi_ros maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""PNG figures of the benchmark results (matplotlib's Agg canvas: no display, no pyplot)."""
+"""Every figure icpi_ros draws, as PNG bytes; the callers write them where they belong.
+
+The cost curve of a run (`costs_png`: costs.png of the run records) and the benchmark
+figures of docs/benchmarks.md (`curves_png`, `size_ablation_png`, `encoding_ablation_png`,
+`planner_latency_png`). matplotlib's Figure and Agg canvas, not pyplot: no global backend
+switch, no GUI, thread-safe. matplotlib is imported inside the functions: it takes a while to
+import, and importing this module must stay cheap (the run records import it).
+"""
 
 import io
 import math
-import re
-from pathlib import Path
+import numbers
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from icpi_ros.core.bench.methods import LLM_METHODS, OFFLINE_METHODS, success_threshold
-from icpi_ros.core.bench.results import Selection
+from icpi_ros.core.validation import InvalidInput
 
-DPI = 80  # ~ 700 x 500 px: readable on the page, well under 100 KB per figure
-PLANNER_KEY = re.compile(r'planner_(?P<improver>\w+?)_(?P<size>\d+)$')
+if TYPE_CHECKING:
+    from icpi_ros.core.bench.results import Selection
+
+BENCH_DPI = 80  # ~ 700 x 500 px: readable on the page, well under 100 KB per figure
 
 
-def _figure(nrows: int, ncols: int, width: float, height: float):
+def _figure(nrows: int, ncols: int, width: float, height: float, dpi: int = BENCH_DPI):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=DPI, layout='constrained')
+    fig = Figure(figsize=(width, height), dpi=dpi, layout='constrained')
     FigureCanvasAgg(fig)
     return fig, fig.subplots(nrows, ncols, squeeze=False)
 
 
-def _save(fig, path: Path | str) -> Path:
-    """Write the figure as a 128-colour PNG (a third of the size; the figures are committed)."""
+def _png(fig) -> bytes:
+    """Return the figure as a PNG at its own resolution."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format='png')
+    return buffer.getvalue()
+
+
+def _small_png(fig) -> bytes:
+    """Return the figure as a 128-colour PNG: a third of the size (the figures are committed)."""
     from PIL import Image
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format='png', dpi=DPI)
+    fig.savefig(buffer, format='png', dpi=BENCH_DPI)
     buffer.seek(0)
-    tmp = path.with_name(f'.{path.name}.tmp')
-    Image.open(buffer).convert('RGB').quantize(colors=128).save(tmp, format='png', optimize=True)
-    tmp.replace(path)
-    return path
+    out = io.BytesIO()
+    Image.open(buffer).convert('RGB').quantize(colors=128).save(out, format='png', optimize=True)
+    return out.getvalue()
+
+
+def costs_png(costs: Sequence[float], title: str = '', tolerance: Any = None) -> bytes:
+    """Plot the cost per iteration of one run.
+
+    The y axis is logarithmic when every cost is positive; the best trial is marked.
+
+    Args:
+        costs: the cost of each trial (m), in order.
+        title: the figure's title (default: 'cost per iteration').
+        tolerance: a positive number draws the run's tolerance as a dashed line.
+
+    Returns:
+        The figure as PNG bytes (costs.png of a run record).
+
+    Raises:
+        InvalidInput: there are no costs.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    if not costs:
+        raise InvalidInput('costs: nothing to plot')
+    xs = list(range(len(costs)))
+    best = min(xs, key=costs.__getitem__)
+    fig, axes = _figure(1, 1, 6.4, 4.0, dpi=100)
+    ax = axes[0, 0]
+    ax.plot(xs, costs, marker='o', label='cost')
+    ax.plot(
+        [best],
+        [costs[best]],
+        marker='*',
+        markersize=16,
+        linestyle='none',
+        color='tab:red',
+        label=f'best: {costs[best]:.4g} m (iteration {best})',
+    )
+    if isinstance(tolerance, numbers.Real) and tolerance > 0:
+        ax.axhline(float(tolerance), linestyle='--', color='gray', label=f'tolerance {tolerance} m')
+    if all(c > 0 for c in costs):
+        ax.set_yscale('log')
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel('iteration')
+    ax.set_ylabel('cost [m]')
+    ax.set_title(title or 'cost per iteration')
+    ax.grid(True, which='both', alpha=0.3)
+    ax.legend()
+    return _png(fig)
 
 
 def _colour(method: str) -> str:
@@ -50,8 +111,15 @@ def _grid(count: int) -> tuple[int, int]:
     return math.ceil(count / cols), cols
 
 
-def plot_curves(selection: Selection, path: Path | str) -> Path | None:
-    """Plot median cost per iteration (band: quartiles) of every method, one panel per task."""
+def curves_png(selection: 'Selection') -> bytes | None:
+    """Plot median cost per iteration (band: quartiles) of every method, one panel per task.
+
+    Args:
+        selection: the aggregates of a bench results document.
+
+    Returns:
+        The figure as PNG bytes, or None when the document has no task.
+    """
     from matplotlib.ticker import MaxNLocator
 
     tasks = selection.tasks()
@@ -81,7 +149,7 @@ def plot_curves(selection: Selection, path: Path | str) -> Path | None:
     for ax in list(axes.flat)[len(tasks) :]:
         ax.set_visible(False)
     _legend(fig, axes.flat[0], 'success threshold')
-    return _save(fig, path)
+    return _small_png(fig)
 
 
 def _legend(fig, ax, threshold_label: str) -> None:
@@ -91,24 +159,17 @@ def _legend(fig, ax, threshold_label: str) -> None:
     fig.legend(handles, labels, loc='outside lower center', ncols=len(labels), fontsize=8)
 
 
-def ablated_methods(selection: Selection, encoding: str, sizes: list[int]) -> list[str]:
-    """Return the methods that read the dataset and have runs with `encoding` and a size."""
+def size_ablation_png(selection: 'Selection') -> bytes | None:
+    """Plot mean final cost against the number of examples, one panel per task.
 
-    def ran(task: str, method: str, size: int) -> bool:
-        entry = selection.get(task, method, encoding, selection.size_key(task, size))
-        return bool(entry and entry.get('examples'))
+    Args:
+        selection: the aggregates of a bench results document.
 
-    return [
-        m
-        for m in selection.methods()
-        if any(ran(t, m, s) for t in selection.tasks() for s in sizes)
-    ]
-
-
-def plot_size_ablation(selection: Selection, path: Path | str) -> Path | None:
-    """Plot mean final cost against the number of examples, one panel per task."""
+    Returns:
+        The figure as PNG bytes, or None without a dataset-size ablation of two sizes.
+    """
     sizes = sorted(selection.config.get('sizes') or [])
-    methods = ablated_methods(selection, 'error', sizes)
+    methods = selection.ablated_methods('error', sizes)
     tasks = selection.tasks()
     if len(sizes) < 2 or not methods:
         return None
@@ -139,13 +200,20 @@ def plot_size_ablation(selection: Selection, path: Path | str) -> Path | None:
     for ax in list(axes.flat)[len(tasks) :]:
         ax.set_visible(False)
     _legend(fig, axes.flat[0], 'success threshold')
-    return _save(fig, path)
+    return _small_png(fig)
 
 
-def plot_encoding_ablation(selection: Selection, path: Path | str) -> Path | None:
-    """Plot mean final cost per task for each method with the error and the raw encoding."""
+def encoding_ablation_png(selection: 'Selection') -> bytes | None:
+    """Plot mean final cost per task for each method with the error and the raw encoding.
+
+    Args:
+        selection: the aggregates of a bench results document.
+
+    Returns:
+        The figure as PNG bytes, or None without an encoding ablation.
+    """
     encodings = list(selection.config.get('encodings') or [])
-    methods = ablated_methods(selection, 'raw', [0])
+    methods = selection.ablated_methods('raw', [0])
     tasks = selection.tasks()
     if len(encodings) < 2 or not methods:
         return None
@@ -174,43 +242,39 @@ def plot_encoding_ablation(selection: Selection, path: Path | str) -> Path | Non
     ax.set_ylabel('mean final cost [m]')
     ax.grid(True, axis='y', which='both', alpha=0.25)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return _small_png(fig)
 
 
-def planner_series(system: dict) -> dict[str, list[tuple[int, dict]]]:
-    """Return the planner-latency results by improver: [(examples, summary)] by size."""
-    series: dict[str, list[tuple[int, dict]]] = {}
-    for key, value in system.items():
-        match = PLANNER_KEY.match(key)
-        if match and isinstance(value, dict) and 'median' in value:
-            series.setdefault(match['improver'], []).append((int(match['size']), value))
-    return {name: sorted(points, key=lambda p: p[0]) for name, points in series.items()}
+def planner_latency_png(
+    series: Mapping[str, Sequence[tuple[int, Mapping]]], targets: Sequence[tuple[int, float]]
+) -> bytes | None:
+    """Plot planner step latency (median and p99) against the dataset size.
 
+    Args:
+        series: per improver, (examples, latency summary in ms) by size.
+        targets: the p99 targets, (examples, ms).
 
-def plot_planner_latency(system: dict, path: Path | str) -> Path | None:
-    """Plot planner step latency (median and p99) against the dataset size."""
-    series = planner_series(system)
+    Returns:
+        The figure as PNG bytes, or None without a planner result.
+    """
     if not series:
         return None
     fig, axes = _figure(1, 1, 6.0, 3.6)
     ax = axes[0, 0]
-    for i, (name, points) in enumerate(sorted(series.items())):
-        sizes = [p[0] for p in points]
-        ax.plot(sizes, [p[1]['median'] for p in points], marker='o', color=f'C{i}', label=name)
-        ax.plot(
-            sizes,
-            [p[1]['p99'] for p in points],
-            marker='.',
-            ls=':',
-            color=f'C{i}',
-            label=f'{name} p99',
-        )
-    ax.plot([300], [2.0], marker='v', color='k', ls='none', label='target (p99)')
-    ax.plot([1e6], [20.0], marker='v', color='k', ls='none')
+    for index, (name, points) in enumerate(sorted(series.items())):
+        sizes = [size for size, _ in points]
+        colour = f'C{index}'
+        medians = [latency['median'] for _, latency in points]
+        ax.plot(sizes, medians, marker='o', color=colour, label=name)
+        p99s = [latency['p99'] for _, latency in points]
+        ax.plot(sizes, p99s, marker='.', ls=':', color=colour, label=f'{name} p99')
+    for index, (size, value) in enumerate(targets):
+        label = {'label': 'target (p99)'} if index == 0 else {}
+        ax.plot([size], [value], marker='v', color='k', ls='none', **label)
     ax.set_xscale('log')
     ax.set_yscale('log')
     ax.set_xlabel('examples in the dataset')
     ax.set_ylabel('planner step [ms]')
     ax.grid(True, which='both', alpha=0.25)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return _small_png(fig)

@@ -12,6 +12,7 @@ result no row knows about is still listed, under "Other results".
 import json
 import operator
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ UNITS = {'us': 'µs'}
 # Full-size comparison: what the DESIGN target on the offline default asks for.
 TARGET_GOALS = 10
 TARGET_ITERATIONS = 20
+PLANNER_KEY = re.compile(r'planner_(?P<improver>\w+?)_(?P<size>\d+)$')
 IMAGES = {
     'curves': 'bench_curves.png',
     'size': 'bench_ablation_size.png',
@@ -337,10 +339,20 @@ PLANNER_WHAT = {
 }
 
 
+def planner_series(system: dict) -> dict[str, list[tuple[int, dict]]]:
+    """Return the planner-latency results by improver: [(examples, summary)] by size."""
+    series: dict[str, list[tuple[int, dict]]] = {}
+    for key, value in system.items():
+        match = PLANNER_KEY.match(key)
+        if match and isinstance(value, dict) and 'median' in value:
+            series.setdefault(match['improver'], []).append((int(match['size']), value))
+    return {name: sorted(points, key=lambda p: p[0]) for name, points in series.items()}
+
+
 def _planner_rows(system: dict) -> list[SystemRow]:
     """Return one row per planner benchmark present (300 and 10^6 always, to show gaps)."""
     sizes = {300, 10**6} | {
-        size for points in plots.planner_series(system).values() for size, _ in points
+        size for points in planner_series(system).values() for size, _ in points
     }
     rows = []
     for improver in ('knn_linear', 'llm'):
@@ -963,7 +975,7 @@ def ablations_section(methods: Selection | None, size_img: str, encoding_img: st
     config = methods.config
     out.append(ABLATIONS_INTRO.format(seed=config.get('subsample_seed', 0)))
     sizes = sorted(config.get('sizes') or [])
-    ablated = plots.ablated_methods(methods, 'error', sizes) if sizes else []
+    ablated = methods.ablated_methods('error', sizes) if sizes else []
     if len(sizes) > 1 and ablated:
         rows = [
             [task, f'`{m}`']
@@ -979,7 +991,7 @@ def ablations_section(methods: Selection | None, size_img: str, encoding_img: st
     else:
         out += ['Dataset size: not run (`--sizes`).', '']
     encodings = list(config.get('encodings') or [])
-    encoded = plots.ablated_methods(methods, 'raw', [0]) if 'raw' in encodings else []
+    encoded = methods.ablated_methods('raw', [0]) if 'raw' in encodings else []
     if len(encodings) > 1 and encoded:
         rows = [
             [task, f'`{m}`'] + [_final_cell(methods.get(task, m, e)) for e in encodings]
@@ -1103,18 +1115,30 @@ def write_report(
     system = _load(system_json) or {}
     methods_doc = _load(methods_json)
     images: dict[str, str] = {}
-    drawn = {'planner': plots.plot_planner_latency(system, img_dir / IMAGES['planner'])}
+    drawn = {
+        'planner': plots.planner_latency_png(planner_series(system), [(300, 2.0), (10**6, 20.0)])
+    }
     if methods_doc:
         selection = Selection(methods_doc)
-        drawn['curves'] = plots.plot_curves(selection, img_dir / IMAGES['curves'])
-        drawn['size'] = plots.plot_size_ablation(selection, img_dir / IMAGES['size'])
-        drawn['encoding'] = plots.plot_encoding_ablation(selection, img_dir / IMAGES['encoding'])
-    for name, path in drawn.items():
-        if path is not None:
+        drawn['curves'] = plots.curves_png(selection)
+        drawn['size'] = plots.size_ablation_png(selection)
+        drawn['encoding'] = plots.encoding_ablation_png(selection)
+    for name, png in drawn.items():
+        if png is not None:
+            path = _write_figure(img_dir / IMAGES[name], png)
             images[name] = Path(os.path.relpath(path, out.parent)).as_posix()
     llm_doc = _load(llm_json if llm_json else out.parent / Path(LLM_JSON).name)
     out.write_text(render(system, methods_doc, images, llm_doc))
     return out
+
+
+def _write_figure(path: Path, png: bytes) -> Path:
+    """Write a figure through a temporary file and a rename; return its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.tmp')
+    tmp.write_bytes(png)
+    tmp.replace(path)
+    return path
 
 
 def _load(path: Path | str | None) -> dict | None:

@@ -215,3 +215,25 @@ class Selection:
     def methods(self) -> list[str]:
         """Return the methods in configuration order."""
         return list(self.config.get('methods') or [])
+
+    def ablated_methods(self, encoding: str, sizes: Sequence[int]) -> list[str]:
+        """Return the methods that read the dataset and have ablation runs.
+
+        Args:
+            encoding: the encoding of the runs looked for.
+            sizes: the dataset sizes looked for (0: the whole dataset).
+
+        Returns:
+            In configuration order, the methods with a run of `encoding` at one of `sizes`
+            that was given examples, on any task.
+        """
+
+        def ran(task: str, method: str, size: int) -> bool:
+            entry = self.get(task, method, encoding, self.size_key(task, size))
+            return bool(entry and entry.get('examples'))
+
+        return [
+            method
+            for method in self.methods()
+            if any(ran(task, method, size) for task in self.tasks() for size in sizes)
+        ]
