@@ -76,7 +76,7 @@ def _save(path: Path, document: dict) -> None:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from icpi_ros.core.bench import harness, pool, results
-    from icpi_ros.core.bench.report import write_report
+    from icpi_ros.core.bench.report.page import write_report
 
     out = Path(args.out)
     if args.report_only:

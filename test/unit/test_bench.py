@@ -9,7 +9,13 @@ import pytest
 from openai_loopback import LoopbackLLM
 
 from icpi_ros.cli import main
-from icpi_ros.core.bench import harness, pool, report, results
+from icpi_ros.core.bench import harness, pool, results
+from icpi_ros.core.bench.report.page import (
+    BaselineRow,
+    OfflineRow,
+    compare_offline_default,
+    llm_section,
+)
 from icpi_ros.core.dataset import load_dataset
 from icpi_ros.core.paths import data_dir
 
@@ -130,7 +136,7 @@ def test_icpi_bench_smoke_writes_results_and_the_report(tmp_path, capsys):
 
     assert '| **missed** |' in row('physics-only trial, slide (3 s simulated, 1 ms step)')
     assert '| not measured yet | — |' in row('physics-only trial, roll-gc')
-    assert 'not a full-size run' in row(report.OfflineRow('slide-gc', 0.01).what)
+    assert 'not a full-size run' in row(OfflineRow('slide-gc', 0.01).what)
     overhead = row('ROS overhead per iteration:')
     assert 'median **6.5 ms**' in overhead and '| met |' in overhead
     demo = row('`icpi demo` after setup')
@@ -169,14 +175,14 @@ def test_report_says_when_the_offline_default_is_worse_and_by_how_much():
         'runs': runs,
         'aggregates': results.aggregate(runs),
     }
-    lines = report.compare_offline_default(results.Selection(doc))
+    lines = compare_offline_default(results.Selection(doc))
     assert len(lines) == 1  # slide-gc: knn_linear is the better one
     assert 'roll-gc: `knn_linear` is worse than `knn_mean`' in lines[0]
     assert '5 mm vs 2 mm (+3 mm, 2.5×)' in lines[0]
-    _, measured, met, _ = report.BaselineRow().cells(results.Selection(doc))
+    _, measured, met, _ = BaselineRow().cells(results.Selection(doc))
     assert met is None and 'not a full-size run' in measured  # 2 goals, 2 iterations
     doc['config'].update(goals=10, iterations=20)
-    _, measured, met, _ = report.BaselineRow().cells(results.Selection(doc))
+    _, measured, met, _ = BaselineRow().cells(results.Selection(doc))
     assert (
         met is False
         and measured == 'roll-gc: `knn_linear` vs `knn_mean`: 5 mm vs 2 mm (+3 mm, 2.5×)'
@@ -234,6 +240,6 @@ def test_llm_runs_count_who_answered_and_failed_runs_count_as_failures(monkeypat
         'runs': [chat, failed],
         'aggregates': [entry],
     }
-    text = '\n'.join(report.llm_section(results.Selection(doc)))
+    text = '\n'.join(llm_section(results.Selection(doc)))
     assert '| slide-gc | `llm` | `loopback-model` |' in text
     assert '67 % (33 % first try, 2 repaired)' in text
