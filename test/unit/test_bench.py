@@ -2,20 +2,21 @@
 # SPDX-License-Identifier: Apache-2.0
 """The benchmark harness, `icpi bench` and the report generator, at CI size."""
 
+import copy
 import json
+from importlib import resources
 
 import numpy as np
 import pytest
+import yaml
 from openai_loopback import LoopbackLLM
 
 from icpi_ros.cli import main
 from icpi_ros.core.bench import harness, pool, results
-from icpi_ros.core.bench.report.page import (
-    BaselineRow,
-    OfflineRow,
-    compare_offline_default,
-    llm_section,
-)
+from icpi_ros.core.bench.report.catalogue import load_catalogue, parse_catalogue
+from icpi_ros.core.bench.report.prose import prose
+from icpi_ros.core.bench.report.rows import BaselineRow, OfflineRow
+from icpi_ros.core.bench.report.sections import compare_offline_default, llm_section
 from icpi_ros.core.dataset import load_dataset
 from icpi_ros.core.paths import data_dir
 
@@ -179,10 +180,10 @@ def test_report_says_when_the_offline_default_is_worse_and_by_how_much():
     assert len(lines) == 1  # slide-gc: knn_linear is the better one
     assert 'roll-gc: `knn_linear` is worse than `knn_mean`' in lines[0]
     assert '5 mm vs 2 mm (+3 mm, 2.5×)' in lines[0]
-    _, measured, met, _ = BaselineRow().cells(results.Selection(doc))
+    _, measured, met, _ = BaselineRow().cells({}, results.Selection(doc))
     assert met is None and 'not a full-size run' in measured  # 2 goals, 2 iterations
     doc['config'].update(goals=10, iterations=20)
-    _, measured, met, _ = BaselineRow().cells(results.Selection(doc))
+    _, measured, met, _ = BaselineRow().cells({}, results.Selection(doc))
     assert (
         met is False
         and measured == 'roll-gc: `knn_linear` vs `knn_mean`: 5 mm vs 2 mm (+3 mm, 2.5×)'
@@ -243,3 +244,48 @@ def test_llm_runs_count_who_answered_and_failed_runs_count_as_failures(monkeypat
     text = '\n'.join(llm_section(results.Selection(doc)))
     assert '| slide-gc | `llm` | `loopback-model` |' in text
     assert '67 % (33 % first try, 2 repaired)' in text
+
+
+def test_the_catalogue_expands_templated_rows_and_refuses_unknown_names():
+    catalogue = load_catalogue()
+    assert catalogue.expand(['tracker_{task}:error', 'ci'], {}) == [
+        'tracker_slide-gc:error',
+        'tracker_roll-gc:error',
+        'tracker_rope-swing:error',
+        'ci',
+    ]
+    assert catalogue.rows['tracker_roll-gc:error'].key == 'tracker_roll-gc'
+    planner = catalogue.expand(['planner'], {'planner_llm_5000': {'median': 1.0}})
+    assert planner == [
+        'planner_knn_linear_300',
+        'planner_knn_linear_5000',
+        'planner_knn_linear_1000000',
+        'planner_llm_300',
+        'planner_llm_5000',
+        'planner_llm_1000000',
+    ]
+    text = resources.files('icpi_ros.core.bench.report').joinpath('catalogue.yaml').read_text()
+    data = yaml.safe_load(text)
+    assert parse_catalogue(data).rows.keys() == catalogue.rows.keys()
+    unknown_row = copy.deepcopy(data)
+    unknown_row['sections'][0]['rows'].append('no_such_row')
+    with pytest.raises(ValueError, match="unknown rows \\['no_such_row'\\]"):
+        parse_catalogue(unknown_row)
+    unknown_reading = copy.deepcopy(data)
+    unknown_reading['rows']['calibration']['reads'] = 'no_such_reading'
+    with pytest.raises(ValueError, match='rows.calibration: unknown reading'):
+        parse_catalogue(unknown_reading)
+    unknown_notes = copy.deepcopy(data)
+    unknown_notes['sections'][0]['notes'] = 'no_such_block'
+    with pytest.raises(ValueError, match='unknown notes'):
+        parse_catalogue(unknown_notes)
+
+
+def test_prose_blocks_fill_their_names_and_refuse_missing_ones():
+    assert prose('methods_missing', methods_json='m.json') == (
+        'not measured yet: run `icpi bench --out m.json`.\n'
+    )
+    with pytest.raises(KeyError):
+        prose('methods_missing')
+    with pytest.raises(KeyError):
+        prose('no_such_block')
