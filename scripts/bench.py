@@ -6,7 +6,7 @@
 
 Results merge into --json (one summary per name, each with its date); `make bench` then runs
 `icpi bench` (the methods side by side and the ablations, icpi_ros/core/bench/) and
-regenerates docs/benchmarks.md from both files (icpi_ros/core/bench/report.py). The report
+regenerates docs/benchmarks.md from both files (icpi_ros/core/bench/report/). The report
 reads a summary (`unit, n, min, median, p99, max`) per name; `demo` is
 `{"wall_s": <summary in s>, "final_cost_m": <float>}`.
 
