@@ -146,17 +146,21 @@ def curves_png(selection: 'Selection') -> bytes | None:
         ax.set_xlabel('iteration')
         ax.set_ylabel('cost [m]')
         ax.grid(True, alpha=0.3)
-    for ax in list(axes.flat)[len(tasks) :]:
+    return _panels_png(fig, axes, len(tasks))
+
+
+def _panels_png(fig, axes, used: int) -> bytes:
+    """Hide the panels past `used`, put one legend below them all; return the PNG.
+
+    The first panel's entries make the legend; its threshold line ('... cm') reads
+    'success threshold'.
+    """
+    for ax in list(axes.flat)[used:]:
         ax.set_visible(False)
-    _legend(fig, axes.flat[0], 'success threshold')
-    return _small_png(fig)
-
-
-def _legend(fig, ax, threshold_label: str) -> None:
-    """One legend for the whole figure, below the panels."""
-    handles, labels = ax.get_legend_handles_labels()
-    labels = [threshold_label if label.endswith(' cm') else label for label in labels]
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    labels = ['success threshold' if label.endswith(' cm') else label for label in labels]
     fig.legend(handles, labels, loc='outside lower center', ncols=len(labels), fontsize=8)
+    return _small_png(fig)
 
 
 def size_ablation_png(selection: 'Selection') -> bytes | None:
@@ -197,10 +201,7 @@ def size_ablation_png(selection: 'Selection') -> bytes | None:
         ax.set_xlabel('examples in the dataset')
         ax.set_ylabel('mean final cost [m]')
         ax.grid(True, alpha=0.3)
-    for ax in list(axes.flat)[len(tasks) :]:
-        ax.set_visible(False)
-    _legend(fig, axes.flat[0], 'success threshold')
-    return _small_png(fig)
+    return _panels_png(fig, axes, len(tasks))
 
 
 def encoding_ablation_png(selection: 'Selection') -> bytes | None:

@@ -51,6 +51,20 @@ def compare_offline_default(methods: Selection) -> list[str]:
     return lines
 
 
+def _measured(results: Selection) -> dict[str, object]:
+    """Return what the 'Measured ...' sentence of a results document says about it."""
+    doc, config = results.document, results.config
+    return {
+        'date': doc['machine'].get('date', '?'),
+        'machine': machine_line(doc['machine']),
+        'goals': config.get('goals'),
+        'iterations': config.get('iterations'),
+        'runs': len(doc['runs']),
+        'wall_s': format_number(doc.get('wall_s', 0)),
+        'command': doc.get('command') or 'icpi bench',
+    }
+
+
 def _method_row(method: str, entry: Mapping) -> list[str]:
     """Return one method's cells of a task's comparison table."""
     if 'final' not in entry:
@@ -85,15 +99,9 @@ def methods_section(methods: Selection | None, image: str, catalogue: 'Catalogue
     out += [
         prose(
             'methods_measured',
-            date=doc['machine'].get('date', '?'),
-            machine=machine_line(doc['machine']),
-            goals=config.get('goals'),
-            iterations=config.get('iterations'),
+            **_measured(methods),
             workers=config.get('workers') or '?',
-            runs=len(doc['runs']),
-            wall_s=format_number(doc.get('wall_s', 0)),
             partial='' if doc.get('complete') else ' (interrupted: partial)',
-            command=doc.get('command') or 'icpi bench',
         ),
         prose('methods_intro'),
     ]
@@ -157,19 +165,7 @@ def llm_section(llm: Selection | None) -> list[str]:
     out = ['## LLM methods against a real model', '']
     if llm is None:
         return out + [prose('llm_missing', llm_json=LLM_JSON)]
-    doc, config = llm.document, llm.config
-    out.append(
-        prose(
-            'llm_measured',
-            date=doc['machine'].get('date', '?'),
-            machine=machine_line(doc['machine']),
-            goals=config.get('goals'),
-            iterations=config.get('iterations'),
-            runs=len(doc['runs']),
-            wall_s=format_number(doc.get('wall_s', 0)),
-            command=doc.get('command') or 'icpi bench',
-        )
-    )
+    out.append(prose('llm_measured', **_measured(llm)))
     rows = [
         _llm_row(task, method, entry)
         for task in llm.tasks()
