@@ -1,6 +1,11 @@
 # Copyright 2026 icpi_ros maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""Start a described graph as processes on its own ROS_DOMAIN_ID; stop them all with SIGINT."""
+"""Bring a described graph up without ros2 launch: its specs as processes, stopped with SIGINT.
+
+`Bringup` starts the specs of graph/description.py (`spec.argv`) on a ROS_DOMAIN_ID of its own
+(a `DomainLease`), waits for each ready line, and stops every process with SIGINT; `icpi
+demo`, the whole-graph tests and the benchmarks use it.
+"""
 
 import os
 import time

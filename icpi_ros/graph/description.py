@@ -71,7 +71,7 @@ def core_graph(
     llm_base_url: Any = '',
     llm_model: Any = '',
 ) -> list[NodeSpec]:
-    """Return the nodes shared by the sim and real bringups: tracker, planner, executor, loop.
+    """Return the nodes shared by the sim and real graphs: tracker, planner, executor, loop.
 
     `config_files` (e.g. real_roll.yaml, with a section per node) are read after the nodes'
     own; `overrides` (node -> parameters) win over both. Empty `llm_*` leave the planner's.
@@ -103,7 +103,7 @@ def core_graph(
     ]
 
 
-# Arguments of the real-robot bringup (launch/real_roll.launch.py) beyond the core's.
+# Arguments of the real-robot graph (launch/real_roll.launch.py) beyond the core's.
 REAL_ARGUMENTS: dict[str, tuple[str | None, str]] = {
     'config_file': (
         'real_roll.yaml',
@@ -140,7 +140,7 @@ def real_graph(
     dry_run: bool | str = False,
     use_sim_time: bool = False,
 ) -> list[NodeSpec]:
-    """Return the real-robot bringup: the core graph configured by `config_file`.
+    """Return the real-robot graph: the core graph configured by `config_file`.
 
     Empty strings keep the config file's values. `use_sim_time` is for a simulated stand-in.
     """
@@ -183,7 +183,7 @@ def sim_graph(
     local_llm_port: int = 0,
     local_llm_model: str = SMOLLM2,
 ) -> list[NodeSpec | LocalLLMSpec]:
-    """Return the sim-only bringup: the bridge and the core graph on simulated time.
+    """Return the sim-only graph: the bridge and the core graph on simulated time.
 
     `local_llm`: first the local LLM server (port 0: a free one), the planner pointed at it.
     """

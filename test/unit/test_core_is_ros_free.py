@@ -18,6 +18,16 @@ ros = sorted(m for m in sys.modules if m.split('.')[0] in
 print(json.dumps(ros))
 """
 
+# ROS-free too: process/ (nodes/entry.py imports stop_signal before any ROS package) and the
+# graph's description and bringup (the tests and `icpi demo` use them before rclpy.init).
+PROCESS_AND_GRAPH = [
+    'icpi_ros.process.node_processes',
+    'icpi_ros.process.stop_signal',
+    'icpi_ros.process.local_llm',
+    'icpi_ros.graph.description',
+    'icpi_ros.graph.bringup',
+]
+
 
 def test_core_modules_do_not_import_ros():
     modules = [
@@ -25,7 +35,7 @@ def test_core_modules_do_not_import_ros():
     ]
     assert 'icpi_ros.core.tasks' in modules and 'icpi_ros.core.planning' in modules
     done = subprocess.run(
-        [sys.executable, '-c', CHECK, 'icpi_ros.cli', 'icpi_ros.process.node_processes', *modules],
+        [sys.executable, '-c', CHECK, 'icpi_ros.cli', *PROCESS_AND_GRAPH, *modules],
         capture_output=True,
         text=True,
         timeout=60,
