@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from icpi_ros.core.errors import IcpiError
 from icpi_ros.core.improvers import Improver, ImproverFailed, PolicyQuery
 from icpi_ros.core.improvers.base import HistoryTrial
 from icpi_ros.core.planning import PolicyStep, make_query, next_policy, step_counts
@@ -118,7 +119,7 @@ def draw_goal(task: TaskSpec, seed: int) -> np.ndarray:
     return np.array(task.default_goal, dtype=float)
 
 
-class Stopped(Exception):
+class Stopped(IcpiError):
     """The loop was asked to stop (cancel) between two trials."""
 
 

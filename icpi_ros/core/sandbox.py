@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from icpi_ros.core import sandbox_kernel
+from icpi_ros.core.errors import IcpiError
 from icpi_ros.core.sandbox_child import ALLOWED_MODULES, NUMPY_DENIED
 from icpi_ros.core.tasks import TaskSpec
 
@@ -133,11 +134,11 @@ CLASS_DUNDERS = frozenset(
 _FORMAT = ('format', 'format_map')
 
 
-class CodeRejected(ValueError):
+class CodeRejected(IcpiError, ValueError):
     """The static check refused the code; the message names the violation."""
 
 
-class SandboxUnavailable(RuntimeError):
+class SandboxUnavailable(IcpiError, RuntimeError):
     """Kernel isolation is not available here; the message names the missing piece."""
 
 

@@ -24,6 +24,7 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from unique_identifier_msgs.msg import UUID
 
+from icpi_ros.core.errors import IcpiError
 from icpi_ros.core.improvers import AUTO, IMPROVERS, ImproverFailed
 from icpi_ros.core.loop import Iteration, Stopped, run_loop
 from icpi_ros.core.planning import PolicyStep, flatten_history
@@ -49,7 +50,7 @@ GOAL_ATTEMPTS, GOAL_ANSWER_S = 5, 2.0
 Codes = Improve.Result
 
 
-class LoopFailed(Exception):
+class LoopFailed(IcpiError):
     """The run ended with an Improve error code (and the failed trial, if one ran)."""
 
     def __init__(self, code: int, message: str, trial: TrialResult | None = None) -> None:
@@ -412,7 +413,10 @@ class ImprovementLoop(Node):
             response = result_future.result()
         except WaitAborted as exc:
             raise LoopFailed(Codes.TRIAL_FAILED, f'trial {trial_id}: {exc}') from None
-        if response.status != GoalStatus.STATUS_SUCCEEDED or response.result.error_code != 0:
+        if (
+            response.status != GoalStatus.STATUS_SUCCEEDED
+            or response.result.error_code != ExecuteTrial.Result.NONE
+        ):
             raise LoopFailed(
                 Codes.TRIAL_FAILED,
                 f'trial {trial_id} failed: {response.result.error_msg}',
