@@ -30,6 +30,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from icpi_ros.core.files import append_synced, fsync_dir, truncate_synced, write_atomic
+from icpi_ros.core.files import fsync_dir as _fsync_dir  # plot_costs's name for it
 from icpi_ros.core.validation import InvalidInput
 
 RUNS_DIR_ENV = 'ICPI_RUNS_DIR'
@@ -159,8 +161,8 @@ class RunRecord:
         # trials.jsonl first: a folder with a config always has its trials file.
         with (path / TRIALS_FILE).open('xb') as f:
             os.fsync(f.fileno())
-        _write_atomic(path / CONFIG_FILE, text.encode() + b'\n')
-        _fsync_dir(root)
+        write_atomic(path / CONFIG_FILE, text.encode() + b'\n')
+        fsync_dir(root)
         _link_latest(root, run_id)
         return cls(path, run_id, json.loads(text), 0)  # as open() would read it back
 
@@ -228,7 +230,7 @@ class RunRecord:
                 doc = json.loads(raw)
             except ValueError as exc:
                 if number == len(lines) and not tail:  # the last line: torn by a crash
-                    _truncate(path, end - len(raw) - 1)
+                    truncate_synced(path, end - len(raw) - 1)
                     break
                 raise InvalidInput(f'{path} line {number} is not valid JSON: {exc}') from None
             trials.append(_check_line(doc, len(trials), f'{path} line {number}'))
@@ -236,10 +238,10 @@ class RunRecord:
             try:
                 doc = json.loads(tail)
             except ValueError:
-                _truncate(path, end)
+                truncate_synced(path, end)
             else:  # complete but for its newline: keep it, so the trial is not repeated
                 trials.append(_check_line(doc, len(trials), f'{path} line {len(lines) + 1}'))
-                _append_bytes(path, b'\n')
+                append_synced(path, b'\n')
         self._count = len(trials)
         return trials
 
@@ -261,7 +263,7 @@ class RunRecord:
             data = (_dumps(line) + '\n').encode()
         except InvalidInput as exc:
             raise InvalidInput(f'trial {line["iteration"]}: {exc}') from None
-        _append_bytes(self.trials_path, data)
+        append_synced(self.trials_path, data)
         self._count += 1
 
     def append_failed(self, trial: Mapping[str, Any]) -> None:
@@ -301,7 +303,7 @@ class RunRecord:
             {k: t.get(k) for k in ('iteration', 'trial_id', 'status', 'message')}
             for t in self.failed_trials()
         ]
-        _write_atomic(self.summary_path, (_dumps(summary, indent=1) + '\n').encode())
+        write_atomic(self.summary_path, (_dumps(summary, indent=1) + '\n').encode())
         if trials:
             title = f'{summary["task"]} - {summary["improver"]}'
             plot_costs(self.plot_path, summary['costs'], title, self.config.get('tolerance'))
@@ -415,7 +417,7 @@ def _check_line(trial: Mapping[str, Any], expected: int, where: str) -> dict:
 
 def _append_side_line(path: Path, doc: Mapping[str, Any]) -> None:
     path.touch(exist_ok=True)
-    _append_bytes(path, (_dumps(dict(doc)) + '\n').encode())
+    append_synced(path, (_dumps(dict(doc)) + '\n').encode())
 
 
 def _read_side_lines(path: Path) -> list[dict]:
@@ -447,61 +449,9 @@ def _dumps(doc: Any, indent: int | None = None) -> str:
         raise InvalidInput(f'not JSON-friendly: {exc}') from None
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file, fsync and rename."""
-    tmp = path.with_name(f'.{path.name}.tmp')
-    with tmp.open('wb') as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-    _fsync_dir(path.parent)
-
-
-def _append_bytes(path: Path, data: bytes) -> None:
-    """Append `data` to an existing file and fsync; on failure cut the file back."""
-    # Unbuffered: nothing is left in a buffer to be flushed after a failed write is undone.
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-    try:
-        size = os.fstat(fd).st_size
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        except BaseException:  # also KeyboardInterrupt: never leave half a line behind
-            with suppress(OSError):
-                os.ftruncate(fd, size)
-                os.fsync(fd)
-            raise
-    finally:
-        os.close(fd)
-
-
-def _truncate(path: Path, size: int) -> None:
-    """Cut `path` back to `size` bytes and fsync."""
-    with path.open('r+b') as f:
-        f.truncate(size)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def _fsync_file(path: Path) -> None:
     with path.open('rb') as f:
         os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename or a new entry in `path` durable (best effort: not every OS allows it)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _link_latest(root: Path, run_id: str) -> None:
@@ -515,4 +465,4 @@ def _link_latest(root: Path, run_id: str) -> None:
         with suppress(OSError):
             tmp.unlink()
         raise InvalidInput(f'cannot point {link} at {run_id}: {exc.strerror}') from None
-    _fsync_dir(root)
+    fsync_dir(root)

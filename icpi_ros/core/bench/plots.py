@@ -13,6 +13,7 @@ from icpi_ros.core.bench.harness import (
     Selection,
     success_threshold,
 )
+from icpi_ros.core.files import write_atomic
 
 DPI = 80  # ~ 700 x 500 px: readable on the page, well under 100 KB per figure
 PLANNER_KEY = re.compile(r'planner_(?P<improver>\w+?)_(?P<size>\d+)$')
@@ -36,10 +37,8 @@ def _save(fig, path: Path | str) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format='png', dpi=DPI)
     buffer.seek(0)
-    tmp = path.with_name(f'.{path.name}.tmp')
-    Image.open(buffer).convert('RGB').quantize(colors=128).save(tmp, format='png', optimize=True)
-    tmp.replace(path)
-    return path
+    image = Image.open(buffer).convert('RGB').quantize(colors=128)
+    return write_atomic(path, lambda f: image.save(f, format='png', optimize=True))
 
 
 def _colour(method: str) -> str:
