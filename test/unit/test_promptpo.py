@@ -25,6 +25,7 @@ from icpi_ros.core.improvers.promptpo import PromptPO, extract_code
 from icpi_ros.core.llm import LLMConfig
 from icpi_ros.core.loop import improve
 from icpi_ros.core.planning import make_query, next_policy
+from icpi_ros.core.run_lines import dumps
 from icpi_ros.core.sandbox import SandboxLimits, check_code, evaluate_policy
 from icpi_ros.core.scoring import euclidean_cost
 from icpi_ros.core.sim.simulator import TrialRunner
@@ -169,7 +170,7 @@ def test_good_code_improves_the_cost_over_rounds(monkeypatch):
                 TASK.theta_middle(),
                 make_improver('promptpo', _context(llm, candidates=4)),
                 iterations=13,  # theta0, then three rounds of four candidates
-                on_iteration=lambda it: records.append(json.dumps(it.as_dict())),
+                on_iteration=lambda it: records.append(dumps(it.details)),
             )
     finally:
         runner.close()
