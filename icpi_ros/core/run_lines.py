@@ -146,11 +146,7 @@ def trial_line(
         'iteration': iteration.iteration,
         'trial_id': trial.trial_id,
         'task': trial.task,
-        'theta_requested': [float(v) for v in trial.theta_requested],
-        'theta': [float(v) for v in trial.theta],
-        'goal': [float(v) for v in trial.goal],
-        'outcome': [float(v) for v in trial.outcome],
-        'error': [float(v) for v in trial.error],
+        **_vectors(trial, 'theta_requested', 'theta', 'goal', 'outcome', 'error'),
         'cost': float(trial.cost),
         'status_message': trial.status_message,
         'start_s': trial.start_s,
@@ -183,11 +179,14 @@ def failed_trial_line(trial: ExecutedTrial, iteration: int) -> dict:
         'trial_id': trial.trial_id,
         'status': trial.status,
         'message': trial.status_message,
-        'theta_requested': [float(v) for v in trial.theta_requested],
-        'theta': [float(v) for v in trial.theta],
-        'goal': [float(v) for v in trial.goal],
+        **_vectors(trial, 'theta_requested', 'theta', 'goal'),
         'trial_s': round(trial.wall_s, 4),
     }
+
+
+def _vectors(trial: ExecutedTrial, *names: str) -> dict[str, list[float]]:
+    """Return the trial's vectors `names` as lists of floats, by name, in that order."""
+    return {name: [float(v) for v in getattr(trial, name)] for name in names}
 
 
 def iteration_line(trial: ExecutedTrial, iteration: int, improver: str) -> str:
