@@ -131,14 +131,14 @@ def test_a_graph_trial_becomes_the_same_line_as_before():
     assert iteration_line(aborted, 4, '').endswith('cost 0.02236 ABORTED')
 
 
-def _improve(record, *extra: str) -> int:
-    argv = ['improve', '--task', 'slide-gc', '--improver', 'knn_linear', '--seed', '2']
+def _improve(record, improver: str, *extra: str) -> int:
+    argv = ['improve', '--task', 'slide-gc', '--improver', improver, '--seed', '2']
     return main([*argv, '--iterations', '4', '--json', '--record', str(record), *extra])
 
 
 def test_a_file_written_by_icpi_improve_record_is_read_by_icpi_dataset_from_runs(tmp_path, capsys):
     record = tmp_path / 'R.jsonl'
-    assert _improve(record) == 0
+    assert _improve(record, 'knn_linear') == 0
     summary = json.loads(capsys.readouterr().out)
     lines = [json.loads(raw) for raw in record.read_text().splitlines()]
     assert [line['iteration'] for line in lines] == [0, 1, 2, 3]
@@ -175,6 +175,28 @@ def test_a_file_written_by_icpi_improve_record_is_read_by_icpi_dataset_from_runs
     wrong = ['dataset', 'from-runs', str(record), '--task', 'roll-gc', '--out', str(out)]
     assert main(wrong) == 2
     assert 'iteration 0 is of task' in capsys.readouterr().err
+
+
+def test_the_record_of_an_llm_run_keeps_every_exchange_and_the_failed_step(
+    tmp_path, monkeypatch, capsys
+):
+    """What `--record` showed before stays: the details (exchanges), improver, failed step."""
+    from openai_loopback import LoopbackLLM
+
+    monkeypatch.setenv('OPENAI_API_KEY', 'sk-test')
+    record = tmp_path / 'R.jsonl'
+    with LoopbackLLM() as llm:
+        llm.script.extend(['answer', 'text:no idea', 'text:no idea', 'text:no idea'])
+        llm_args = ['--llm-base-url', llm.base_url, '--llm-model', 'loopback-model']
+        assert _improve(record, 'llm', '--fallback', 'none', *llm_args) == 4
+    assert 'run failed' in capsys.readouterr().err
+    trials, failed = read_run_file(record)
+    assert [t['improver'] for t in trials] == ['', 'llm']
+    assert trials[1]['planner']['exchanges'][0]['model'] == 'loopback-model'
+    assert trials[1]['theta_next'] is None  # nobody answered the step after it
+    assert len(failed) == 1 and failed[0]['iteration'] == 1
+    assert len(failed[0]['details']['exchanges']) == 3
+    assert all(e['refused'] for e in failed[0]['details']['exchanges'])
 
 
 def test_a_failed_step_is_a_planner_failed_line_apart_from_the_trials(tmp_path):
