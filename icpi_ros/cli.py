@@ -168,11 +168,9 @@ def _cmd_trial(args: argparse.Namespace) -> int:
 
     from icpi_ros.core.motion import PlanRejected
     from icpi_ros.core.sim.simulator import run_trial
-    from icpi_ros.core.tasks import load_tasks
+    from icpi_ros.core.tasks import load_tasks, require_simulated
 
-    task = load_tasks(args.tasks_file)[args.task]
-    if task.sim_object is None:
-        raise InvalidInput(f'task {task.name!r} is a real-robot task; it has no simulation')
+    task = require_simulated(load_tasks(args.tasks_file)[args.task])
     theta = task.theta_middle() if args.theta is None else args.theta
     goal = None if args.goal is None else np.array(args.goal)
     try:
@@ -198,12 +196,10 @@ def _cmd_trial(args: argparse.Namespace) -> int:
 
 
 def _cmd_track_check(args: argparse.Namespace) -> int:
-    from icpi_ros.core.tasks import load_tasks
+    from icpi_ros.core.tasks import load_tasks, require_simulated
     from icpi_ros.core.vision.check import track_check
 
-    task = load_tasks(args.tasks_file)[args.task]
-    if task.sim_object is None:
-        raise InvalidInput(f'task {task.name!r} is a real-robot task; it has no simulation')
+    task = require_simulated(load_tasks(args.tasks_file)[args.task])
     result = track_check(task, seed=args.seed, calibration=args.calibration)
     if args.json:
         print(json.dumps(result))

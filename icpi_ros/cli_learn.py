@@ -11,13 +11,9 @@ from icpi_ros.exit_codes import EXIT_FAILED, EXIT_OK
 
 
 def _sim_task(args: argparse.Namespace):
-    from icpi_ros.core.tasks import load_tasks
-    from icpi_ros.core.validation import InvalidInput
+    from icpi_ros.core.tasks import load_tasks, require_simulated
 
-    task = load_tasks(args.tasks_file)[args.task]
-    if task.sim_object is None:
-        raise InvalidInput(f'task {task.name!r} is a real-robot task; it has no simulation')
-    return task
+    return require_simulated(load_tasks(args.tasks_file)[args.task])
 
 
 def _cmd_collect(args: argparse.Namespace) -> int:
@@ -215,8 +211,8 @@ def add_parsers(sub: argparse._SubParsersAction, floats) -> None:
     """Register `dataset` and `improve` on the `icpi` parser; `floats` parses vectors."""
     from icpi_ros.core.improvers import AUTO, FALLBACK_CHOICES, IMPROVERS
     from icpi_ros.core.llm import APIS
+    from icpi_ros.core.promptpo.sandbox import ISOLATIONS
     from icpi_ros.core.retrieval import DEFAULT_K, ENCODINGS
-    from icpi_ros.core.sandbox import ISOLATIONS
 
     p = sub.add_parser('dataset', help='improvement datasets')
     dsub = p.add_subparsers(dest='dataset_command', metavar='ACTION', required=True)

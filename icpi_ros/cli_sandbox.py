@@ -13,7 +13,7 @@ from icpi_ros.exit_codes import EXIT_OK, EXIT_REJECTED, EXIT_UNAVAILABLE
 def _cmd_sandbox_run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from icpi_ros.core.sandbox import (
+    from icpi_ros.core.promptpo.sandbox import (
         ISOLATIONS,
         SandboxLimits,
         SandboxUnavailable,
@@ -62,7 +62,7 @@ def _cmd_sandbox_run(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction, floats) -> None:
     """Register `sandbox-run` on the `icpi` parser; `floats` parses vectors."""
-    from icpi_ros.core.sandbox import ISOLATIONS, SandboxLimits
+    from icpi_ros.core.promptpo.sandbox import ISOLATIONS, SandboxLimits
 
     p = sub.add_parser(
         'sandbox-run',

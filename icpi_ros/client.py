@@ -93,7 +93,9 @@ class ICPIClient:
             raise GraphUnavailable('the improvement loop did not answer the goal')
         self._goal_handle = sent.result()
         if not self._goal_handle.accepted:
-            return GoalStatus.STATUS_ABORTED, Improve.Result(error_msg='goal rejected (busy?)')
+            return GoalStatus.STATUS_ABORTED, Improve.Result(
+                error_msg='goal rejected (no reason given)'
+            )
         result = self._goal_handle.get_result_async()
         try:
             rclpy.spin_until_future_complete(self.node, result, timeout_sec=timeout_s)

@@ -3,7 +3,7 @@
 """Hostile policies run with the Python layers switched off: the kernel sandbox must hold.
 
 Each attack gets the real builtins and importer (os, socket, ctypes, subprocess) and no
-static check, through `icpi_ros.core.sandbox.run_in_child(..., restricted=False)`, the path
+static check, through `icpi_ros.core.promptpo.sandbox.run_in_child(..., restricted=False)`, the path
 PromptPO uses otherwise. Every attack that succeeds returns a theta (so the result is ok) or
 raises with what it got (so it shows up in the reason). Used in-process by
 test/unit/test_sandbox_kernel.py, and as a script (`python sandbox_hostile.py JSON`) run by
@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from icpi_ros.core import sandbox
+from icpi_ros.core.promptpo import sandbox
 
 THETA = '[0.0, 0.1, 0.3]'
 ATTACKS = {

@@ -21,7 +21,6 @@ drops it (the file is cut back to its last complete line). One process writes a 
 """
 
 import json
-import numbers
 import os
 import re
 import secrets
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from icpi_ros.core.files import append_synced, fsync_dir, truncate_synced, write_atomic
-from icpi_ros.core.files import fsync_dir as _fsync_dir  # plot_costs's name for it
+from icpi_ros.core.plots import costs_png
 from icpi_ros.core.run_lines import (
     append_line,
     check_trial_line,
@@ -306,57 +305,9 @@ class RunRecord:
         write_atomic(self.summary_path, (dumps(summary, indent=1) + '\n').encode())
         if trials:
             title = f'{summary["task"]} - {summary["improver"]}'
-            plot_costs(self.plot_path, summary['costs'], title, self.config.get('tolerance'))
+            png = costs_png(summary['costs'], title, self.config.get('tolerance'))
+            write_atomic(self.plot_path, png)
         return summary
-
-
-def plot_costs(
-    path: Path | str, costs: list[float], title: str = '', tolerance: Any = None
-) -> Path:
-    """Plot cost per iteration to a PNG at `path` (atomic write); return the path.
-
-    The y axis is logarithmic when every cost is positive; the best trial is marked.
-    """
-    # Imported here: matplotlib takes a while to import and only this function needs it.
-    # Figure + FigureCanvasAgg, not pyplot: no global backend switch, no GUI, thread-safe.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    if not costs:
-        raise InvalidInput('costs: nothing to plot')
-    path = Path(path)
-    xs = list(range(len(costs)))
-    best = min(xs, key=costs.__getitem__)
-    fig = Figure(figsize=(6.4, 4.0), dpi=100, layout='constrained')
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.plot(xs, costs, marker='o', label='cost')
-    ax.plot(
-        [best],
-        [costs[best]],
-        marker='*',
-        markersize=16,
-        linestyle='none',
-        color='tab:red',
-        label=f'best: {costs[best]:.4g} m (iteration {best})',
-    )
-    if isinstance(tolerance, numbers.Real) and tolerance > 0:
-        ax.axhline(float(tolerance), linestyle='--', color='gray', label=f'tolerance {tolerance} m')
-    if all(c > 0 for c in costs):
-        ax.set_yscale('log')
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel('iteration')
-    ax.set_ylabel('cost [m]')
-    ax.set_title(title or 'cost per iteration')
-    ax.grid(True, which='both', alpha=0.3)
-    ax.legend()
-    tmp = path.with_name(f'.{path.name}.tmp')
-    fig.savefig(tmp, format='png')
-    _fsync_file(tmp)
-    tmp.replace(path)
-    _fsync_dir(path.parent)
-    return path
 
 
 def _read_side_lines(path: Path) -> list[dict]:
@@ -369,11 +320,6 @@ def _read_side_lines(path: Path) -> list[dict]:
         except ValueError:
             continue
     return out
-
-
-def _fsync_file(path: Path) -> None:
-    with path.open('rb') as f:
-        os.fsync(f.fileno())
 
 
 def _link_latest(root: Path, run_id: str) -> None:

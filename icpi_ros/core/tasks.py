@@ -233,3 +233,26 @@ def load_tasks(path: Path | str | None = None) -> TaskRegistry:
     except InvalidInput as exc:
         raise InvalidInput(f'tasks file {path}: {exc}') from None
     return TaskRegistry(tasks, source=str(path))
+
+
+def require_simulated(task: TaskSpec, where: str = '') -> TaskSpec:
+    """Return `task` if it has a simulation (a sim object); the one guard of the sim paths.
+
+    Args:
+        task: the task to run in simulation.
+        where: the setting that named the task, put before the message (e.g. 'tasks').
+
+    Returns:
+        The same task.
+
+    Raises:
+        InvalidInput: a real-robot task (no `sim_object`).
+
+    """
+    if task.sim_object is None:
+        prefix = f'{where}: ' if where else ''
+        raise InvalidInput(
+            f'{prefix}task {task.name!r} is not a sim task (a real-robot task: it has no '
+            'simulation)'
+        )
+    return task

@@ -27,11 +27,11 @@ from icpi_ros.core.improvers import (
     resolve_default,
     resolve_fallback,
 )
-from icpi_ros.core.improvers.promptpo import MAX_CANDIDATES
 from icpi_ros.core.llm import APIS, DEFAULT_MODEL, LLMConfig
 from icpi_ros.core.planning import make_history, make_query, next_policy
+from icpi_ros.core.promptpo.improver import MAX_CANDIDATES
+from icpi_ros.core.promptpo.sandbox import ISOLATIONS
 from icpi_ros.core.retrieval import DEFAULT_K, ENCODINGS, ExampleLibrary
-from icpi_ros.core.sandbox import ISOLATIONS
 from icpi_ros.core.tasks import load_tasks
 from icpi_ros.core.validation import InvalidInput
 from icpi_ros.nodes.runtime import choice_validator, declare, run_node, stop_requested

@@ -343,8 +343,8 @@ class ImprovementLoop(Node):
         try:
             goal_handle = self._send_trial(request, on_feedback)
             if not goal_handle.accepted:
-                raise LoopFailed(
-                    Codes.TRIAL_FAILED, f'the trial executor refused trial {trial_id} (busy?)'
+                raise LoopFailed(  # trial_executor accepts every goal (BUSY: below)
+                    Codes.TRIAL_FAILED, f'the trial executor rejected trial {trial_id} (no reason)'
                 )
             heard[0] = time.monotonic()  # silence counts from the acceptance, not the send
             result_future = goal_handle.get_result_async()
@@ -355,8 +355,11 @@ class ImprovementLoop(Node):
                 if handle.is_cancel_requested or stop_requested().is_set():
                     goal_handle.cancel_goal_async()
                     stopped = wait_for(result_future, 10.0, 'the canceled trial')
+                    ran = stopped.result.error_code != ExecuteTrial.Result.BUSY
                     raise LoopFailed(
-                        Codes.CANCELED, f'canceled during trial {trial_id}', stopped.result.trial
+                        Codes.CANCELED,
+                        f'canceled during trial {trial_id}',
+                        stopped.result.trial if ran else None,
                     )
                 # A crashed or killed executor never answers: notice its silence.
                 silent = time.monotonic() - heard[0]
@@ -375,6 +378,13 @@ class ImprovementLoop(Node):
             response = result_future.result()
         except WaitAborted as exc:
             raise LoopFailed(Codes.TRIAL_FAILED, f'trial {trial_id}: {exc}') from None
+        if response.result.error_code == ExecuteTrial.Result.BUSY:
+            # Refused as busy (another client's trial runs): this trial did not run, so it is
+            # no failed trial of this run; the run fails as it does when a goal is rejected.
+            raise LoopFailed(
+                Codes.TRIAL_FAILED,
+                f'the trial executor refused trial {trial_id}: {response.result.error_msg}',
+            )
         if (
             response.status != GoalStatus.STATUS_SUCCEEDED
             or response.result.error_code != ExecuteTrial.Result.NONE

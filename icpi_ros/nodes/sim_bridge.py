@@ -35,7 +35,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from icpi_ros.core.motion import JointPlan, plan_from_points
 from icpi_ros.core.sim.simulator import Simulator
-from icpi_ros.core.tasks import load_tasks
+from icpi_ros.core.tasks import load_tasks, require_simulated
 from icpi_ros.core.validation import InvalidInput
 from icpi_ros.core.vision.camera import CameraModel
 from icpi_ros.nodes.conversions import seconds, to_time
@@ -266,9 +266,7 @@ class SimBridge(Node):
 
     def _on_reset(self, request: ResetScene.Request, response: ResetScene.Response):
         try:
-            task = self._tasks[request.task]
-            if task.sim_object is None:
-                raise InvalidInput(f'task {task.name!r} has no simulation')
+            task = require_simulated(self._tasks[request.task])
             goal = task.check_goal(request.goal if len(request.goal) else task.default_goal)
         except InvalidInput as exc:
             response.success, response.message = False, f'rejected: {exc}'

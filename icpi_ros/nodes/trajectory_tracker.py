@@ -3,9 +3,11 @@
 """trajectory_tracker: the camera's view of the object, as trajectories in the table frame.
 
 Tracks the coloured marker in every image it receives and keeps the detections of the last
-`buffer_s` seconds; `~/get_trajectory` answers for any window [start, end] of image stamps,
-waiting (with a timeout) until a frame at or after `end` has arrived, and publishes the answer
-on `~/trajectory`. Bad images and missing calibration are reported, never a crash.
+`buffer_s` seconds; `~/get_trajectory` answers at once for any window [start, end] of image
+stamps (`complete` false until a frame at or after `end` has been tracked: the caller asks
+again), and publishes the trajectory of each answer that is complete (also one that fails,
+e.g. below `min_coverage`) on `~/trajectory`. Bad images and missing calibration are
+reported, never a crash.
 """
 
 import time
@@ -133,7 +135,7 @@ class TrajectoryTracker(Node):
             '/camera/image_raw',
             self._on_image,
             camera_qos,
-            event_callbacks=self._qos_events('/camera/camera_info'),
+            event_callbacks=self._qos_events('/camera/image_raw'),
         )
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self._traj_pub = self.create_publisher(ObjectTrajectory, '~/trajectory', reliable)
@@ -147,8 +149,10 @@ class TrajectoryTracker(Node):
             '~/get_trajectory',
             self._on_get_trajectory,
         )
-        self.get_logger().info(
-            f'ready: calibration {calibration or "(none)"}, plane normal {tuple(normal)} '
+        self.get_logger().info(  # the camera topics as resolved (remapped with -r)
+            f'ready: image {self.resolve_topic_name("/camera/image_raw")}, camera info '
+            f'{self.resolve_topic_name("/camera/camera_info")}, calibration '
+            f'{calibration or "(none)"}, plane normal {tuple(normal)} '
             f'offset {self._config.plane_offset:g} m'
         )
 

@@ -125,6 +125,38 @@ class RunningTrial:
         self.done.set()
 
 
+class ControllerOutput:
+    """The controller topic's publisher, which knows whether what it sent may still move.
+
+    `moving()` is true until the end (robot clock) of the last trajectory published; a hold
+    (an empty trajectory) ends it at once. ~/abort in dry run asks it: a hold is needed only
+    for a trajectory still running (one sent before dry run was switched on).
+    """
+
+    def __init__(self, publisher, now) -> None:
+        self._publisher, self._now = publisher, now
+        self._until = -np.inf  # robot-clock end of the last trajectory sent
+
+    @property
+    def topic_name(self) -> str:
+        """The topic as resolved (remapped), where the trajectories really go."""
+        return self._publisher.topic_name
+
+    def publish(self, msg: JointTrajectory) -> None:
+        """Publish a trajectory (empty: hold) and remember until when it moves the arm."""
+        if msg.points:
+            start = seconds(msg.header.stamp) or self._now()  # a zero stamp means now
+            until = start + seconds(msg.points[-1].time_from_start)
+        else:
+            until = -np.inf
+        self._until = until  # before it goes: moving() errs towards a hold
+        self._publisher.publish(msg)
+
+    def moving(self) -> bool:
+        """Whether the last trajectory sent may still be moving the arm."""
+        return self._now() <= self._until
+
+
 def finish_goal(handle, result: ExecuteTrial.Result) -> ExecuteTrial.Result:
     """Put a goal in its final state for `result` and return the result."""
     if handle.is_cancel_requested:
@@ -133,6 +165,16 @@ def finish_goal(handle, result: ExecuteTrial.Result) -> ExecuteTrial.Result:
         handle.succeed()
     else:
         handle.abort()
+    return result
+
+
+def busy_result(goal: ExecuteTrial.Goal, message: str) -> ExecuteTrial.Result:
+    """Return the result of a goal refused because another trial runs (nothing moved)."""
+    result = ExecuteTrial.Result(error_code=Codes.BUSY, error_msg=message)
+    trial = result.trial
+    trial.trial_id, trial.task = goal.trial_id, goal.task
+    trial.theta_requested = list(goal.theta)
+    trial.status, trial.status_message = Codes.BUSY, message
     return result
 
 
@@ -146,7 +188,9 @@ class TrialGoals:
     resent goal does not stop the trial the resend watches. A resend arriving while the trial
     is already ending (canceled, failed) waits for it to end and then runs afresh. A goal
     identical to the trial that just completed (within REPLAY_S) is answered with its result
-    without moving again. Any other goal is refused while a trial runs; goals without a
+    without moving again. Any other goal while a trial runs is accepted and aborted at once
+    with BUSY and a message naming the running trial (a rejection would tell the client
+    nothing: `ros2 action send_goal` prints only "Goal was rejected."); goals without a
     trial_id are never matched.
     """
 
@@ -155,6 +199,10 @@ class TrialGoals:
         self._lock = threading.Lock()
         self._accepted = 0  # goals accepted and not yet answered
         self._key: tuple | None = None  # the request the accepted goals share
+        self._what = ''  # the trial the accepted goals share, for the busy answer
+        # Goals accepted only to be aborted as busy, by id() of the request (goal callback and
+        # execute callback see the same request object): id -> (request, busy result).
+        self._refused: dict[int, tuple[ExecuteTrial.Goal, ExecuteTrial.Result]] = {}
         self._running: RunningTrial | None = None
         self._last: tuple[tuple, ExecuteTrial.Result, float] | None = None
         self._idle = threading.Event()
@@ -178,23 +226,32 @@ class TrialGoals:
         key = request_key(goal)
         with self._lock:
             if self._accepted and (key is None or key != self._key):
+                message = f'busy: another trial is running ({self._what})'
                 self._node.get_logger().warning(
-                    f'rejected trial {goal.trial_id or "(no id)"}: trial {self._key_id()} '
-                    'is running'
+                    f'refused trial {goal.trial_id or "(no id)"}: {message}'
                 )
-                return GoalResponse.REJECT
+                self._refused[id(goal)] = (goal, busy_result(goal, message))
+                return GoalResponse.ACCEPT  # and aborted at once, with the reason
             if self._accepted:
                 self._node.get_logger().warning(
                     f'trial {goal.trial_id}: the same goal again (a resend): it watches the '
                     'running trial instead of starting another'
                 )
+            else:
+                self._what = f'trial {goal.trial_id or "without a trial_id"}, {goal.task}'
             self._accepted += 1
             self._key = key
             self._idle.clear()
             return GoalResponse.ACCEPT
 
-    def _key_id(self) -> str:
-        return self._key[0] if self._key else '(no id)'
+    def _take_refused(self, goal: ExecuteTrial.Goal) -> ExecuteTrial.Result | None:
+        """Return the busy result of a goal accepted only to be aborted, else None."""
+        with self._lock:
+            refused = self._refused.get(id(goal))
+            if refused is None or refused[0] is not goal:
+                return None
+            del self._refused[id(goal)]
+            return refused[1]
 
     def _claim(self, handle, key: tuple | None) -> tuple[str, object]:
         """Decide what a goal does now: run, attach, replay, or wait for the running trial."""
@@ -211,6 +268,9 @@ class TrialGoals:
         return 'wait', running  # the same trial, already ending: run afresh after it
 
     def _execute(self, handle) -> ExecuteTrial.Result:
+        busy = self._take_refused(handle.request)
+        if busy is not None:  # not counted in _accepted: nothing to undo
+            return finish_goal(handle, busy)
         key = request_key(handle.request)
         deadline = time.monotonic() + self._wait_s
         try:
@@ -382,7 +442,9 @@ class TrialExecutor(Node):
         self._prepared: tuple | None = None  # (task, goal, future) of a reset made in advance
         group = ReentrantCallbackGroup()
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self._controller = self.create_publisher(JointTrajectory, self._controller_topic, reliable)
+        self._controller = ControllerOutput(
+            self.create_publisher(JointTrajectory, self._controller_topic, reliable), self._now
+        )
         self._reset = (
             self.create_client(ResetScene, self._reset_service, callback_group=group)
             if self._reset_service
@@ -414,11 +476,16 @@ class TrialExecutor(Node):
         mode = 'DRY RUN (nothing is sent)' if self._dry_run else 'live'
         if self._require_enable:
             mode += f', disabled until {self.resolve_topic_name("~/enable")} is called'
+        # Names as resolved (remapped with -r), where the messages really go.
+        reset = self._reset_mode
+        if reset == 'service':
+            reset += (
+                f' {self.resolve_service_name(self._reset_service)}' if self._reset else ' (none)'
+            )
         self.get_logger().info(
             f'ready: action {self.resolve_topic_name("~/execute_trial")}, controller '
-            f'{self._controller_topic}, reset {self._reset_mode} '
-            f'{self._reset_service if self._reset_mode == "service" else ""}, tracker '
-            f'{tracker_service}, arm {self._arm_source}; {mode}'
+            f'{self._controller.topic_name}, reset {reset}, tracker '
+            f'{self.resolve_service_name(tracker_service)}, arm {self._arm_source}; {mode}'
         )
 
     def _declare_arm(self):
@@ -549,22 +616,41 @@ class TrialExecutor(Node):
                 response.message += ' (enabling is not required by this executor)'
         else:
             self._enabled.clear()
-            response.message = 'disabled: trials are refused until enabled again'
+            response.message = (
+                'disabled: trials are refused until enabled again'
+                if self._require_enable
+                else 'disabled, but enabling is not required by this executor: trials still run'
+            )
         response.success = True
         self.get_logger().warning(response.message)
         return response
 
     def _on_abort(self, request, response):
-        self._hold()  # first, whatever the trial thread is doing
+        # In dry run nothing reaches the controller: a hold only for a trajectory still
+        # running (sent before dry run was switched on; that trial also holds when it sees
+        # the abort).
+        hold = not self._dry_run or self._controller.moving()
+        if hold:
+            self._hold()  # first, whatever the trial thread is doing
         self._aborted.set()
         if self._require_enable:
             self._enabled.clear()
         response.success = True
         enable = self.resolve_service_name('~/enable')
-        response.message = 'aborted: hold sent' + (
+        if not hold:
+            what = 'dry run: nothing was moving, nothing sent to the arm'
+        elif self._dry_run:
+            what = 'aborted: hold sent (dry run is on, but a trial started before it was moving)'
+        else:
+            what = 'aborted: hold sent'
+        response.message = what + (
             f'; disabled until {enable} is called with true' if self._require_enable else ''
         )
-        self.get_logger().error(response.message)
+        # One severity per call site (rclpy refuses a call site that changes it).
+        if hold:
+            self.get_logger().error(response.message)
+        else:
+            self.get_logger().warning(response.message)
         return response
 
     def _on_confirm_reset(self, request, response):
@@ -764,7 +850,8 @@ class TrialExecutor(Node):
 
     def _call(self, client, request, what: str):
         if not client.wait_for_service(timeout_sec=self._service_timeout_s):
-            raise TrialFailed(Codes.NOT_READY, f'{what} ({client.srv_name}) is not available')
+            name = self.resolve_service_name(client.srv_name)  # srv_name is not remapped
+            raise TrialFailed(Codes.NOT_READY, f'{what} ({name}) is not available')
         try:
             return wait_for(client.call_async(request), self._service_timeout_s, what)
         except WaitAborted as exc:

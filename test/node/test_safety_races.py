@@ -8,13 +8,14 @@ enough to see what reaches the controller topic and which goals are answered how
 and trajectory_tracker run as they do in the sim graph.
 """
 
+import json
 import time
 import uuid
 
 import pytest
 import rclpy
 from action_msgs.msg import GoalStatus
-from icpi_interfaces.action import ExecuteTrial
+from icpi_interfaces.action import ExecuteTrial, Improve
 from icpi_interfaces.srv import GetTrajectory
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
@@ -22,6 +23,7 @@ from rclpy.action import ActionClient
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import JointState
+from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from unique_identifier_msgs.msg import UUID
 
@@ -100,7 +102,7 @@ def client(ros_graph, monkeypatch):
         rclpy.try_shutdown(context=context)
 
 
-def _executor(ros_graph):
+def _executor(ros_graph, more=()):
     argv = [
         'trial_executor',
         '--ros-args',
@@ -108,6 +110,7 @@ def _executor(ros_graph):
         'reset_mode:=none',
         '-p',
         'service_timeout_s:=0.5',
+        *more,
     ]
     return ros_graph.start('trial_executor', argv, ready=READY, timeout=30)
 
@@ -134,6 +137,72 @@ def test_dry_run_set_at_run_time_applies_to_the_next_trial(ros_graph, client):
     assert len(client.sent) == 1 and client.sent[0].points
 
 
+def _abort(client: Client) -> Trigger.Response:
+    service = client.node.create_client(Trigger, '/trial_executor/abort')
+    assert service.wait_for_service(timeout_sec=10.0)
+    answer = client.spin_until(service.call_async(Trigger.Request()))
+    client.node.destroy_client(service)
+    return answer
+
+
+def test_abort_in_dry_run_sends_nothing_unless_a_live_trial_moves(ros_graph, client):
+    argv = ['-p', 'dry_run:=true', '-p', 'require_enable:=true']
+    executor = _executor(ros_graph, argv)
+    deadline = time.monotonic() + 10.0
+    while not client.node.count_publishers(CONTROLLER):
+        assert time.monotonic() < deadline, 'the controller topic never matched'
+        client.spin(0.05)
+    client.spin(0.3)
+    answer = _abort(client)
+    assert answer.success
+    assert answer.message == (
+        'dry run: nothing was moving, nothing sent to the arm; disabled until '
+        '/trial_executor/enable is called with true'
+    )
+    client.spin(0.5)
+    assert client.sent == []  # nothing reached the controller topic
+    executor.wait_for_output(r'WARN.*dry run: nothing was moving')
+    # A live trial, then dry run switched on while it moves: it finishes as it started, and
+    # an abort holds it.
+    assert client.set_parameter('dry_run', False)[0]
+    enable = client.node.create_client(SetBool, '/trial_executor/enable')
+    assert enable.wait_for_service(timeout_sec=10.0)
+    assert client.spin_until(enable.call_async(SetBool.Request(data=True))).success
+    handle = client.send('live-0')
+    assert handle.accepted
+    deadline = time.monotonic() + 10.0
+    while ExecuteTrial.Feedback.PHASE_MOVING not in client.feedback['live-0']:
+        assert time.monotonic() < deadline, client.feedback
+        client.spin(0.05)
+    assert client.set_parameter('dry_run', True)[0]
+    answer = _abort(client)
+    assert answer.message == (
+        'aborted: hold sent (dry run is on, but a trial started before it was moving); '
+        'disabled until /trial_executor/enable is called with true'
+    )
+    response = client.spin_until(handle.get_result_async())
+    assert response.result.error_code == ExecuteTrial.Result.ABORTED, response.result.error_msg
+    client.spin(0.3)
+    assert client.sent and client.sent[0].points and not client.sent[-1].points, client.sent
+
+
+def test_enable_answers_say_what_is_true_without_require_enable(ros_graph, client):
+    _executor(ros_graph)
+    enable = client.node.create_client(SetBool, '/trial_executor/enable')
+    assert enable.wait_for_service(timeout_sec=10.0)
+    answers = [
+        client.spin_until(enable.call_async(SetBool.Request(data=data))).message
+        for data in (True, False)
+    ]
+    assert answers == [
+        'enabled: trials will move the arm (enabling is not required by this executor)',
+        'disabled, but enabling is not required by this executor: trials still run',
+    ]
+    # And so they do: the trial moves (then misses the tracker), not NOT_ENABLED.
+    response = client.spin_until(client.send('after-disable').get_result_async())
+    assert response.result.error_code == ExecuteTrial.Result.NOT_READY, response.result.error_msg
+
+
 def test_a_resent_goal_watches_the_running_trial(ros_graph, client):
     executor = _executor(ros_graph)
     client.spin(0.5)
@@ -146,8 +215,15 @@ def test_a_resent_goal_watches_the_running_trial(ros_graph, client):
     # The same goal again (a resend whose first answer was missed): accepted, attached.
     second = client.send('run-0', name='second')
     assert second.accepted
-    # Another trial while one runs: refused.
-    assert not client.send('run-1', name='other').accepted
+    # Another trial while one runs: accepted, and aborted at once with BUSY and the reason.
+    other = client.send('run-1', name='other')
+    assert other.accepted
+    busy = client.spin_until(other.get_result_async(), timeout=5.0)
+    assert busy.status == GoalStatus.STATUS_ABORTED
+    assert busy.result.error_code == ExecuteTrial.Result.BUSY
+    assert busy.result.error_msg == 'busy: another trial is running (trial run-0, slide-gc)'
+    assert busy.result.trial.trial_id == 'run-1'
+    assert busy.result.trial.status == ExecuteTrial.Result.BUSY
     # The first copy is canceled (as the loop does before resending): the trial goes on,
     # because the resend still watches it.
     client.spin_until(first.cancel_goal_async())
@@ -162,7 +238,52 @@ def test_a_resent_goal_watches_the_running_trial(ros_graph, client):
     # One trajectory reached the arm, and no hold: nothing was stopped half-way.
     assert [bool(m.points) for m in client.sent] == [True]
     executor.wait_for_output(r'trial run-0: the same goal again \(a resend\)')
-    executor.wait_for_output(r'rejected trial run-1: trial run-0 is running')
+    executor.wait_for_output(
+        r'refused trial run-1: busy: another trial is running \(trial run-0, slide-gc\)'
+    )
+
+
+def test_the_loop_counts_a_busy_answer_as_not_run(ros_graph, client, tmp_path):
+    """An Improve run whose trial meets another client's: it fails, and records no trial."""
+    runs = tmp_path / 'runs'
+    ros_graph.start(
+        'improvement_loop',
+        ['improvement_loop', '--ros-args', '-p', f'runs_dir:={runs}'],
+        ready=r'\[improvement_loop\]: ready',
+        timeout=30,
+    )
+    _executor(ros_graph)
+    client.spin(0.5)
+    first = client.send('other-0', name='first')
+    assert first.accepted
+    deadline = time.monotonic() + 10.0
+    while ExecuteTrial.Feedback.PHASE_MOVING not in client.feedback['first']:
+        assert time.monotonic() < deadline, client.feedback
+        client.spin(0.05)
+    improve = ActionClient(client.node, Improve, '/improvement_loop/improve')
+    assert improve.wait_for_server(timeout_sec=10.0)
+    handle = client.spin_until(
+        improve.send_goal_async(Improve.Goal(task='slide-gc', max_iterations=2))
+    )
+    assert handle.accepted
+    response = client.spin_until(handle.get_result_async(), timeout=10.0)
+    result = response.result
+    assert response.status == GoalStatus.STATUS_ABORTED
+    assert result.error_code == Improve.Result.TRIAL_FAILED, result.error_msg
+    assert result.error_msg == (
+        f'the trial executor refused trial {result.run_id}-0: busy: another trial is running '
+        '(trial other-0, slide-gc)'
+    )
+    # Not a failed trial of this run: it did not run.
+    assert list(result.history) == [] and list(result.trial_ids) == []
+    record = runs / result.run_id
+    assert (record / 'trials.jsonl').read_text() == ''
+    assert not (record / 'failed_trials.jsonl').exists()
+    summary = json.loads((record / 'summary.json').read_text())
+    assert summary['status'] == 'failed' and summary['failed_trials'] == []
+    # The other client's trial went on undisturbed (it fails for want of a tracker).
+    other = client.spin_until(first.get_result_async())
+    assert other.result.error_code == ExecuteTrial.Result.NOT_READY, other.result.error_msg
 
 
 def test_canceling_every_copy_stops_the_trial(ros_graph, client):

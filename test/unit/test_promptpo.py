@@ -18,18 +18,21 @@ import numpy as np
 import pytest
 from openai_loopback import LoopbackLLM
 
-from icpi_ros.core import motion, sandbox_kernel
+from icpi_ros.core import motion
 from icpi_ros.core.improvers import ImproverContext, ImproverFailed, make_improver
 from icpi_ros.core.improvers.base import HistoryTrial
-from icpi_ros.core.improvers.promptpo import PromptPO, extract_code
 from icpi_ros.core.llm import LLMConfig
 from icpi_ros.core.loop import improve
 from icpi_ros.core.planning import make_query, next_policy
+from icpi_ros.core.promptpo import sandbox_kernel
+from icpi_ros.core.promptpo.improver import PromptPO
+from icpi_ros.core.promptpo.prompting import extract_code
+from icpi_ros.core.promptpo.sandbox import SandboxLimits, evaluate_policy
+from icpi_ros.core.promptpo.static_check import check_code
+from icpi_ros.core.promptpo.task_source import render_task_source
 from icpi_ros.core.run_lines import dumps
-from icpi_ros.core.sandbox import SandboxLimits, check_code, evaluate_policy
 from icpi_ros.core.scoring import euclidean_cost
 from icpi_ros.core.sim.simulator import TrialRunner
-from icpi_ros.core.task_source import render_task_source
 from icpi_ros.core.tasks import load_tasks
 
 TASKS = load_tasks()

@@ -26,7 +26,7 @@ import sandbox_hostile
 import yaml
 
 import icpi_ros
-from icpi_ros.core import sandbox, sandbox_kernel
+from icpi_ros.core.promptpo import sandbox, sandbox_kernel
 
 CANARY = f'sk-canary-{secrets.token_hex(8)}'
 UNPRIVILEGED_UID = 43210

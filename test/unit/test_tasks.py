@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from icpi_ros.core.tasks import load_tasks
+from icpi_ros.core.tasks import load_tasks, require_simulated
 from icpi_ros.core.validation import InvalidInput
 
 DESIGN_TASKS = {'slide', 'slide-gc', 'roll-gc', 'rope-swing', 'roll-gc-real'}
@@ -63,6 +63,16 @@ def _minimal_task(**overrides):
     }
     task.update(overrides)
     return {'version': 1, 'tasks': {'t': task}}
+
+
+def test_only_sim_tasks_pass_the_sim_guard():
+    tasks = load_tasks()
+    assert require_simulated(tasks['slide-gc']) is tasks['slide-gc']
+    message = r"task 'roll-gc-real' is not a sim task \(a real-robot task: it has no simulation\)"
+    with pytest.raises(InvalidInput, match='^' + message):
+        require_simulated(tasks['roll-gc-real'])
+    with pytest.raises(InvalidInput, match='^tasks: ' + message):
+        require_simulated(tasks['roll-gc-real'], where='tasks')
 
 
 def test_minimal_file_loads(tmp_path):

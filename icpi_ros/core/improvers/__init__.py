@@ -23,7 +23,7 @@ IMPROVERS: dict[str, str] = {
     'knn_mean': 'icpi_ros.core.improvers.knn:KnnMean',
     'random_shooting': 'icpi_ros.core.improvers.random_shooting:RandomShooting',
     'bayes_opt': 'icpi_ros.core.improvers.bayes_opt:BayesOpt',
-    'promptpo': 'icpi_ros.core.improvers.promptpo:PromptPO',
+    'promptpo': 'icpi_ros.core.promptpo.improver:PromptPO',
 }
 LLM = 'llm'
 # What `auto` means without an LLM endpoint.

@@ -14,9 +14,7 @@ import numpy as np
 from bayes_opt import BayesianOptimization
 
 from icpi_ros.core.improvers.base import ImproverContext, PolicyQuery, Proposal
-
-# Studies kept at most (one per goal); the oldest is dropped first.
-MAX_EPISODES = 64
+from icpi_ros.core.improvers.episodes import EpisodeCache, episode_key
 
 
 class BayesOpt:
@@ -26,7 +24,7 @@ class BayesOpt:
 
     def __init__(self, context: ImproverContext) -> None:
         self._seed = context.seed
-        self._studies: dict[tuple, BayesianOptimization] = {}
+        self._studies: EpisodeCache[BayesianOptimization] = EpisodeCache()
 
     def _new_study(self, query: PolicyQuery, step: int = 0) -> BayesianOptimization:
         # A study rebuilt per step draws from a seed of its own step: the same run asks the
@@ -47,13 +45,7 @@ class BayesOpt:
             for trial, cost in zip(query.history, query.history_costs(), strict=True):
                 self._register(study, query, trial.theta, cost)
             return study
-        goal = None if query.goal is None else tuple(np.round(query.goal, 9))
-        key = (query.task.name, goal)
-        if key not in self._studies:
-            if len(self._studies) >= MAX_EPISODES:
-                self._studies.pop(next(iter(self._studies)))
-            self._studies[key] = self._new_study(query)
-        return self._studies[key]
+        return self._studies.get(episode_key(query, query.goal), lambda: self._new_study(query))
 
     @staticmethod
     def _register(study: BayesianOptimization, query: PolicyQuery, theta, cost: float) -> None:

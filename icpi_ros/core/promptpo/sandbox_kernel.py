@@ -83,14 +83,14 @@ def seccomp_program() -> bytes:
     """Compile the seccomp-BPF allow-list (default: EPERM) for this machine's architecture."""
     import pyseccomp
 
-    flt = pyseccomp.SyscallFilter(defaction=pyseccomp.ERRNO(errno.EPERM))
+    syscall_filter = pyseccomp.SyscallFilter(defaction=pyseccomp.ERRNO(errno.EPERM))
     for name in ALLOWED_SYSCALLS:
         try:
-            flt.add_rule(pyseccomp.ALLOW, name)
+            syscall_filter.add_rule(pyseccomp.ALLOW, name)
         except (ValueError, RuntimeError, OSError):  # not a system call on this architecture
             continue
     with tempfile.TemporaryFile() as out:
-        flt.export_bpf(out)
+        syscall_filter.export_bpf(out)
         out.seek(0)
         return out.read()
 

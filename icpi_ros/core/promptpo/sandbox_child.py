@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The sandbox's child process: run one LLM-written policy under limits, print theta as JSON.
 
-Started by `icpi_ros.core.sandbox` as `python -I -S <this file>` (no site-packages, no
+Started by `icpi_ros.core.promptpo.sandbox` as `python -I -S <this file>` (no site-packages, no
 PYTHON* variables, no current directory on the path), with a minimal environment. It reads
 one JSON request from stdin ({code, goal, numpy_path, memory_mb, cpu_s, seccomp}), imports
 numpy, then shuts itself in (`apply_limits`, then the seccomp filter the parent compiled, if
