@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from icpi_ros import __version__
 from icpi_ros.cli import bench, dataset, demo, graph, improve, llm, sandbox, sim, tasks, vision
-from icpi_ros.cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_REJECTED
-from icpi_ros.core.validation import InvalidInput
+from icpi_ros.cli.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTED
+from icpi_ros.core.errors import Failed, IcpiError, Rejected
 
 COMMAND_GROUPS = (tasks, graph, sim, vision, dataset, improve, bench, llm, sandbox, demo)
 
@@ -39,13 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     try:
         return args.func(args)
-    except InvalidInput as exc:
-        print(f'icpi {args.command}: {exc}', file=sys.stderr)
-        return EXIT_REJECTED
-    except RuntimeError as exc:  # ImproverFailed, LLMError: say what failed, no traceback
-        if type(exc).__name__ not in ('ImproverFailed', 'LLMError'):
+    except IcpiError as exc:  # refused input (InvalidInput), failed work: why, no traceback
+        if not isinstance(exc, Rejected | Failed):
             raise
         print(f'icpi {args.command}: {exc}', file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_REJECTED if isinstance(exc, Rejected) else EXIT_FAILED
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED

@@ -6,4 +6,5 @@ import sys
 
 from icpi_ros.cli import main
 
-sys.exit(main())
+if __name__ == '__main__':  # not when imported (pkgutil.walk_packages imports every module)
+    sys.exit(main())

@@ -55,11 +55,10 @@ def _print_summary(document: dict, out) -> None:
 
 def _save(path: Path, document: dict) -> None:
     from icpi_ros.core.bench import results
+    from icpi_ros.core.files import write_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.tmp')
-    tmp.write_text(results.dumps(document))
-    tmp.replace(path)
+    write_atomic(path, results.dumps(document))
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

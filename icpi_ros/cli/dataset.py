@@ -58,17 +58,27 @@ def _cmd_from_runs(args: argparse.Namespace) -> int:
 
     from icpi_ros.core.collect import relabel_rollouts
     from icpi_ros.core.records import RunRecord, default_runs_dir
+    from icpi_ros.core.run_lines import read_run_file
     from icpi_ros.core.tasks import load_tasks
     from icpi_ros.core.validation import InvalidInput
 
     task = load_tasks(args.tasks_file)[args.task]
     runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
     theta, outcome = [], []
-    for run_id in args.runs:
-        record = RunRecord.open(runs_dir, run_id)
-        if record.config.get('task') != task.name:
-            raise InvalidInput(f'run {run_id} is of task {record.config.get("task")!r}')
-        for trial in record.trials():
+    for source in args.runs:
+        if Path(source).is_file():  # written by icpi improve --record: the task in each line
+            trials, _ = read_run_file(source)
+            for trial in trials:
+                if trial.get('task') != task.name:
+                    raise InvalidInput(
+                        f'{source}: iteration {trial["iteration"]} is of task {trial.get("task")!r}'
+                    )
+        else:
+            record = RunRecord.open(runs_dir, source)
+            if record.config.get('task') != task.name:
+                raise InvalidInput(f'run {source} is of task {record.config.get("task")!r}')
+            trials = record.trials()
+        for trial in trials:
             theta.append(trial['theta'])
             outcome.append(trial['outcome'])
     dataset = relabel_rollouts(
@@ -114,9 +124,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="build a dataset from recorded trials (a real robot's runs)",
         description='Hindsight relabelling of the (theta, outcome) pairs in the trials.jsonl '
         'of one or more run records, e.g. random trials on the real robot: `icpi '
-        'improve-graph --task roll-gc-real --improver random_shooting --iterations 100`.',
+        'improve-graph --task roll-gc-real --improver random_shooting --iterations 100`, '
+        'or in files written by `icpi improve --record FILE`.',
     )
-    p.add_argument('runs', nargs='+', metavar='RUN_ID', help='run ids (or latest)')
+    p.add_argument(
+        'runs',
+        nargs='+',
+        metavar='RUN_ID',
+        help='run ids (or latest); an existing file is read as an `icpi improve --record` file',
+    )
     p.add_argument('--task', required=True)
     p.add_argument('--runs-dir', default='', help='default: $ICPI_RUNS_DIR, else ./runs')
     p.add_argument('--max-examples', type=int, default=300, help='dataset size (default 300)')

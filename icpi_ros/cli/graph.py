@@ -51,6 +51,7 @@ def _cmd_next_policy(args: argparse.Namespace) -> int:
 
 def _cmd_improve_graph(args: argparse.Namespace) -> int:
     from action_msgs.msg import GoalStatus
+    from icpi_interfaces.action import Improve
 
     from icpi_ros.graph.client import GraphUnavailable, ICPIClient, format_feedback
 
@@ -100,7 +101,7 @@ def _cmd_improve_graph(args: argparse.Namespace) -> int:
         )
     elif result.run_id and not args.json:
         print(f"run record: runs/{result.run_id} (in the improvement_loop's runs_dir)")
-    if result.error_code == 1:  # INVALID_GOAL
+    if result.error_code == Improve.Result.INVALID_GOAL:
         return EXIT_REJECTED
     return EXIT_OK if succeeded else EXIT_FAILED
 

@@ -3,7 +3,6 @@
 """`icpi improve`: the improvement loop on the fast sim path, no ROS."""
 
 import argparse
-import contextlib
 import json
 import sys
 from pathlib import Path
@@ -23,7 +22,9 @@ def _cmd_improve(args: argparse.Namespace) -> int:
     )
     from icpi_ros.core.llm import LLMConfig
     from icpi_ros.core.loop import Iteration, draw_goal, improve
+    from icpi_ros.core.records import new_run_id
     from icpi_ros.core.retrieval import ExampleLibrary
+    from icpi_ros.core.run_lines import ExecutedTrial, append_line, trial_line
     from icpi_ros.core.sim.simulator import TrialRunner
 
     task = sim_task(args)
@@ -58,36 +59,41 @@ def _cmd_improve(args: argparse.Namespace) -> int:
         if getattr(made, 'warning', ''):
             print(f'icpi improve: warning: {made.warning}', file=sys.stderr)
     out = sys.stderr if args.json else sys.stdout
-    with contextlib.ExitStack() as stack:
-        record = stack.enter_context(Path(args.record).open('w')) if args.record else None
+    record = Path(args.record) if args.record else None
+    if record is not None:
+        record.write_bytes(b'')  # a fresh file, one run line per trial from here on
+    run_id = new_run_id(task.name)  # trial ids as in a run record: <run id>-<iteration>
+    sim_trials = []  # the simulated trial of each iteration
 
-        def show(iteration: Iteration) -> None:
-            theta = ' '.join(f'{v:.4f}' for v in iteration.theta)
-            print(
-                f'[{iteration.iteration + 1:2d}/{args.iterations}] theta {theta}  '
-                f'cost {iteration.cost:.4f} {task.outcome_unit}',
-                file=out,
-                flush=True,
-            )
-            if record is not None:
-                record.write(json.dumps(iteration.as_dict()) + '\n')
-                record.flush()
-
-        runner = TrialRunner(task)
-        stack.callback(runner.close)
-        result = improve(
-            task,
-            lambda theta: runner.run(theta, goal).outcome,
-            goal,
-            theta0,
-            improver,
-            args.iterations,
-            args.tolerance,
-            fallback,
-            show,
+    def show(iteration: Iteration) -> None:
+        theta = ' '.join(f'{v:.4f}' for v in iteration.theta)
+        print(
+            f'[{iteration.iteration + 1:2d}/{args.iterations}] theta {theta}  '
+            f'cost {iteration.cost:.4f} {task.outcome_unit}',
+            file=out,
+            flush=True,
         )
-        if record is not None and result.failed_step is not None:
-            record.write(json.dumps(result.failed_step.as_dict()) + '\n')
+        if record is not None:
+            trial = ExecutedTrial.from_sim(
+                sim_trials[iteration.iteration], f'{run_id}-{iteration.iteration}'
+            )
+            timing = {'trial_s': round(iteration.trial_s, 6), 'plan_s': round(iteration.plan_s, 6)}
+            theta_next = None if iteration.theta_next is None else iteration.theta_next.tolist()
+            append_line(record, {**trial_line(trial, iteration, timing), 'theta_next': theta_next})
+
+    def run(theta: np.ndarray) -> np.ndarray:
+        sim_trials.append(runner.run(theta, goal))
+        return sim_trials[-1].outcome
+
+    runner = TrialRunner(task)
+    try:
+        result = improve(
+            task, run, goal, theta0, improver, args.iterations, args.tolerance, fallback, show
+        )
+    finally:
+        runner.close()
+    if record is not None and result.failed_step is not None:
+        append_line(record, result.failed_step.as_dict())
     summary = result.summary(name)
     if args.json:
         print(json.dumps(summary))
@@ -180,7 +186,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default=2,
         help='re-asks after a refused answer, then the fallback (default 2)',
     )
-    p.add_argument('--record', default=None, help='write every iteration (prompts too) as JSONL')
+    p.add_argument(
+        '--record',
+        default=None,
+        help='write every trial (prompts too) as the lines of a run record (trials.jsonl, '
+        'plus theta_next); icpi dataset from-runs reads the file',
+    )
     add_tasks_file(p)
     p.add_argument('--json', action='store_true', help='print the summary as one JSON object')
     p.set_defaults(func=_cmd_improve)

@@ -28,6 +28,7 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from icpi_ros.core.arm import ArmSpec
+from icpi_ros.core.errors import IcpiError
 from icpi_ros.core.kinematics import ModelKinematics
 from icpi_ros.core.motion import PlanRejected, plan_motion
 from icpi_ros.core.safety import SafetyLimits, check_plan, check_sent
@@ -67,7 +68,7 @@ EXECUTOR_THREADS = 8
 REPLAY_S = 30.0
 
 
-class TrialFailed(Exception):
+class TrialFailed(IcpiError):
     """A trial that ended with an error code."""
 
     def __init__(self, code: int, message: str) -> None:

@@ -7,7 +7,7 @@ their own venv, `.venv-llm` (`$ICPI_LLM_VENV`); `LocalLLMServer` starts
 `python -m llama_cpp.server` from it, waits until GET /v1/models answers, and stops it with
 SIGTERM (uvicorn's graceful shutdown). `icpi llm serve` (icpi_ros/cli/llm.py) is its command
 line; the sim bringup starts that command as one more process. Imports only the standard
-library.
+library (and the package's error base).
 """
 
 import ctypes
@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from icpi_ros.core.errors import IcpiError
 from icpi_ros.process.stop_signal import StopSignal
 
 VENV_ENV = 'ICPI_LLM_VENV'
@@ -39,11 +40,11 @@ _PR_SET_PDEATHSIG = 1
 _FOREIGN_ENV = ('PYTHONPATH', 'PYTHONHOME', 'VIRTUAL_ENV', 'PYTHONSTARTUP')
 
 
-class LocalLLMError(RuntimeError):
+class LocalLLMError(IcpiError, RuntimeError):
     """The local LLM cannot be started as asked: no .venv-llm, no such model file."""
 
 
-class LocalLLMFailed(RuntimeError):
+class LocalLLMFailed(IcpiError, RuntimeError):
     """The server process did not come up, or exited by itself."""
 
 

@@ -40,6 +40,7 @@ from icpi_ros.core.bench.report.sections import (
 )
 from icpi_ros.core.bench.results import Selection
 from icpi_ros.core.bench.stats import machine_line
+from icpi_ros.core.files import write_atomic
 
 HEADER = ['what', 'target', 'measured', 'met?', 'command']
 
@@ -197,12 +198,9 @@ def write_report(
 
 
 def _write_figure(path: Path, png: bytes) -> Path:
-    """Write a figure through a temporary file and a rename; return its path."""
+    """Write a figure atomically (`files.write_atomic`); return its path."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.tmp')
-    tmp.write_bytes(png)
-    tmp.replace(path)
-    return path
+    return write_atomic(path, png)
 
 
 def _load(path: Path | str | None) -> dict | None:
