@@ -27,6 +27,8 @@ setup(
     name=PACKAGE,
     version='0.1.0',
     packages=find_packages(include=[PACKAGE, f'{PACKAGE}.*']),
+    # Read with importlib.resources: the benchmarks page's row catalogue and prose template.
+    package_data={f'{PACKAGE}.core.bench.report': ['catalogue.yaml', 'notes.md']},
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),

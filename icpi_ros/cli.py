@@ -10,8 +10,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from icpi_ros import __version__, cli_bench, cli_learn, cli_sandbox, local_llm
+from icpi_ros.core.errors import Failed, IcpiError, Rejected
 from icpi_ros.core.validation import InvalidInput
-from icpi_ros.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, EXIT_UNAVAILABLE
+from icpi_ros.exit_codes import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_UNAVAILABLE,
+)
 
 
 def _floats(text: str) -> list[float]:
@@ -92,6 +99,7 @@ def _cmd_next_policy(args: argparse.Namespace) -> int:
 
 def _cmd_improve_graph(args: argparse.Namespace) -> int:
     from action_msgs.msg import GoalStatus
+    from icpi_interfaces.action import Improve
 
     from icpi_ros.client import GraphUnavailable, ICPIClient, format_feedback
 
@@ -141,7 +149,7 @@ def _cmd_improve_graph(args: argparse.Namespace) -> int:
         )
     elif result.run_id and not args.json:
         print(f"run record: runs/{result.run_id} (in the improvement_loop's runs_dir)")
-    if result.error_code == 1:  # INVALID_GOAL
+    if result.error_code == Improve.Result.INVALID_GOAL:
         return EXIT_REJECTED
     return EXIT_OK if succeeded else EXIT_FAILED
 
@@ -459,16 +467,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     try:
         return args.func(args)
-    except InvalidInput as exc:
-        print(f'icpi {args.command}: {exc}', file=sys.stderr)
-        return EXIT_REJECTED
-    except RuntimeError as exc:  # ImproverFailed, LLMError: say what failed, no traceback
-        if type(exc).__name__ not in ('ImproverFailed', 'LLMError'):
+    except IcpiError as exc:  # refused input (InvalidInput), failed work: why, no traceback
+        if not isinstance(exc, Rejected | Failed):
             raise
         print(f'icpi {args.command}: {exc}', file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_REJECTED if isinstance(exc, Rejected) else EXIT_FAILED
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == '__main__':

@@ -66,17 +66,16 @@ def _print_summary(document: dict, out) -> None:
 
 
 def _save(path: Path, document: dict) -> None:
-    from icpi_ros.core.bench import harness
+    from icpi_ros.core.bench import results
+    from icpi_ros.core.files import write_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.tmp')
-    tmp.write_text(harness.dumps(document))
-    tmp.replace(path)
+    write_atomic(path, results.dumps(document))
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from icpi_ros.core.bench import harness
-    from icpi_ros.core.bench.report import write_report
+    from icpi_ros.core.bench import harness, pool, results
+    from icpi_ros.core.bench.report.page import write_report
 
     out = Path(args.out)
     if args.report_only:
@@ -98,12 +97,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     complete = False
     start = time.perf_counter()
     try:
-        harness.run_grid(specs, workers, runs.append, progress=not args.no_progress)
+        pool.run_grid(specs, workers, runs.append, progress=not args.no_progress)
         complete = True
     except KeyboardInterrupt:
         pass
     finally:
-        document = harness.make_document(
+        document = results.make_document(
             config,
             specs,
             runs,

@@ -3,7 +3,6 @@
 """`icpi dataset collect` and `icpi improve`: the learning core on the fast sim path, no ROS."""
 
 import argparse
-import contextlib
 import json
 import sys
 from pathlib import Path
@@ -65,17 +64,27 @@ def _cmd_from_runs(args: argparse.Namespace) -> int:
 
     from icpi_ros.core.collect import relabel_rollouts
     from icpi_ros.core.records import RunRecord, default_runs_dir
+    from icpi_ros.core.run_lines import read_run_file
     from icpi_ros.core.tasks import load_tasks
     from icpi_ros.core.validation import InvalidInput
 
     task = load_tasks(args.tasks_file)[args.task]
     runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
     theta, outcome = [], []
-    for run_id in args.runs:
-        record = RunRecord.open(runs_dir, run_id)
-        if record.config.get('task') != task.name:
-            raise InvalidInput(f'run {run_id} is of task {record.config.get("task")!r}')
-        for trial in record.trials():
+    for source in args.runs:
+        if Path(source).is_file():  # written by icpi improve --record: the task in each line
+            trials, _ = read_run_file(source)
+            for trial in trials:
+                if trial.get('task') != task.name:
+                    raise InvalidInput(
+                        f'{source}: iteration {trial["iteration"]} is of task {trial.get("task")!r}'
+                    )
+        else:
+            record = RunRecord.open(runs_dir, source)
+            if record.config.get('task') != task.name:
+                raise InvalidInput(f'run {source} is of task {record.config.get("task")!r}')
+            trials = record.trials()
+        for trial in trials:
             theta.append(trial['theta'])
             outcome.append(trial['outcome'])
     dataset = relabel_rollouts(
@@ -108,7 +117,9 @@ def _cmd_improve(args: argparse.Namespace) -> int:
     )
     from icpi_ros.core.llm import LLMConfig
     from icpi_ros.core.loop import Iteration, draw_goal, improve
+    from icpi_ros.core.records import new_run_id
     from icpi_ros.core.retrieval import ExampleLibrary
+    from icpi_ros.core.run_lines import ExecutedTrial, append_line, trial_line
     from icpi_ros.core.sim.simulator import TrialRunner
 
     task = _sim_task(args)
@@ -143,36 +154,39 @@ def _cmd_improve(args: argparse.Namespace) -> int:
         if getattr(made, 'warning', ''):
             print(f'icpi improve: warning: {made.warning}', file=sys.stderr)
     out = sys.stderr if args.json else sys.stdout
-    with contextlib.ExitStack() as stack:
-        record = stack.enter_context(Path(args.record).open('w')) if args.record else None
+    record = Path(args.record) if args.record else None
+    if record is not None:
+        record.write_bytes(b'')  # a fresh file, one run line per trial from here on
+    run_id = new_run_id(task.name)  # trial ids as in a run record: <run id>-<iteration>
+    sim_trials = []  # the simulated trial of each iteration
 
-        def show(it: Iteration) -> None:
-            theta = ' '.join(f'{v:.4f}' for v in it.theta)
-            print(
-                f'[{it.iteration + 1:2d}/{args.iterations}] theta {theta}  cost {it.cost:.4f} '
-                f'{task.outcome_unit}',
-                file=out,
-                flush=True,
-            )
-            if record is not None:
-                record.write(json.dumps(it.as_dict()) + '\n')
-                record.flush()
-
-        runner = TrialRunner(task)
-        stack.callback(runner.close)
-        result = improve(
-            task,
-            lambda theta: runner.run(theta, goal).outcome,
-            goal,
-            theta0,
-            improver,
-            args.iterations,
-            args.tolerance,
-            fallback,
-            show,
+    def show(it: Iteration) -> None:
+        theta = ' '.join(f'{v:.4f}' for v in it.theta)
+        print(
+            f'[{it.iteration + 1:2d}/{args.iterations}] theta {theta}  cost {it.cost:.4f} '
+            f'{task.outcome_unit}',
+            file=out,
+            flush=True,
         )
-        if record is not None and result.failed_step is not None:
-            record.write(json.dumps(result.failed_step.as_dict()) + '\n')
+        if record is not None:
+            trial = ExecutedTrial.from_sim(sim_trials[it.iteration], f'{run_id}-{it.iteration}')
+            timing = {'trial_s': round(it.trial_s, 6), 'plan_s': round(it.plan_s, 6)}
+            theta_next = None if it.theta_next is None else it.theta_next.tolist()
+            append_line(record, {**trial_line(trial, it, timing), 'theta_next': theta_next})
+
+    def run(theta: np.ndarray) -> np.ndarray:
+        sim_trials.append(runner.run(theta, goal))
+        return sim_trials[-1].outcome
+
+    runner = TrialRunner(task)
+    try:
+        result = improve(
+            task, run, goal, theta0, improver, args.iterations, args.tolerance, fallback, show
+        )
+    finally:
+        runner.close()
+    if record is not None and result.failed_step is not None:
+        append_line(record, result.failed_step.as_dict())
     summary = result.summary(name)
     if args.json:
         print(json.dumps(summary))
@@ -222,9 +236,15 @@ def add_parsers(sub: argparse._SubParsersAction, floats) -> None:
         help="build a dataset from recorded trials (a real robot's runs)",
         description='Hindsight relabelling of the (theta, outcome) pairs in the trials.jsonl '
         'of one or more run records, e.g. random trials on the real robot: `icpi '
-        'improve-graph --task roll-gc-real --improver random_shooting --iterations 100`.',
+        'improve-graph --task roll-gc-real --improver random_shooting --iterations 100`, '
+        'or in files written by `icpi improve --record FILE`.',
     )
-    p.add_argument('runs', nargs='+', metavar='RUN_ID', help='run ids (or latest)')
+    p.add_argument(
+        'runs',
+        nargs='+',
+        metavar='RUN_ID',
+        help='run ids (or latest); an existing file is read as an `icpi improve --record` file',
+    )
     p.add_argument('--task', required=True)
     p.add_argument('--runs-dir', default='', help='default: $ICPI_RUNS_DIR, else ./runs')
     p.add_argument('--max-examples', type=int, default=300, help='dataset size (default 300)')
@@ -298,7 +318,12 @@ def add_parsers(sub: argparse._SubParsersAction, floats) -> None:
         default=2,
         help='re-asks after a refused answer, then the fallback (default 2)',
     )
-    p.add_argument('--record', default=None, help='write every iteration (prompts too) as JSONL')
+    p.add_argument(
+        '--record',
+        default=None,
+        help='write every trial (prompts too) as the lines of a run record (trials.jsonl, '
+        'plus theta_next); icpi dataset from-runs reads the file',
+    )
     p.add_argument('--tasks-file', default=None, help='tasks YAML (default: config/tasks.yaml)')
     p.add_argument('--json', action='store_true', help='print the summary as one JSON object')
     p.set_defaults(func=_cmd_improve)

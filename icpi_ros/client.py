@@ -13,11 +13,13 @@ from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
+from icpi_ros.core.errors import IcpiError
+
 # How long a canceled run may take to stop its trial and answer.
 CANCEL_TIMEOUT_S = 30.0
 
 
-class GraphUnavailable(RuntimeError):
+class GraphUnavailable(IcpiError, RuntimeError):
     """A server did not appear, or did not answer, within the timeout."""
 
 

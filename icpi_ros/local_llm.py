@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from icpi_ros.core.errors import IcpiError
 from icpi_ros.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_REJECTED
 from icpi_ros.stop_signal import StopSignal
 
@@ -42,11 +43,11 @@ _PR_SET_PDEATHSIG = 1
 _FOREIGN_ENV = ('PYTHONPATH', 'PYTHONHOME', 'VIRTUAL_ENV', 'PYTHONSTARTUP')
 
 
-class LocalLLMError(RuntimeError):
+class LocalLLMError(IcpiError, RuntimeError):
     """The local LLM cannot be started as asked: no .venv-llm, no such model file."""
 
 
-class LocalLLMFailed(RuntimeError):
+class LocalLLMFailed(IcpiError, RuntimeError):
     """The server process did not come up, or exited by itself."""
 
 

@@ -6,7 +6,7 @@
 
 Results merge into --json (one summary per name, each with its date); `make bench` then runs
 `icpi bench` (the methods side by side and the ablations, icpi_ros/core/bench/) and
-regenerates docs/benchmarks.md from both files (icpi_ros/core/bench/report.py). The report
+regenerates docs/benchmarks.md from both files (icpi_ros/core/bench/report/). The report
 reads a summary (`unit, n, min, median, p99, max`) per name; `demo` is
 `{"wall_s": <summary in s>, "final_cost_m": <float>}`.
 
@@ -52,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
+from icpi_ros.core.bench.methods import SIM_TASKS
 from icpi_ros.core.bench.stats import machine_info, summary
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -249,7 +250,6 @@ def bench_planner_service(repeats: int = 500) -> dict:
     return summary(samples, 'ms')
 
 
-SIM_TASKS = ('slide', 'slide-gc', 'roll-gc', 'rope-swing')
 STATS = ('unit', 'n', 'min', 'median', 'p99', 'max')
 
 

@@ -25,7 +25,7 @@ def bench_ros_overhead(iterations: int = 21, runs: int = 2) -> dict:
     """Run Improve over the sim graph (RTF 1) and break each iteration's wall time down.
 
     The overhead of an iteration is its wall time minus the trial window on the sim clock,
-    the wait for the tracker and the planner's own compute (see improvement_loop's
+    the wait for the tracker and the planner's own compute (see core.run_lines.
     trial_timing). The first iteration of each run (graph warm-up, record creation) is
     reported apart.
     """

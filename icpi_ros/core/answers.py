@@ -35,6 +35,7 @@ import re
 
 import numpy as np
 
+from icpi_ros.core.errors import IcpiError
 from icpi_ros.core.tasks import TaskSpec
 
 # A proposed change larger than this many times a parameter's full range is absurd.
@@ -53,7 +54,7 @@ _NUMBER = re.compile(r'^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$')
 _NON_FINITE = re.compile(r'^[+-]?(nan|inf|infinity)$', re.IGNORECASE)
 
 
-class ResponseRejected(ValueError):
+class ResponseRejected(IcpiError, ValueError):
     """The model's answer holds no usable delta (the message says why)."""
 
 

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from icpi_ros.core.errors import IcpiError
 
-class Unreachable(ValueError):
+
+class Unreachable(IcpiError, ValueError):
     """A tool pose outside the arm's workspace."""
 
 

@@ -8,7 +8,6 @@ the relative error e = s - g, or the raw pair (s, g).
 """
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from icpi_ros.core.files import write_atomic
 from icpi_ros.core.tasks import TaskSpec
 from icpi_ros.core.validation import InvalidInput
 
@@ -145,16 +145,21 @@ class ImprovementDataset:
         }
 
     def save(self, path: Path | str) -> Path:
-        """Write atomically (temporary file, fsync, rename): a crash never leaves half a file."""
+        """Write the dataset as JSON, atomically: a crash never leaves half a file.
+
+        Args:
+            path: The file to write; missing folders are made.
+
+        Returns:
+            The path written.
+
+        Raises:
+            OSError: The file could not be written; an old file at `path` is left as it was.
+
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f'.{path.name}.tmp')
-        with tmp.open('w') as f:
-            f.write(_dumps(self.to_dict()))
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
-        return path
+        return write_atomic(path, _dumps(self.to_dict()))
 
 
 def _dumps(doc: dict) -> str:

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from icpi_ros.core.errors import Failed
+
 if TYPE_CHECKING:
     from icpi_ros.stop_signal import StopSignal
 
@@ -35,7 +37,7 @@ STOP_POLL_S = 0.1  # how often a request in flight checks for a stop (s)
 APIS = ('chat', 'completions')
 
 
-class LLMError(RuntimeError):
+class LLMError(Failed):
     """The endpoint did not give a usable answer within the allowed attempts."""
 
 

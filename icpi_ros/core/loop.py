@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from icpi_ros.core.errors import IcpiError
 from icpi_ros.core.improvers import Improver, ImproverFailed, PolicyQuery
 from icpi_ros.core.improvers.base import HistoryTrial
-from icpi_ros.core.planning import PolicyStep, make_query, next_policy, step_counts
+from icpi_ros.core.planning import PolicyStep, make_query, next_policy
+from icpi_ros.core.run_lines import PLANNER_FAILED, summarise
 from icpi_ros.core.scoring import COST_FUNCTIONS
 from icpi_ros.core.tasks import TaskSpec
 from icpi_ros.core.validation import InvalidInput
@@ -31,20 +33,6 @@ class Iteration:
     trial_s: float = 0.0
     plan_s: float = 0.0
 
-    def as_dict(self) -> dict:
-        """JSON-friendly form."""
-        return {
-            'iteration': self.iteration,
-            'theta': self.theta.tolist(),
-            'outcome': self.outcome.tolist(),
-            'cost': self.cost,
-            'theta_next': None if self.theta_next is None else self.theta_next.tolist(),
-            'improver': self.improver,
-            'details': self.details,
-            'trial_s': round(self.trial_s, 6),
-            'plan_s': round(self.plan_s, 6),
-        }
-
 
 @dataclass(frozen=True)
 class FailedStep:
@@ -58,7 +46,7 @@ class FailedStep:
         """JSON-friendly form (a line of a run record)."""
         return {
             'iteration': self.iteration,
-            'status': 'planner_failed',
+            'status': PLANNER_FAILED,
             'error': self.error,
             'details': self.details,
         }
@@ -89,26 +77,34 @@ class LoopResult:
         return min(self.iterations, key=lambda it: it.cost)
 
     def summary(self, improver: str) -> dict:
-        """Return the run summary: task, improver, status, costs, final and best cost and theta.
+        """Return the run summary (`run_lines.summarise`) of these iterations.
 
-        It also counts who answered the planner steps (`step_counts`).
+        Args:
+            improver: The improver the run asked (each iteration names who answered).
+
+        Returns:
+            task, improver, goal, status, message (the failed step's error), iterations,
+            costs, final and best cost, best iteration and theta, and who answered the planner
+            steps (`step_counts`).
+
         """
-        return {
-            'task': self.task,
-            'improver': improver,
-            'goal': self.goal.tolist(),
-            'status': self.status,
-            'message': self.failed_step.error if self.failed_step else '',
-            'iterations': len(self.iterations),
-            'costs': self.costs,
-            'final_cost': self.costs[-1],
-            'best_cost': self.best.cost,
-            'best_theta': self.best.theta.tolist(),
-            **step_counts(
-                ((it.improver, it.details) for it in self.iterations),
-                int(self.failed_step is not None),
-            ),
-        }
+        lines = [
+            {
+                'iteration': it.iteration,
+                'cost': it.cost,
+                'theta': it.theta.tolist(),
+                'improver': it.improver,
+                'planner': it.details,
+            }
+            for it in self.iterations
+        ]
+        return summarise(
+            {'task': self.task, 'improver': improver, 'goal': self.goal.tolist()},
+            lines,
+            self.status,
+            self.failed_step.error if self.failed_step else '',
+            int(self.failed_step is not None),
+        )
 
 
 def draw_goal(task: TaskSpec, seed: int) -> np.ndarray:
@@ -118,7 +114,7 @@ def draw_goal(task: TaskSpec, seed: int) -> np.ndarray:
     return np.array(task.default_goal, dtype=float)
 
 
-class Stopped(Exception):
+class Stopped(IcpiError):
     """The loop was asked to stop (cancel) between two trials."""
 
 

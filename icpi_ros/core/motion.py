@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from icpi_ros.core.arm import ArmSpec, Unreachable
+from icpi_ros.core.errors import IcpiError
 from icpi_ros.core.validation import InvalidInput
 
 PLAN_RATE_HZ = 100.0
 _FD_STEP_S = 1e-4
 
 
-class PlanRejected(ValueError):
+class PlanRejected(IcpiError, ValueError):
     """A plan that must not be executed; `reason` is 'limits' or 'unreachable'."""
 
     def __init__(self, reason: str, message: str) -> None:

@@ -5,7 +5,8 @@
 Layout of `<root>/<run-id>/`:
 
 - `config.json`: the snapshot given at creation, plus `run_id` and `created` (atomic write);
-- `trials.jsonl`: one JSON line per trial, appended and fsync'd before `append` returns;
+- `trials.jsonl`: one JSON line per trial (the format of `run_lines`, which `icpi improve
+  --record` writes too), appended and fsync'd before `append` returns;
 - `failed_trials.jsonl`, `failed_steps.jsonl`: trials that ended without a result and planner
   steps that nobody answered, one fsync'd line each (not part of the history);
 - `summary.json`: costs, final and best cost, best theta, the run status and who answered
@@ -13,14 +14,13 @@ Layout of `<root>/<run-id>/`:
 - `costs.png`: cost per iteration (atomic write).
 
 `<root>/latest` is a relative symlink to the newest run folder. Every whole-file write goes
-through a temporary file, fsync and rename, so a crash leaves either the old or the new file.
+through `files.write_atomic` (temporary file, fsync, rename), so a crash leaves either the old
+or the new file.
 A crash while appending can leave half a line at the end of `trials.jsonl`; reading the file
 drops it (the file is cut back to its last complete line). One process writes a run at a time.
 """
 
 import json
-import math
-import numbers
 import os
 import re
 import secrets
@@ -30,6 +30,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from icpi_ros.core.files import append_synced, fsync_dir, truncate_synced, write_atomic
+from icpi_ros.core.plots import costs_png
+from icpi_ros.core.run_lines import (
+    append_line,
+    check_trial_line,
+    dumps,
+    parse_lines,
+    summarise,
+)
 from icpi_ros.core.validation import InvalidInput
 
 RUNS_DIR_ENV = 'ICPI_RUNS_DIR'
@@ -131,7 +140,7 @@ class RunRecord:
         if not isinstance(config, Mapping):
             raise InvalidInput(f'run config: expected a mapping, got {type(config).__name__}')
         try:
-            _dumps(config)  # before anything is made on disk
+            dumps(config)  # before anything is made on disk
         except InvalidInput as exc:
             raise InvalidInput(f'run config: {exc}') from None
         root = Path(root)
@@ -155,12 +164,12 @@ class RunRecord:
             else:
                 raise InvalidInput(f'cannot make a new run folder in {root}: every id was taken')
         snapshot = {**config, 'run_id': run_id, 'created': now.isoformat(timespec='seconds')}
-        text = _dumps(snapshot, indent=1)
+        text = dumps(snapshot, indent=1)
         # trials.jsonl first: a folder with a config always has its trials file.
         with (path / TRIALS_FILE).open('xb') as f:
             os.fsync(f.fileno())
-        _write_atomic(path / CONFIG_FILE, text.encode() + b'\n')
-        _fsync_dir(root)
+        write_atomic(path / CONFIG_FILE, text.encode() + b'\n')
+        fsync_dir(root)
         _link_latest(root, run_id)
         return cls(path, run_id, json.loads(text), 0)  # as open() would read it back
 
@@ -219,27 +228,15 @@ class RunRecord:
             data = path.read_bytes()
         except OSError as exc:
             raise InvalidInput(f'cannot read {path}: {exc.strerror}') from None
-        lines = data.split(b'\n')
-        tail = lines.pop()  # bytes after the last newline: empty unless a write was cut short
-        end = len(data) - len(tail)  # offset just past the last complete line
-        trials: list[dict] = []
-        for number, raw in enumerate(lines, start=1):
-            try:
-                doc = json.loads(raw)
-            except ValueError as exc:
-                if number == len(lines) and not tail:  # the last line: torn by a crash
-                    _truncate(path, end - len(raw) - 1)
-                    break
-                raise InvalidInput(f'{path} line {number} is not valid JSON: {exc}') from None
-            trials.append(_check_line(doc, len(trials), f'{path} line {number}'))
-        if tail:
-            try:
-                doc = json.loads(tail)
-            except ValueError:
-                _truncate(path, end)
-            else:  # complete but for its newline: keep it, so the trial is not repeated
-                trials.append(_check_line(doc, len(trials), f'{path} line {len(lines) + 1}'))
-                _append_bytes(path, b'\n')
+        parsed = parse_lines(data, str(path))
+        trials = [
+            check_trial_line(doc, i, f'{path} line {number}')
+            for i, (number, doc) in enumerate(parsed.documents)
+        ]
+        if parsed.cut_at is not None:  # the last line, torn by a crash
+            truncate_synced(path, parsed.cut_at)
+        elif parsed.unterminated:  # complete but for its newline: keep it, not to repeat it
+            append_synced(path, b'\n')
         self._count = len(trials)
         return trials
 
@@ -256,12 +253,12 @@ class RunRecord:
         """
         if not isinstance(trial, Mapping):
             raise InvalidInput(f'trial: expected a mapping, got {type(trial).__name__}')
-        line = _check_line(trial, self._count, 'trial')
+        line = check_trial_line(trial, self._count, 'trial')
         try:
-            data = (_dumps(line) + '\n').encode()
+            data = (dumps(line) + '\n').encode()
         except InvalidInput as exc:
             raise InvalidInput(f'trial {line["iteration"]}: {exc}') from None
-        _append_bytes(self.trials_path, data)
+        append_synced(self.trials_path, data)
         self._count += 1
 
     def append_failed(self, trial: Mapping[str, Any]) -> None:
@@ -269,7 +266,7 @@ class RunRecord:
 
         Failed trials are not part of the history: a resumed run runs that iteration again.
         """
-        _append_side_line(self.path / FAILED_FILE, trial)
+        append_line(self.path / FAILED_FILE, trial)
 
     def failed_trials(self) -> list[dict]:
         """Return the failed-trial lines (a line torn by a crash is skipped)."""
@@ -277,7 +274,7 @@ class RunRecord:
 
     def append_failed_step(self, step: Mapping[str, Any]) -> None:
         """Record a planner step that nobody answered (its exchanges in `details`); fsynced."""
-        _append_side_line(self.path / FAILED_STEPS_FILE, step)
+        append_line(self.path / FAILED_STEPS_FILE, step)
 
     def failed_steps(self) -> list[dict]:
         """Return the failed-step lines (a line torn by a crash is skipped)."""
@@ -294,128 +291,23 @@ class RunRecord:
         if not isinstance(message, str):
             raise InvalidInput(f'message: expected a string, got {type(message).__name__}')
         trials = self.trials()
-        summary = summarise(
-            self.run_id, self.config, trials, status, message, len(self.failed_steps())
-        )
-        summary['failed_trials'] = [
-            {k: t.get(k) for k in ('iteration', 'trial_id', 'status', 'message')}
-            for t in self.failed_trials()
-        ]
-        _write_atomic(self.summary_path, (_dumps(summary, indent=1) + '\n').encode())
+        summary = {
+            'run_id': self.run_id,
+            **summarise(self.config, trials, status, message, len(self.failed_steps())),
+            'created': self.config.get('created'),
+            'updated': datetime.now().astimezone().isoformat(timespec='seconds'),
+            'max_iterations': self.config.get('max_iterations'),
+            'failed_trials': [
+                {k: t.get(k) for k in ('iteration', 'trial_id', 'status', 'message')}
+                for t in self.failed_trials()
+            ],
+        }
+        write_atomic(self.summary_path, (dumps(summary, indent=1) + '\n').encode())
         if trials:
             title = f'{summary["task"]} - {summary["improver"]}'
-            plot_costs(self.plot_path, summary['costs'], title, self.config.get('tolerance'))
+            png = costs_png(summary['costs'], title, self.config.get('tolerance'))
+            write_atomic(self.plot_path, png)
         return summary
-
-
-def summarise(
-    run_id: str,
-    config: Mapping[str, Any],
-    trials: list[dict],
-    status: str,
-    message: str = '',
-    failed_steps: int = 0,
-) -> dict:
-    """Return the summary of a run from its config and trial lines (best: first lowest cost).
-
-    The step counts (`step_counts`) read each trial's `improver` and `planner` details.
-    """
-    from icpi_ros.core.planning import step_counts  # the improvers' imports: only when needed
-
-    costs = [float(t['cost']) for t in trials]
-    best = min(range(len(costs)), key=costs.__getitem__) if costs else None
-    return {
-        'run_id': run_id,
-        'task': config.get('task'),
-        'improver': config.get('improver'),
-        'goal': config.get('goal'),
-        'status': status,
-        'message': message,
-        'created': config.get('created'),
-        'updated': datetime.now().astimezone().isoformat(timespec='seconds'),
-        'max_iterations': config.get('max_iterations'),
-        'iterations': len(trials),
-        'costs': costs,
-        'final_cost': costs[-1] if costs else None,
-        'best_cost': None if best is None else costs[best],
-        'best_iteration': None if best is None else trials[best]['iteration'],
-        'best_theta': None if best is None else trials[best].get('theta'),
-        **step_counts(
-            ((t.get('improver', ''), t.get('planner') or {}) for t in trials), failed_steps
-        ),
-    }
-
-
-def plot_costs(
-    path: Path | str, costs: list[float], title: str = '', tolerance: Any = None
-) -> Path:
-    """Plot cost per iteration to a PNG at `path` (atomic write); return the path.
-
-    The y axis is logarithmic when every cost is positive; the best trial is marked.
-    """
-    # Imported here: matplotlib takes a while to import and only this function needs it.
-    # Figure + FigureCanvasAgg, not pyplot: no global backend switch, no GUI, thread-safe.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    if not costs:
-        raise InvalidInput('costs: nothing to plot')
-    path = Path(path)
-    xs = list(range(len(costs)))
-    best = min(xs, key=costs.__getitem__)
-    fig = Figure(figsize=(6.4, 4.0), dpi=100, layout='constrained')
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.plot(xs, costs, marker='o', label='cost')
-    ax.plot(
-        [best],
-        [costs[best]],
-        marker='*',
-        markersize=16,
-        linestyle='none',
-        color='tab:red',
-        label=f'best: {costs[best]:.4g} m (iteration {best})',
-    )
-    if isinstance(tolerance, numbers.Real) and tolerance > 0:
-        ax.axhline(float(tolerance), linestyle='--', color='gray', label=f'tolerance {tolerance} m')
-    if all(c > 0 for c in costs):
-        ax.set_yscale('log')
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel('iteration')
-    ax.set_ylabel('cost [m]')
-    ax.set_title(title or 'cost per iteration')
-    ax.grid(True, which='both', alpha=0.3)
-    ax.legend()
-    tmp = path.with_name(f'.{path.name}.tmp')
-    fig.savefig(tmp, format='png')
-    _fsync_file(tmp)
-    tmp.replace(path)
-    _fsync_dir(path.parent)
-    return path
-
-
-def _check_line(trial: Mapping[str, Any], expected: int, where: str) -> dict:
-    """Return a copy of a trial line with an int iteration and a float cost, checked."""
-    if not isinstance(trial, Mapping):
-        raise InvalidInput(f'{where}: expected a JSON object, got {type(trial).__name__}')
-    iteration = trial.get('iteration')
-    if not isinstance(iteration, numbers.Integral) or isinstance(iteration, bool):
-        raise InvalidInput(f'{where}: iteration must be an integer, got {iteration!r}')
-    if iteration != expected:
-        what = 'repeats' if iteration < expected else 'skips'
-        raise InvalidInput(
-            f'{where}: iteration {iteration} {what} a trial; the next one is {expected}'
-        )
-    cost = trial.get('cost')
-    if not isinstance(cost, numbers.Real) or isinstance(cost, bool) or not math.isfinite(cost):
-        raise InvalidInput(f'{where}: cost must be a finite number, got {cost!r}')
-    return {**trial, 'iteration': int(iteration), 'cost': float(cost)}
-
-
-def _append_side_line(path: Path, doc: Mapping[str, Any]) -> None:
-    path.touch(exist_ok=True)
-    _append_bytes(path, (_dumps(dict(doc)) + '\n').encode())
 
 
 def _read_side_lines(path: Path) -> list[dict]:
@@ -430,80 +322,6 @@ def _read_side_lines(path: Path) -> list[dict]:
     return out
 
 
-def _json_default(obj: Any) -> Any:
-    """Turn numpy arrays and scalars into lists and numbers for json.dumps."""
-    if hasattr(obj, 'tolist'):
-        return obj.tolist()
-    raise TypeError(f'{type(obj).__name__} is not JSON-friendly')
-
-
-def _dumps(doc: Any, indent: int | None = None) -> str:
-    """Return strict JSON (no NaN or infinity) on one line unless `indent` is given."""
-    try:
-        return json.dumps(
-            doc, indent=indent, allow_nan=False, ensure_ascii=False, default=_json_default
-        )
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f'not JSON-friendly: {exc}') from None
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file, fsync and rename."""
-    tmp = path.with_name(f'.{path.name}.tmp')
-    with tmp.open('wb') as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-    _fsync_dir(path.parent)
-
-
-def _append_bytes(path: Path, data: bytes) -> None:
-    """Append `data` to an existing file and fsync; on failure cut the file back."""
-    # Unbuffered: nothing is left in a buffer to be flushed after a failed write is undone.
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-    try:
-        size = os.fstat(fd).st_size
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        except BaseException:  # also KeyboardInterrupt: never leave half a line behind
-            with suppress(OSError):
-                os.ftruncate(fd, size)
-                os.fsync(fd)
-            raise
-    finally:
-        os.close(fd)
-
-
-def _truncate(path: Path, size: int) -> None:
-    """Cut `path` back to `size` bytes and fsync."""
-    with path.open('r+b') as f:
-        f.truncate(size)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _fsync_file(path: Path) -> None:
-    with path.open('rb') as f:
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename or a new entry in `path` durable (best effort: not every OS allows it)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _link_latest(root: Path, run_id: str) -> None:
     """Point `root/latest` at `run_id` (relative target), replacing any old link atomically."""
     link = root / LATEST
@@ -515,4 +333,4 @@ def _link_latest(root: Path, run_id: str) -> None:
         with suppress(OSError):
             tmp.unlink()
         raise InvalidInput(f'cannot point {link} at {run_id}: {exc.strerror}') from None
-    _fsync_dir(root)
+    fsync_dir(root)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from icpi_ros.core.errors import IcpiError
 from icpi_ros.core.tasks import TaskSpec
 
 AXIS = {'x': 0, 'y': 1, 'z': 2}
@@ -25,7 +26,7 @@ def euclidean_cost(outcome: np.ndarray, goal: np.ndarray) -> float:
 COST_FUNCTIONS = {'euclidean': euclidean_cost}
 
 
-class TrackingLost(ValueError):
+class TrackingLost(IcpiError, ValueError):
     """The trajectory does not show where the object ended."""
 
 

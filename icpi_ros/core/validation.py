@@ -6,8 +6,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from icpi_ros.core.errors import Rejected
 
-class InvalidInput(ValueError):
+
+class InvalidInput(Rejected):
     """A request or file that cannot be used; the message names the offending field."""
 
 

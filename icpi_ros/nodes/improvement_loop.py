@@ -24,10 +24,19 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from unique_identifier_msgs.msg import UUID
 
+from icpi_ros.core.errors import IcpiError
 from icpi_ros.core.improvers import AUTO, IMPROVERS, ImproverFailed
 from icpi_ros.core.loop import Iteration, Stopped, run_loop
 from icpi_ros.core.planning import PolicyStep, flatten_history
 from icpi_ros.core.records import RunRecord, default_runs_dir
+from icpi_ros.core.run_lines import (
+    ExecutedTrial,
+    ObjectPath,
+    failed_trial_line,
+    iteration_line,
+    trial_line,
+    trial_timing,
+)
 from icpi_ros.core.tasks import load_tasks
 from icpi_ros.core.validation import InvalidInput, as_vector
 from icpi_ros.nodes.conversions import seconds
@@ -49,7 +58,7 @@ GOAL_ATTEMPTS, GOAL_ANSWER_S = 5, 2.0
 Codes = Improve.Result
 
 
-class LoopFailed(Exception):
+class LoopFailed(IcpiError):
     """The run ended with an Improve error code (and the failed trial, if one ran)."""
 
     def __init__(self, code: int, message: str, trial: TrialResult | None = None) -> None:
@@ -66,81 +75,33 @@ TRIAL_CODES = {
 }
 
 
-def trial_timing(trial: TrialResult, cycle_s: float, planner: tuple[float, float] | None) -> dict:
-    """Where one iteration's wall-clock time went, and the ROS overhead that remains.
-
-    `cycle_s` runs from the previous trial's record to this one's: the planner call that
-    produced this theta, feedback, the ExecuteTrial goal and its result. The overhead is what
-    is left after the trial window on the robot's clock (motion, physics, rendering), the wait
-    for the tracker and the planner's own compute (an LLM call): action and service round
-    trips, the scene reset, messages, the record write.
-    """
-    call_s, compute_s = planner or (0.0, 0.0)
-    overhead = cycle_s - trial.window_wall_s - trial.tracker_wall_s - compute_s
-    return {
-        'cycle_s': round(cycle_s, 5),
-        'trial_s': round(trial.wall_time_s, 5),
-        'reset_s': round(trial.reset_wall_s, 5),
-        'window_s': round(trial.window_wall_s, 5),
-        'tracker_s': round(trial.tracker_wall_s, 5),
-        'planner_call_s': round(call_s, 5),
-        'planner_compute_s': round(compute_s, 5),
-        'overhead_s': round(overhead, 5),
-    }
-
-
-def failed_record(trial: TrialResult, iteration: int) -> dict:
-    """One line of failed_trials.jsonl: a trial that ended without a result, and why."""
-    return {
-        'iteration': iteration,
-        'trial_id': trial.trial_id,
-        'status': TRIAL_CODES.get(trial.status, str(trial.status)),
-        'message': trial.status_message,
-        'theta_requested': list(trial.theta_requested),
-        'theta': list(trial.theta),
-        'goal': list(trial.goal),
-        'trial_s': round(trial.wall_time_s, 4),
-    }
-
-
-def iteration_line(trial: TrialResult, iteration: int, improver: str) -> str:
-    """One trial of the Improve result, in one line (the record keeps the whole trial)."""
-
-    def vec(values) -> str:
-        return '[' + ', '.join(f'{v:.4f}' for v in values) + ']'
-
-    status = 'OK' if trial.status == 0 else TRIAL_CODES.get(trial.status, str(trial.status))
-    return (
-        f'{iteration}: {trial.trial_id} theta {vec(trial.theta)} outcome {vec(trial.outcome)} '
-        f'cost {trial.cost:.5f} {status}' + (f' by {improver}' if improver else '')
+def executed_trial(trial: TrialResult) -> ExecutedTrial:
+    """Return the trial as plain values, for the core's run lines (trials.jsonl and the like)."""
+    path = trial.trajectory
+    return ExecutedTrial(
+        trial_id=trial.trial_id,
+        task=trial.task,
+        theta_requested=list(trial.theta_requested),
+        theta=list(trial.theta),
+        goal=list(trial.goal),
+        outcome=list(trial.outcome),
+        error=list(trial.error),
+        cost=float(trial.cost),
+        status=TRIAL_CODES.get(trial.status, str(trial.status)),
+        status_message=trial.status_message,
+        start_s=seconds(trial.start_stamp),
+        end_s=seconds(trial.end_stamp),
+        wall_s=trial.wall_time_s,
+        reset_s=trial.reset_wall_s,
+        window_s=trial.window_wall_s,
+        tracker_s=trial.tracker_wall_s,
+        path=ObjectPath(
+            [seconds(t) for t in path.stamps],
+            [(p.x, p.y, p.z) for p in path.points],
+            list(path.valid),
+            path.coverage,
+        ),
     )
-
-
-def trial_record(trial: TrialResult, it: Iteration, timing: dict | None = None) -> dict:
-    """One line of trials.jsonl: the trial, and the planner step that produced its theta."""
-    traj = trial.trajectory
-    return {
-        'iteration': it.iteration,
-        'trial_id': trial.trial_id,
-        'theta_requested': list(trial.theta_requested),
-        'theta': list(trial.theta),
-        'goal': list(trial.goal),
-        'outcome': list(trial.outcome),
-        'error': list(trial.error),
-        'cost': float(trial.cost),
-        'status_message': trial.status_message,
-        'start_s': seconds(trial.start_stamp),
-        'end_s': seconds(trial.end_stamp),
-        'timing': timing or {},
-        'trajectory': {
-            'stamps': [round(seconds(t), 4) for t in traj.stamps],
-            'points': [[round(p.x, 5), round(p.y, 5), round(p.z, 5)] for p in traj.points],
-            'valid': list(traj.valid),
-            'coverage': traj.coverage,
-        },
-        'improver': it.improver,
-        'planner': it.details,
-    }
 
 
 class ImprovementLoop(Node):
@@ -287,10 +248,11 @@ class ImprovementLoop(Node):
             def on_trial(it: Iteration) -> None:
                 now = time.monotonic()
                 tr = results[it.iteration]
-                timing = trial_timing(tr, now - clock['mark'], clock['planner'])
+                done = executed_trial(tr)
+                timing = trial_timing(done, now - clock['mark'], clock['planner'])
                 clock['mark'], clock['planner'] = now, None
-                record.append(trial_record(tr, it, timing))
-                finished.append((tr, iteration_line(tr, it.iteration, it.improver)))
+                record.append(trial_line(done, it, timing))
+                finished.append((tr, iteration_line(done, it.iteration, it.improver)))
                 best[0] = min(best[0], it.cost)
 
             def on_iteration(it: Iteration) -> None:
@@ -338,8 +300,9 @@ class ImprovementLoop(Node):
         except LoopFailed as exc:
             if exc.trial is not None and record is not None:
                 iteration = record.next_iteration()
-                record.append_failed(failed_record(exc.trial, iteration))
-                finished.append((exc.trial, iteration_line(exc.trial, iteration, used[0])))
+                failed = executed_trial(exc.trial)
+                record.append_failed(failed_trial_line(failed, iteration))
+                finished.append((exc.trial, iteration_line(failed, iteration, used[0])))
             result.error_code, result.error_msg = exc.code, str(exc)
             status, message = ('canceled' if exc.code == Codes.CANCELED else 'failed'), str(exc)
             handle.canceled() if handle.is_cancel_requested else handle.abort()
@@ -422,7 +385,10 @@ class ImprovementLoop(Node):
                 Codes.TRIAL_FAILED,
                 f'the trial executor refused trial {trial_id}: {response.result.error_msg}',
             )
-        if response.status != GoalStatus.STATUS_SUCCEEDED or response.result.error_code != 0:
+        if (
+            response.status != GoalStatus.STATUS_SUCCEEDED
+            or response.result.error_code != ExecuteTrial.Result.NONE
+        ):
             raise LoopFailed(
                 Codes.TRIAL_FAILED,
                 f'trial {trial_id} failed: {response.result.error_msg}',

@@ -27,6 +27,7 @@ from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 from rclpy.task import Future
 
+from icpi_ros.core.errors import IcpiError
 from icpi_ros.core.validation import InvalidInput
 from icpi_ros.nodes import entry
 from icpi_ros.stop_signal import StopSignal
@@ -161,7 +162,7 @@ class OneGoalAtATime:
         self._idle.wait(timeout_s)
 
 
-class WaitAborted(RuntimeError):
+class WaitAborted(IcpiError, RuntimeError):
     """A wait ended without a result: timeout, or the process is stopping."""
 
 

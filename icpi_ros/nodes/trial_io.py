@@ -20,6 +20,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
+from icpi_ros.core.errors import IcpiError
 from icpi_ros.core.execution import PreparedReset, start_pose
 from icpi_ros.core.motion import JointPlan
 from icpi_ros.nodes.conversions import seconds, to_time
@@ -37,7 +38,7 @@ CLOCK_STILL_S = 5.0
 START_POSE_WAIT_S = 1.0
 
 
-class TrialFailed(Exception):
+class TrialFailed(IcpiError):
     """A trial that ended with an error code."""
 
     def __init__(self, code: int, message: str) -> None:

@@ -194,7 +194,7 @@ def test_icpi_improve_with_the_real_model_completes_and_records_every_exchange(r
     assert [line['iteration'] for line in lines] == list(range(10))
     exchanges = 0
     for line in lines[1:]:
-        details = line['details']
+        details = line['planner']
         asked = details.get('exchanges') or details['failed']['exchanges']
         assert all(e.get('error') or (e['model'] == model and e['latency_s'] > 0) for e in asked)
         if line['improver'] == 'llm':

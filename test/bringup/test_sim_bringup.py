@@ -14,6 +14,7 @@ import pytest
 import yaml
 from action_msgs.msg import GoalStatus
 from bringup_graph import running_graph
+from icpi_interfaces.action import Improve
 
 from icpi_ros.bringup import Bringup, sim_graph
 from icpi_ros.core.sim.simulator import TrialRunner
@@ -21,6 +22,7 @@ from icpi_ros.core.tasks import load_tasks
 from icpi_ros.demo import calibrate_sim_camera
 
 TASK = load_tasks()['slide-gc']
+Codes = Improve.Result
 
 
 @pytest.fixture(scope='module')
@@ -89,7 +91,8 @@ def test_bad_goals_are_rejected_with_a_code(graph, kwargs, message):
     _, client, _ = graph
     status, result = client.improve(**{'max_iterations': 3, **kwargs})
     assert status == GoalStatus.STATUS_ABORTED
-    assert result.error_code in (1, 5) and message in result.error_msg, result.error_msg
+    assert result.error_code in (Codes.INVALID_GOAL, Codes.RESUME_FAILED), result.error_msg
+    assert message in result.error_msg, result.error_msg
 
 
 def _as_dict(msg):
@@ -120,7 +123,7 @@ def test_cancel_mid_run_stops_the_trial_and_keeps_the_record(graph):
 
     status, result = client.improve('slide-gc', max_iterations=6, on_feedback=cancel_after_first)
     assert status == GoalStatus.STATUS_CANCELED, result.error_msg
-    assert result.error_code == 4 and 'canceled' in result.error_msg
+    assert result.error_code == Codes.CANCELED and 'canceled' in result.error_msg
     trials = _trials(runs, result.run_id)
     assert seen[0] == 0 and 1 <= len(trials) < 6
     assert [t['iteration'] for t in trials] == list(range(len(trials)))
@@ -147,7 +150,8 @@ def test_resume_after_the_executor_is_killed_loses_and_repeats_nothing(graph):
         'slide-gc', [0.9, -0.02], max_iterations=4, on_feedback=kill_during_third_trial
     )
     assert executor.wait(5.0) == -9
-    assert status == GoalStatus.STATUS_ABORTED and result.error_code == 2, result.error_msg
+    assert status == GoalStatus.STATUS_ABORTED, result.error_msg
+    assert result.error_code == Codes.TRIAL_FAILED, result.error_msg
     assert 'executor has been silent' in result.error_msg
     before = (runs / result.run_id / 'trials.jsonl').read_text().splitlines()
     assert [json.loads(line)['iteration'] for line in before] == [0, 1]

@@ -2,14 +2,21 @@
 # SPDX-License-Identifier: Apache-2.0
 """The benchmark harness, `icpi bench` and the report generator, at CI size."""
 
+import copy
 import json
+from importlib import resources
 
 import numpy as np
 import pytest
+import yaml
 from openai_loopback import LoopbackLLM
 
 from icpi_ros.cli import main
-from icpi_ros.core.bench import harness, report
+from icpi_ros.core.bench import harness, pool, results
+from icpi_ros.core.bench.report.catalogue import load_catalogue, parse_catalogue
+from icpi_ros.core.bench.report.prose import prose
+from icpi_ros.core.bench.report.rows import BaselineRow, OfflineRow
+from icpi_ros.core.bench.report.sections import compare_offline_default, llm_section
 from icpi_ros.core.dataset import load_dataset
 from icpi_ros.core.paths import data_dir
 
@@ -93,7 +100,7 @@ def test_icpi_bench_smoke_writes_results_and_the_report(tmp_path, capsys):
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
     doc = json.loads(out.read_text())
-    assert doc['format'] == harness.FORMAT and doc['complete'] is True
+    assert doc['format'] == results.FORMAT and doc['complete'] is True
     assert doc['machine']['cores'] and doc['config']['workers'] == 2
     assert len(doc['runs']) == doc['planned_runs'] == 8
     for run in doc['runs']:
@@ -103,7 +110,7 @@ def test_icpi_bench_smoke_writes_results_and_the_report(tmp_path, capsys):
     # Same episodes for every method: seed -> goal is the same.
     goals = {(r['seed'], tuple(r['goal'])) for r in doc['runs']}
     assert len(goals) == 2
-    selection = harness.Selection(doc)
+    selection = results.Selection(doc)
     knn, rs = selection.get('slide-gc', 'knn_linear'), selection.get('slide-gc', 'random_shooting')
     assert knn['n'] == rs['n'] == 2 and len(knn['curve']['median']) == 3
     assert 0 <= knn['success_rate'] <= 1
@@ -130,7 +137,7 @@ def test_icpi_bench_smoke_writes_results_and_the_report(tmp_path, capsys):
 
     assert '| **missed** |' in row('physics-only trial, slide (3 s simulated, 1 ms step)')
     assert '| not measured yet | — |' in row('physics-only trial, roll-gc')
-    assert 'not a full-size run' in row(report.OfflineRow('slide-gc', 0.01).what)
+    assert 'not a full-size run' in row(OfflineRow('slide-gc', 0.01).what)
     overhead = row('ROS overhead per iteration:')
     assert 'median **6.5 ms**' in overhead and '| met |' in overhead
     demo = row('`icpi demo` after setup')
@@ -167,16 +174,16 @@ def test_report_says_when_the_offline_default_is_worse_and_by_how_much():
         'machine': {'cores': 2},
         'config': {'methods': ['knn_linear', 'knn_mean'], 'goals': 2, 'iterations': 2},
         'runs': runs,
-        'aggregates': harness.aggregate(runs),
+        'aggregates': results.aggregate(runs),
     }
-    lines = report.compare_offline_default(harness.Selection(doc))
+    lines = compare_offline_default(results.Selection(doc))
     assert len(lines) == 1  # slide-gc: knn_linear is the better one
     assert 'roll-gc: `knn_linear` is worse than `knn_mean`' in lines[0]
     assert '5 mm vs 2 mm (+3 mm, 2.5×)' in lines[0]
-    _, measured, met, _ = report.BaselineRow().cells(harness.Selection(doc))
+    _, measured, met, _ = BaselineRow().cells({}, results.Selection(doc))
     assert met is None and 'not a full-size run' in measured  # 2 goals, 2 iterations
     doc['config'].update(goals=10, iterations=20)
-    _, measured, met, _ = report.BaselineRow().cells(harness.Selection(doc))
+    _, measured, met, _ = BaselineRow().cells({}, results.Selection(doc))
     assert (
         met is False
         and measured == 'roll-gc: `knn_linear` vs `knn_mean`: 5 mm vs 2 mm (+3 mm, 2.5×)'
@@ -188,7 +195,7 @@ def test_interrupted_bench_saves_the_partial_results_and_exits_130(tmp_path, mon
         on_result(harness.run_one(specs[0]))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(harness, 'run_grid', interrupted)
+    monkeypatch.setattr(pool, 'run_grid', interrupted)
     out = tmp_path / 'partial.json'
     code = main(['bench', '--quick', '--tasks', 'slide-gc', '--methods', 'knn_linear',
                  '--iterations', '2', '--out', str(out)])  # fmt: skip
@@ -222,7 +229,7 @@ def test_llm_runs_count_who_answered_and_failed_runs_count_as_failures(monkeypat
     assert llm.paths[-1] == '/v1/completions'
 
     failed = {**chat, 'seed': 2, 'error': 'planner: LLM answer rejected 3 times'}
-    (entry,) = harness.aggregate([chat, failed])
+    (entry,) = results.aggregate([chat, failed])
     assert entry['n'] == 1 and entry['failed'] == 1
     assert entry['success_rate'] <= 0.5  # the failed run is a failure, not dropped
     assert entry['answers']['model_share'] == 4 / 6
@@ -234,6 +241,51 @@ def test_llm_runs_count_who_answered_and_failed_runs_count_as_failures(monkeypat
         'runs': [chat, failed],
         'aggregates': [entry],
     }
-    text = '\n'.join(report.llm_section(harness.Selection(doc)))
+    text = '\n'.join(llm_section(results.Selection(doc)))
     assert '| slide-gc | `llm` | `loopback-model` |' in text
     assert '67 % (33 % first try, 2 repaired)' in text
+
+
+def test_the_catalogue_expands_templated_rows_and_refuses_unknown_names():
+    catalogue = load_catalogue()
+    assert catalogue.expand(['tracker_{task}:error', 'ci'], {}) == [
+        'tracker_slide-gc:error',
+        'tracker_roll-gc:error',
+        'tracker_rope-swing:error',
+        'ci',
+    ]
+    assert catalogue.rows['tracker_roll-gc:error'].key == 'tracker_roll-gc'
+    planner = catalogue.expand(['planner'], {'planner_llm_5000': {'median': 1.0}})
+    assert planner == [
+        'planner_knn_linear_300',
+        'planner_knn_linear_5000',
+        'planner_knn_linear_1000000',
+        'planner_llm_300',
+        'planner_llm_5000',
+        'planner_llm_1000000',
+    ]
+    text = resources.files('icpi_ros.core.bench.report').joinpath('catalogue.yaml').read_text()
+    data = yaml.safe_load(text)
+    assert parse_catalogue(data).rows.keys() == catalogue.rows.keys()
+    unknown_row = copy.deepcopy(data)
+    unknown_row['sections'][0]['rows'].append('no_such_row')
+    with pytest.raises(ValueError, match="unknown rows \\['no_such_row'\\]"):
+        parse_catalogue(unknown_row)
+    unknown_reading = copy.deepcopy(data)
+    unknown_reading['rows']['calibration']['reads'] = 'no_such_reading'
+    with pytest.raises(ValueError, match='rows.calibration: unknown reading'):
+        parse_catalogue(unknown_reading)
+    unknown_notes = copy.deepcopy(data)
+    unknown_notes['sections'][0]['notes'] = 'no_such_block'
+    with pytest.raises(ValueError, match='unknown notes'):
+        parse_catalogue(unknown_notes)
+
+
+def test_prose_blocks_fill_their_names_and_refuse_missing_ones():
+    assert prose('methods_missing', methods_json='m.json') == (
+        'not measured yet: run `icpi bench --out m.json`.\n'
+    )
+    with pytest.raises(KeyError):
+        prose('methods_missing')
+    with pytest.raises(KeyError):
+        prose('no_such_block')

@@ -30,6 +30,7 @@ from icpi_ros.core.promptpo.prompting import extract_code
 from icpi_ros.core.promptpo.sandbox import SandboxLimits, evaluate_policy
 from icpi_ros.core.promptpo.static_check import check_code
 from icpi_ros.core.promptpo.task_source import render_task_source
+from icpi_ros.core.run_lines import dumps
 from icpi_ros.core.scoring import euclidean_cost
 from icpi_ros.core.sim.simulator import TrialRunner
 from icpi_ros.core.tasks import load_tasks
@@ -172,7 +173,7 @@ def test_good_code_improves_the_cost_over_rounds(monkeypatch):
                 TASK.theta_middle(),
                 make_improver('promptpo', _context(llm, candidates=4)),
                 iterations=13,  # theta0, then three rounds of four candidates
-                on_iteration=lambda it: records.append(json.dumps(it.as_dict())),
+                on_iteration=lambda it: records.append(dumps(it.details)),
             )
     finally:
         runner.close()

@@ -12,6 +12,20 @@ from pathlib import Path
 import numpy as np
 
 UNIT_SCALE = {'s': 1.0, 'ms': 1e3, 'us': 1e6}
+SIGNIFICANT = 4  # digits kept of each cost in the bench results
+
+
+def significant(value: float, digits: int = SIGNIFICANT) -> float:
+    """Return `value` rounded to `digits` significant digits.
+
+    Args:
+        value: the number to round.
+        digits: how many significant digits to keep.
+
+    Returns:
+        The rounded number, as a float.
+    """
+    return float(f'{value:.{digits}g}')
 
 
 def summary(samples_s: Sequence[float], unit: str = 'ms') -> dict:

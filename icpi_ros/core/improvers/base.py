@@ -9,6 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
+from icpi_ros.core.errors import Failed
 from icpi_ros.core.llm import LLMConfig
 from icpi_ros.core.retrieval import DEFAULT_K, ExampleLibrary
 from icpi_ros.core.tasks import TaskSpec
@@ -69,7 +70,7 @@ class Proposal:
     details: dict = field(default_factory=dict)
 
 
-class ImproverFailed(RuntimeError):
+class ImproverFailed(Failed):
     """No usable proposal: the improver raised, or proposed a wrong-size or non-finite theta."""
 
     def __init__(self, message: str, details: dict | None = None) -> None:

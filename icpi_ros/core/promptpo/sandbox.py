@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from icpi_ros.core.errors import IcpiError
 from icpi_ros.core.promptpo import sandbox_kernel
 from icpi_ros.core.promptpo.static_check import MAX_CODE_BYTES, CodeRejected, check_code
 from icpi_ros.core.tasks import TaskSpec
@@ -66,7 +67,7 @@ WEAKER_WARNING = (
 )
 
 
-class SandboxUnavailable(RuntimeError):
+class SandboxUnavailable(IcpiError, RuntimeError):
     """Kernel isolation is not available here; the message names the missing piece."""
 
 

@@ -17,6 +17,7 @@ import ast
 import re
 import string
 
+from icpi_ros.core.errors import IcpiError
 from icpi_ros.core.promptpo.sandbox_child import ALLOWED_MODULES, NUMPY_DENIED
 
 MAX_CODE_BYTES = 8192
@@ -82,7 +83,7 @@ CLASS_DUNDERS = frozenset(
 _FORMAT = ('format', 'format_map')
 
 
-class CodeRejected(ValueError):
+class CodeRejected(IcpiError, ValueError):
     """The static check refused the code; the message names the violation."""
 
 
