@@ -132,6 +132,7 @@ class TrialExecutor(Node):
         )
 
     def _validate_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        """Refuse a new value of a run-time flag that is not true or false."""
         for param in params:
             if param.name in RUNTIME_FLAGS and not isinstance(param.value, bool):
                 return SetParametersResult(

@@ -15,10 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from icpi_interfaces.action import ExecuteTrial
+from rclpy.impl.rcutils_logger import RcutilsLogger
+from rclpy.publisher import Publisher
 from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from icpi_ros.core.arm import ArmSpec
 from icpi_ros.core.execution import plan_to_send, trajectory_points
+from icpi_ros.core.kinematics import ModelKinematics
 from icpi_ros.core.motion import JointPlan, PlanRejected
 from icpi_ros.core.safety import SafetyLimits
 from icpi_ros.core.scoring import TrackingLost, score_trajectory
@@ -63,21 +67,21 @@ class TrialCell:
     """What a trial uses of the executor node: the arm, its limits and the other nodes."""
 
     tasks: TaskRegistry
-    arm: object  # ArmSpec or ModelKinematics
+    arm: ArmSpec | ModelKinematics
     limits: SafetyLimits
     lead_s: float  # start_delay_s
     timeout_s: float  # trial_timeout_s
     require_enable: bool
     controller: ControllerOutput
-    planned: object  # publisher of ~/planned_trajectory
-    active: object  # publisher of ~/trial_active
+    planned: Publisher  # ~/planned_trajectory
+    active: Publisher  # ~/trial_active
     clock: RobotClock
     scene: SceneReset
     tracker: TrackerClient
     joints: JointStates
     enabled: threading.Event
     aborted: threading.Event
-    logger: object
+    logger: RcutilsLogger
     enable_service: str  # ~/enable, resolved
     planned_topic: str  # ~/planned_trajectory, resolved
 
@@ -110,6 +114,7 @@ class Heartbeat:
         self._done.set()
 
     def _beat(self) -> None:
+        """Send the feedback every HEARTBEAT_S until stopped (the thread's body)."""
         while not self._done.wait(HEARTBEAT_S):
             self.phase()
 
