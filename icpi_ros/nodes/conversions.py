@@ -5,6 +5,10 @@
 import math
 
 from builtin_interfaces.msg import Duration, Time
+from icpi_interfaces.action import ExecuteTrial
+from icpi_interfaces.msg import TrialResult
+
+from icpi_ros.core.run_lines import ExecutedTrial, ObjectPath
 
 
 def to_time(seconds: float) -> Time:
@@ -25,3 +29,40 @@ def to_duration(seconds: float) -> Duration:
 def seconds(stamp: Time | Duration) -> float:
     """Seconds of a Time or Duration."""
     return stamp.sec + stamp.nanosec * 1e-9
+
+
+# ExecuteTrial result codes by value, for the run record.
+TRIAL_CODES = {
+    getattr(ExecuteTrial.Result, name): name
+    for name in dir(ExecuteTrial.Result)
+    if name.isupper() and isinstance(getattr(ExecuteTrial.Result, name), int)
+}
+
+
+def executed_trial(trial: TrialResult) -> ExecutedTrial:
+    """Return the trial as plain values, for the core's run lines (trials.jsonl and the like)."""
+    path = trial.trajectory
+    return ExecutedTrial(
+        trial_id=trial.trial_id,
+        task=trial.task,
+        theta_requested=list(trial.theta_requested),
+        theta=list(trial.theta),
+        goal=list(trial.goal),
+        outcome=list(trial.outcome),
+        error=list(trial.error),
+        cost=float(trial.cost),
+        status=TRIAL_CODES.get(trial.status, str(trial.status)),
+        status_message=trial.status_message,
+        start_s=seconds(trial.start_stamp),
+        end_s=seconds(trial.end_stamp),
+        wall_s=trial.wall_time_s,
+        reset_s=trial.reset_wall_s,
+        window_s=trial.window_wall_s,
+        tracker_s=trial.tracker_wall_s,
+        path=ObjectPath(
+            [seconds(t) for t in path.stamps],
+            [(p.x, p.y, p.z) for p in path.points],
+            list(path.valid),
+            path.coverage,
+        ),
+    )

@@ -17,9 +17,6 @@ from icpi_interfaces.srv import NextPolicy
 from rclpy.node import Node
 
 from icpi_ros.core.improvers import (
-    AUTO,
-    FALLBACK_CHOICES,
-    IMPROVERS,
     Improver,
     ImproverContext,
     ImproverFailed,
@@ -27,14 +24,12 @@ from icpi_ros.core.improvers import (
     resolve_default,
     resolve_fallback,
 )
-from icpi_ros.core.llm import APIS, DEFAULT_MODEL, LLMConfig
 from icpi_ros.core.planning import make_history, make_query, next_policy
-from icpi_ros.core.promptpo.improver import MAX_CANDIDATES
-from icpi_ros.core.promptpo.sandbox import ISOLATIONS
-from icpi_ros.core.retrieval import DEFAULT_K, ENCODINGS, ExampleLibrary
+from icpi_ros.core.retrieval import ExampleLibrary
 from icpi_ros.core.tasks import load_tasks
 from icpi_ros.core.validation import InvalidInput
-from icpi_ros.nodes.runtime import choice_validator, declare, run_node, stop_requested
+from icpi_ros.nodes.icpi_planner_params import CHOICES, declare_params
+from icpi_ros.nodes.runtime import choice_validator, run_node, stop_requested
 
 NODE_NAME = 'icpi_planner'
 
@@ -44,183 +39,26 @@ class IcpiPlanner(Node):
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
-        names = sorted(IMPROVERS)
-        choices = {'improver': [AUTO, *names], 'fallback_improver': ['', *FALLBACK_CHOICES]}
-        tasks_file = declare(
-            self,
-            'tasks_file',
-            '',
-            'Path of the task definitions (YAML); empty uses the package config/tasks.yaml.',
-            read_only=True,
-        )
-        self._improver_param = declare(
-            self,
-            'improver',
-            AUTO,
-            'Improver used when a request leaves `improver` empty; auto: llm when an LLM '
-            'endpoint is configured, else knn_linear.',
-            choices=choices['improver'],
-        )
-        self._fallback = declare(
-            self,
-            'fallback_improver',
-            AUTO,
-            'Improver that answers when the requested one fails (the LLM is down, or its '
-            'answers are refused after the repairs); auto: knn_linear behind llm when the task '
-            'has a dataset; none (or empty): fail the request instead.',
-            choices=choices['fallback_improver'],
-        )
-        k = declare(
-            self,
-            'k',
-            DEFAULT_K,
-            'Examples retrieved per query (llm, knn_linear).',
-            read_only=True,
-            int_range=(1, 200),
-        )
-        encoding = declare(
-            self,
-            'encoding',
-            'error',
-            'Prompt and retrieval encoding: error (e = outcome - goal) or raw (outcome, goal).',
-            read_only=True,
-            choices=list(ENCODINGS),
-        )
-        datasets_dir = declare(
-            self,
-            'datasets_dir',
-            '',
-            'Folder of the improvement datasets (<task>.json); empty: the package data/.',
-            read_only=True,
-        )
-        seed = declare(
-            self,
-            'seed',
-            0,
-            'Seed of the improvers random number generators.',
-            read_only=True,
-            int_range=(0, 2**31 - 1),
-        )
-        llm = LLMConfig.from_env(
-            base_url=declare(
-                self,
-                'llm.base_url',
-                '',
-                'OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp, OpenAI); empty: '
-                '$OPENAI_BASE_URL, else the OpenAI API. The key is read from $OPENAI_API_KEY '
-                'only.',
-                read_only=True,
-            ),
-            model=declare(
-                self,
-                'llm.model',
-                '',
-                f'Model; empty: $ICPI_LLM_MODEL, else {DEFAULT_MODEL}.',
-                read_only=True,
-            ),
-            temperature=declare(
-                self,
-                'llm.temperature',
-                0.0,
-                'Sampling temperature.',
-                read_only=True,
-                float_range=(0.0, 2.0),
-            ),
-            max_tokens=declare(
-                self,
-                'llm.max_tokens',
-                64,
-                'Answer length limit (tokens).',
-                read_only=True,
-                int_range=(8, 4096),
-            ),
-            timeout_s=declare(
-                self,
-                'llm.timeout_s',
-                30.0,
-                'Timeout of one request (s).',
-                read_only=True,
-                float_range=(0.1, 600.0),
-            ),
-            max_retries=declare(
-                self,
-                'llm.max_retries',
-                3,
-                'Retries on timeouts, 429 and 5xx, with exponential backoff from 1 s.',
-                read_only=True,
-                int_range=(0, 10),
-            ),
-            api=declare(
-                self,
-                'llm.api',
-                'chat',
-                'Request form: chat (system + user turn) or completions (the example lines as '
-                'one raw prompt with a newline stop, for base models).',
-                read_only=True,
-                choices=list(APIS),
-            ),
-            system_role=declare(
-                self,
-                'llm.system_role',
-                True,
-                'Send the instructions as a system turn; false: they open the user turn (for '
-                'models without a system role).',
-                read_only=True,
-            ),
-            reasoning=declare(
-                self,
-                'llm.reasoning',
-                False,
-                'A reasoning model: send max_completion_tokens and no temperature (also '
-                'adapted automatically when the endpoint refuses them).',
-                read_only=True,
-            ),
-            repair_attempts=declare(
-                self,
-                'llm.repair_attempts',
-                2,
-                'Re-asks after a refused answer, with the reason as a follow-up turn; then the '
-                'fallback improver answers.',
-                read_only=True,
-                int_range=(0, 10),
-            ),
-        )
-        promptpo_candidates = declare(
-            self,
-            'promptpo.candidates',
-            4,
-            'promptpo: candidate policies the LLM writes per round; each costs one trial.',
-            read_only=True,
-            int_range=(1, MAX_CANDIDATES),
-        )
-        promptpo_sandbox = declare(
-            self,
-            'promptpo.sandbox',
-            'kernel',
-            'promptpo: isolation of LLM-written code. kernel: bubblewrap namespaces + seccomp '
-            '(promptpo refuses to start without them); rlimits: Python checks and rlimits '
-            'only, weaker, warned in the log and the run record.',
-            read_only=True,
-            choices=list(ISOLATIONS),
-        )
-        self.add_on_set_parameters_callback(choice_validator(choices))
+        self.params = params = declare_params(self)
+        self.add_on_set_parameters_callback(choice_validator(CHOICES))
         self.add_post_set_parameters_callback(self._on_parameters_set)
-
-        self._tasks = load_tasks(tasks_file or None)
-        library = ExampleLibrary(datasets_dir or None, encoding=encoding)
+        self._tasks = load_tasks(params.tasks_file or None)
+        library = ExampleLibrary(params.datasets_dir or None, encoding=params.encoding)
         with_data = library.available(self._tasks)  # loads and indexes each dataset once
         self._improver_context = ImproverContext(
-            seed=seed,
-            k=k,
-            encoding=encoding,
+            seed=params.seed,
+            k=params.k,
+            encoding=params.encoding,
             examples=library,
-            llm=llm,
-            promptpo_candidates=promptpo_candidates,
-            promptpo_sandbox=promptpo_sandbox,
+            llm=params.llm,
+            promptpo_candidates=params.promptpo_candidates,
+            promptpo_sandbox=params.promptpo_sandbox,
             stop=stop_requested(),
             log=self.get_logger().warning,
         )
-        self._default_improver = self._resolve(self._improver_param)
+        # The run-time values of improver (resolved) and fallback_improver.
+        self._default_improver = self._resolve(params.improver)
+        self._fallback = params.fallback_improver
         self._improvers: dict[str, Improver] = {}
         if 'promptpo' in (self._default_improver, self._fallback):
             try:  # configured up front: refuse to start without its sandbox
@@ -228,7 +66,7 @@ class IcpiPlanner(Node):
             except ImproverFailed as exc:
                 raise InvalidInput(f'promptpo: {exc}') from None
         self._service = self.create_service(NextPolicy, '~/next_policy', self._on_next_policy)
-        endpoint = llm.describe() if llm.endpoint_configured else 'none'
+        endpoint = params.llm.describe() if params.llm.endpoint_configured else 'none'
         self.get_logger().info(
             f'ready: {len(self._tasks)} tasks from {self._tasks.source}; datasets for '
             f'{", ".join(with_data) or "no task"} from {library.directory}; improver '

@@ -13,6 +13,9 @@ A trajectory whose start (header.stamp, when the arm leaves its current pose) is
 on the simulation clock when it arrives is refused: sampling it at `now - start` would start
 it part-way through, a jump. A zero stamp means "now", as for joint_trajectory_controller.
 
+The parameters are declared in `sim_bridge_params`; when to idle, how fast to run, when each
+stream publishes and whether a trajectory starts in the past: `core.sim.pacing`.
+
 Test only: the environment variable ICPI_TEST_PHYSICS_FAULT_S (simulated seconds) makes the
 physics thread raise after that long, so the tests can see the node exit. Nothing else reads it.
 """
@@ -34,19 +37,26 @@ from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory
 
 from icpi_ros.core.motion import JointPlan, plan_from_points
+from icpi_ros.core.sim.pacing import (
+    IdleWatch,
+    Pacer,
+    StreamSchedule,
+    pace,
+    trajectory_running,
+    trajectory_start,
+)
 from icpi_ros.core.sim.simulator import Simulator
-from icpi_ros.core.tasks import load_tasks, require_simulated
+from icpi_ros.core.tasks import require_simulated
 from icpi_ros.core.validation import InvalidInput
 from icpi_ros.core.vision.camera import CameraModel
 from icpi_ros.nodes.conversions import seconds, to_time
-from icpi_ros.nodes.runtime import declare, run_node, stop_requested
+from icpi_ros.nodes.runtime import run_node, stop_requested
+from icpi_ros.nodes.sim_bridge_params import declare_params
 
 NODE_NAME = 'sim_bridge'
 TABLE_FRAME = 'table'
 CAMERA_FRAME = 'camera_optical'
 RESET_TIMEOUT_S = 10.0
-# Wall seconds without a trial, a running trajectory or a reset before the bridge idles.
-IDLE_AFTER_S = 0.5
 # Exit code when the physics thread died (1 is a configuration error at start).
 PHYSICS_FAILED = 3
 # Test-only fault injection (see the module docstring): simulated seconds until a fault.
@@ -69,80 +79,28 @@ class SimBridge(Node):
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
-        tasks_file = declare(
-            self,
-            'tasks_file',
-            '',
-            'Task definitions (YAML); empty: config/tasks.yaml.',
-            read_only=True,
-        )
-        self._tasks = load_tasks(tasks_file or None)
-        self._sim_tasks = sorted(n for n, t in self._tasks.items() if t.sim_object)
-        task = declare(
-            self,
-            'task',
-            'slide-gc',
-            'Scene loaded at start (ResetScene switches).',
-            read_only=True,
-            choices=self._sim_tasks,
-        )
-        self._rtf = declare(
-            self,
-            'realtime_factor',
-            1.0,
-            'Simulated seconds per wall second; 0: as fast as possible.',
-            float_range=(0.0, 100.0),
-        )
-        self._camera_rate = declare(
-            self,
-            'camera_rate_hz',
-            30.0,
-            'Camera frame rate (simulated time).',
-            read_only=True,
-            float_range=(1.0, 120.0),
-        )
-        self._publish_camera = declare(
-            self, 'publish_camera', True, 'Render and publish camera images.', read_only=True
-        )
-        self._state_rate = declare(
-            self,
-            'state_rate_hz',
-            100.0,
-            'Rate of /clock, /joint_states and /sim/object_pose.',
-            read_only=True,
-            float_range=(10.0, 1000.0),
-        )
-        self._seed = declare(
-            self, 'seed', 0, 'Seed of the initial scene.', read_only=True, int_range=(0, 2**31 - 1)
-        )
-        self._idle_rate = declare(
-            self,
-            'idle_rate_hz',
-            2.0,
-            'When no trial is active, no trajectory runs and no reset is pending for '
-            f'{IDLE_AFTER_S:g} s: /clock, /joint_states, /sim/object_pose and the camera are '
-            'published at this rate and the simulation runs at most at real time; full rates '
-            'resume at once when a trial starts, a trajectory or a reset comes. 0: never idle.',
-            float_range=(0.0, 30.0),
-        )
-        trial_active_topic = declare(
-            self,
-            'trial_active_topic',
-            '/trial_executor/trial_active',
-            'std_msgs/Bool, true while a trial runs (the trial executor publishes it).',
-            read_only=True,
-        )
-        self._headless = declare(
-            self,
-            'headless',
-            True,
-            'Render offscreen only; false also opens a MuJoCo viewer window (needs a display).',
-            read_only=True,
-        )
+        self.params = params = declare_params(self)
+        self._tasks = params.tasks
+        # The run-time values of realtime_factor and idle_rate_hz (the physics thread's).
+        self._rtf, self._idle_rate = params.realtime_factor, params.idle_rate_hz
         self.add_post_set_parameters_callback(self._on_parameters_set)
+        self._start_simulation(self._tasks[params.task])
+        self._create_interfaces()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._physics_loop, name='physics', daemon=True)
+        self._thread.start()
+        camera = f'{params.camera_rate_hz:g} Hz' if params.publish_camera else 'off'
+        idle = f'{self._idle_rate:g} Hz' if self._idle_rate > 0 else 'off'
+        active = self.resolve_topic_name(params.trial_active_topic)
+        self.get_logger().info(
+            f'ready: task {params.task!r}, realtime_factor {self._rtf:g}, camera {camera}, idle '
+            f'rate {idle} (full rates while {active} is true)'
+        )
 
-        self._sim = Simulator(self._tasks[task])
-        self._sim.reset(np.array(self._tasks[task].default_goal), self._seed)
+    def _start_simulation(self, task) -> None:
+        """Load the scene of `task` and the state the physics thread and callbacks share."""
+        self._sim = Simulator(task)
+        self._sim.reset(np.array(task.default_goal), self.params.seed)
         self._camera = self._sim.camera_model()
         self._time_offset = 0.0
         self._lock = threading.Lock()
@@ -158,7 +116,11 @@ class SimBridge(Node):
         self.failure = ''  # why the physics thread died; empty while it runs
         fault = os.environ.get(FAULT_ENV, '')
         self._fault_at = self._sim_time() + float(fault) if fault else None
+        self._trial_active = False
+        self._idle_watch = IdleWatch()
 
+    def _create_interfaces(self) -> None:
+        """Create the publishers, subscriptions and the reset service."""
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self._clock_pub = self.create_publisher(Clock, '/clock', reliable)
         self._joint_pub = self.create_publisher(JointState, '/joint_states', reliable)
@@ -167,30 +129,18 @@ class SimBridge(Node):
         # of them (measured); best-effort subscribers (viewers) still match a reliable publisher.
         self._image_pub = self.create_publisher(Image, '/camera/image_raw', reliable)
         self._info_pub = self.create_publisher(CameraInfo, '/camera/camera_info', reliable)
-        self._trial_active = False
-        self._busy_wall = time.monotonic()  # when something last needed full rates
         latched = QoSProfile(
             depth=1,
             reliability=ReliabilityPolicy.RELIABLE,
             durability=DurabilityPolicy.TRANSIENT_LOCAL,
         )
         self._active_sub = self.create_subscription(
-            Bool, trial_active_topic, self._on_trial_active, latched
+            Bool, self.params.trial_active_topic, self._on_trial_active, latched
         )
         self._traj_sub = self.create_subscription(
             JointTrajectory, '/arm_controller/joint_trajectory', self._on_trajectory, reliable
         )
         self._reset_srv = self.create_service(ResetScene, '~/reset', self._on_reset)
-
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._physics_loop, name='physics', daemon=True)
-        self._thread.start()
-        camera = f'{self._camera_rate:g} Hz' if self._publish_camera else 'off'
-        idle = f'{self._idle_rate:g} Hz' if self._idle_rate > 0 else 'off'
-        self.get_logger().info(
-            f'ready: task {task!r}, realtime_factor {self._rtf:g}, camera {camera}, idle rate '
-            f'{idle} (full rates while {self.resolve_topic_name(trial_active_topic)} is true)'
-        )
 
     # ROS callbacks (executor threads) -------------------------------------------------------
 
@@ -204,7 +154,7 @@ class SimBridge(Node):
 
     def _mark_busy(self) -> None:
         """Full rates from now on (the physics thread wakes if it sleeps)."""
-        self._busy_wall = time.monotonic()
+        self._idle_watch.mark_busy()
         self._wake.set()
 
     def _on_trial_active(self, msg: Bool) -> None:
@@ -243,24 +193,12 @@ class SimBridge(Node):
         stamp = seconds(msg.header.stamp)
         with self._lock:
             now = self._sim_time()  # the physics thread may have stepped since
-            if stamp != 0 and stamp < now:  # a zero stamp means now
-                late = now - stamp
-            else:
-                late = 0.0
-                self._plan, self._plan_start = plan, (stamp or now)
+            start = trajectory_start(stamp, now)
+            if not start.late:
+                self._plan, self._plan_start = plan, start.start
         self._mark_busy()
-        if late:
-            idle = (
-                f'; idle, the bridge ticks /clock at {self._idle_rate:g} Hz: a time read off it '
-                'lags up to one tick (or set idle_rate_hz 0)'
-                if self._idle_rate > 0
-                else ''
-            )
-            self.get_logger().error(
-                f'rejected trajectory: it starts at {stamp:.3f} s, {late:.3f} s in the past on '
-                f'the simulation clock ({now:.3f} s); starting it part-way would make the arm '
-                f'jump. Stamp it ahead of the clock (or 0: now){idle}'
-            )
+        if start.late:
+            self.get_logger().error(start.refusal(stamp, now, self._idle_rate))
             return
         self.get_logger().debug(f'accepted trajectory: {len(points)} points, {plan.duration:.2f} s')
 
@@ -321,7 +259,7 @@ class SimBridge(Node):
 
     def _open_viewer(self):
         """Open a passive MuJoCo viewer on the current scene; None when it cannot be shown."""
-        if self._headless:
+        if self.params.headless:
             return None
         if not (os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY')):
             self.get_logger().warning('headless is false but there is no display: no viewer')
@@ -342,55 +280,28 @@ class SimBridge(Node):
             if self._viewer is not None:  # the one open now (a task switch reopens it)
                 self._viewer.close()
 
-    def _idle(self, now: float) -> bool:
-        """Whether nothing needs full rates: no trial, no running trajectory, no reset."""
-        running = self._plan is not None and now < self._plan_start + self._plan.duration
-        if self._trial_active or running or self._pending_reset is not None:
-            self._busy_wall = time.monotonic()
-        return self._idle_rate > 0 and time.monotonic() - self._busy_wall > IDLE_AFTER_S
-
     def _physics_steps(self) -> None:
-        wall0, sim0 = time.monotonic(), self._sim_time()
-        next_frame = next_state = sim0
-        pace = self._rtf
+        """Step, publish and pace until stopped: one state period per round."""
+        now = self._sim_time()
+        pacer = Pacer(time.monotonic(), now, self._rtf)
+        streams = StreamSchedule(now, self.params.camera_rate_hz)
         while not self._stop.is_set():
+            idle_rate = self._idle_rate  # one value per round (it may be set meanwhile)
             with self._lock:
                 if self._pending_reset is not None:
-                    scene = self._sim
-                    self._apply_reset()
-                    wall0, sim0 = time.monotonic(), self._sim_time()
-                    next_frame = sim0
-                    if self._viewer is not None and self._sim is not scene:  # another scene
-                        self._viewer.close()
-                        self._viewer = self._open_viewer()
-                dt = self._sim.timestep
-                steps = max(1, int(round(1.0 / (self._state_rate * dt))))
-                for _ in range(steps):
-                    t = self._sim_time()
-                    if self._plan is not None:
-                        q, qd = self._plan.sample(t - self._plan_start)
-                    else:
-                        q, qd = self._hold, np.zeros_like(self._hold)
-                    self._sim.set_targets(q, qd)
-                    self._sim.step()
-                if self._fault_at is not None and self._sim_time() >= self._fault_at:
-                    raise RuntimeError(f'injected physics fault ({FAULT_ENV}, tests only)')
+                    self._reset_between_steps(pacer, streams)
+                self._step_state_period()
                 now = self._sim_time()
-                idle = self._idle(now)
+                busy = self._trial_active or self._pending_reset is not None
+                busy = busy or trajectory_running(self._plan, self._plan_start, now)
+                idle = self._idle_watch.idle(busy, idle_rate)
                 q, qd = self._sim.joint_positions(), self._sim.joint_velocities()
                 obj = self._sim.object_position()
-                frame = None
-                publish = not idle or now >= next_state
-                if publish:
-                    next_state = now + (1.0 / self._idle_rate if idle else 0.0)
-                period = 1.0 / (
-                    min(self._camera_rate, self._idle_rate) if idle else self._camera_rate
-                )
-                next_frame = min(next_frame, now + period)  # a rate that went up applies now
+                publish = streams.state_due(now, idle, idle_rate)
                 # A frame while a reset waits would only delay it (the scene is about to go).
-                if self._publish_camera and now >= next_frame and self._pending_reset is None:
-                    frame = self._sim.render()
-                    next_frame = max(next_frame + period, now)
+                may_render = self.params.publish_camera and self._pending_reset is None
+                render = streams.frame_due(now, idle, idle_rate, may_render)
+                frame = self._sim.render() if render else None
                 if self._viewer is not None and self._viewer.is_running():
                     self._viewer.sync()
             if publish:
@@ -398,14 +309,34 @@ class SimBridge(Node):
             if frame is not None:
                 self._publish_frame(now, frame)
             # Idle, the simulation runs at most at real time (also when realtime_factor is 0).
-            rtf = (min(self._rtf, 1.0) if self._rtf > 0 else 1.0) if idle else self._rtf
-            if rtf != pace:  # pace from here on
-                wall0, sim0, pace = time.monotonic(), now, rtf
-            if pace > 0:
-                delay = wall0 + (now - sim0) / pace - time.monotonic()
-                if delay > 0:
-                    self._wake.wait(delay)
-                    self._wake.clear()
+            delay = pacer.delay(pace(self._rtf, idle), now, time.monotonic())
+            if delay > 0:
+                self._wake.wait(delay)
+                self._wake.clear()
+
+    def _reset_between_steps(self, pacer: Pacer, streams: StreamSchedule) -> None:
+        """Apply the pending reset; time the new scene from here; a new scene, a new viewer."""
+        scene = self._sim
+        self._apply_reset()
+        pacer.restart(time.monotonic(), self._sim_time())
+        streams.restart_frames(self._sim_time())
+        if self._viewer is not None and self._sim is not scene:  # another scene
+            self._viewer.close()
+            self._viewer = self._open_viewer()
+
+    def _step_state_period(self) -> None:
+        """Step the physics through one state period, the arm following plan or hold."""
+        steps = max(1, int(round(1.0 / (self.params.state_rate_hz * self._sim.timestep))))
+        for _ in range(steps):
+            t = self._sim_time()
+            if self._plan is not None:
+                q, qd = self._plan.sample(t - self._plan_start)
+            else:
+                q, qd = self._hold, np.zeros_like(self._hold)
+            self._sim.set_targets(q, qd)
+            self._sim.step()
+        if self._fault_at is not None and self._sim_time() >= self._fault_at:
+            raise RuntimeError(f'injected physics fault ({FAULT_ENV}, tests only)')
 
     def _publish_state(self, now: float, q: np.ndarray, qd: np.ndarray, obj: np.ndarray) -> None:
         stamp = to_time(now)

@@ -11,7 +11,6 @@ reported, never a crash.
 """
 
 import time
-from collections import deque
 from dataclasses import replace
 
 import cv2
@@ -30,12 +29,13 @@ from icpi_ros.core.vision.camera import CameraModel, intrinsics_from_camera_info
 from icpi_ros.core.vision.tracker import (
     Detection,
     MarkerTracker,
-    TrackerConfig,
     check_image,
     unit_plane,
 )
+from icpi_ros.core.vision.window import DetectionBuffer, judge_window
 from icpi_ros.nodes.conversions import seconds, to_time
-from icpi_ros.nodes.runtime import declare, run_node
+from icpi_ros.nodes.runtime import run_node
+from icpi_ros.nodes.trajectory_tracker_params import declare_params
 
 NODE_NAME = 'trajectory_tracker'
 TABLE_FRAME = 'table'
@@ -47,79 +47,36 @@ class TrajectoryTracker(Node):
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
-        calibration = declare(
-            self, 'calibration_file', '', 'Camera pose YAML from `icpi calibrate`.', read_only=True
-        )
-        ranges = []
-        for suffix in ('', '_2'):
-            low = declare(self, f'hsv_low{suffix}', [0, 0, 0], 'HSV lower bound.', read_only=True)
-            high = declare(self, f'hsv_high{suffix}', [0, 0, 0], 'HSV upper bound.', read_only=True)
-            if any(high):
-                ranges.append((tuple(low), tuple(high)))
-        normal = declare(
-            self, 'plane_normal', [0.0, 0.0, 1.0], 'Normal of the marker plane.', read_only=True
-        )
-        self._config = TrackerConfig(
-            hsv_ranges=tuple(ranges),
-            min_area_px=declare(self, 'min_area_px', 20, 'Smallest blob, px.', read_only=True),
-            plane_normal=tuple(normal),
-            plane_offset=declare(
-                self, 'plane_offset', 0.042, 'Marker plane offset (m).', read_only=True
-            ),
-            reject_border=declare(
-                self, 'reject_border', True, 'Refuse blobs touching the border.', read_only=True
-            ),
-            min_coverage=declare(
-                self,
-                'min_coverage',
-                0.8,
-                'Minimum detected fraction. Settable at run time: applies to the next request.',
-                float_range=(0.0, 1.0),
-            ),
-        )
-        if not ranges:
-            raise InvalidInput('parameters hsv_low/hsv_high: no colour range given')
-        self._buffer_s = declare(
-            self,
-            'buffer_s',
-            30.0,
-            'Seconds of detections kept. Settable at run time: applies from the next frame.',
-            float_range=(1.0, 600.0),
-        )
+        self.params = params = declare_params(self)
         # Range and type are checked by the descriptors; this makes the new values count.
         self.add_post_set_parameters_callback(self._on_parameters_set)
-        self._debug = declare(
-            self, 'publish_debug_image', False, 'Publish ~/debug_image.', read_only=True
-        )
-        image_reliability = declare(
-            self,
-            'image_reliability',
-            'reliable',
-            'QoS reliability of the camera pair (image_raw and camera_info, which one driver '
-            'publishes alike). Full frames are large: best effort over UDP drops most of them '
-            'unless the DDS socket buffers are raised.',
-            read_only=True,
-            choices=('reliable', 'best_effort'),
-        )
-
+        self._config = params.tracker  # min_coverage: its run-time value
         self._extrinsics = None
         self._calibration_error = ''
         try:
-            if not calibration:
+            if not params.calibration_file:
                 raise InvalidInput('parameter calibration_file is empty: run `icpi calibrate`')
-            self._extrinsics = load_extrinsics(calibration)
+            self._extrinsics = load_extrinsics(params.calibration_file)
         except InvalidInput as exc:
             self._calibration_error = str(exc)
             self.get_logger().error(f'no calibration, tracking disabled: {exc}')
-
-        self._detections: deque[tuple[float, Detection]] = deque()
+        self._detections = DetectionBuffer(params.buffer_s)  # buffer_s: its run-time value
         self._tracker: MarkerTracker | None = None
         self._camera_info_key = None
         self._last_error_log: dict[str, float] = {}
+        self._create_interfaces()
+        self.get_logger().info(  # the camera topics as resolved (remapped with -r)
+            f'ready: image {self.resolve_topic_name("/camera/image_raw")}, camera info '
+            f'{self.resolve_topic_name("/camera/camera_info")}, calibration '
+            f'{params.calibration_file or "(none)"}, plane normal '
+            f'{params.tracker.plane_normal} offset {params.tracker.plane_offset:g} m'
+        )
 
+    def _create_interfaces(self) -> None:
+        """Create the camera subscriptions, the publishers and ~/get_trajectory."""
         reliability = (
             ReliabilityPolicy.RELIABLE
-            if image_reliability == 'reliable'
+            if self.params.image_reliability == 'reliable'
             else ReliabilityPolicy.BEST_EFFORT
         )
         camera_qos = QoSProfile(depth=10, reliability=reliability)
@@ -141,19 +98,13 @@ class TrajectoryTracker(Node):
         self._traj_pub = self.create_publisher(ObjectTrajectory, '~/trajectory', reliable)
         self._debug_pub = (
             self.create_publisher(Image, '~/debug_image', qos_profile_sensor_data)
-            if self._debug
+            if self.params.publish_debug_image
             else None
         )
         self.create_service(
             GetTrajectory,
             '~/get_trajectory',
             self._on_get_trajectory,
-        )
-        self.get_logger().info(  # the camera topics as resolved (remapped with -r)
-            f'ready: image {self.resolve_topic_name("/camera/image_raw")}, camera info '
-            f'{self.resolve_topic_name("/camera/camera_info")}, calibration '
-            f'{calibration or "(none)"}, plane normal {tuple(normal)} '
-            f'offset {self._config.plane_offset:g} m'
         )
 
     def _on_parameters_set(self, params: list[Parameter]) -> None:
@@ -163,14 +114,11 @@ class TrajectoryTracker(Node):
                 self._config = replace(self._config, min_coverage=param.value)
                 when = 'the next trajectory request'
             elif param.name == 'buffer_s':
-                self._buffer_s = param.value
+                self._detections.buffer_s = param.value
                 when = 'the next frame (older detections are dropped then)'
             else:
                 continue
             self.get_logger().info(f'{param.name} is now {param.value:g}: applies from {when}')
-
-    def _newest_stamp(self) -> float:
-        return self._detections[-1][0] if self._detections else -np.inf
 
     def _qos_events(self, topic: str) -> SubscriptionEventCallbacks:
         """Event callbacks that say what to do when the camera's QoS does not match."""
@@ -230,9 +178,7 @@ class TrajectoryTracker(Node):
             return
         detection = tracker.detect(bgr)
         stamp = seconds(msg.header.stamp)
-        self._detections.append((stamp, detection))
-        while self._detections and self._detections[0][0] < stamp - self._buffer_s:
-            self._detections.popleft()
+        self._detections.add(stamp, detection)
         if self._debug_pub is not None:
             self._publish_debug(msg, bgr, detection)
 
@@ -251,13 +197,14 @@ class TrajectoryTracker(Node):
         self._debug_pub.publish(out)
 
     def _on_get_trajectory(self, request, response):
+        """Answer at once with the window's trajectory; `complete` says whether it is whole."""
         start, end = seconds(request.start), seconds(request.end)
         if not end >= start:
             response.success = False
             response.message = 'rejected: end is before start'
             return response
-        newest = self._newest_stamp()
-        window = [(t, d) for t, d in self._detections if start <= t <= end]
+        newest = self._detections.newest()
+        window = self._detections.window(start, end)
         if len(request.plane):
             try:
                 plane = tuple(request.plane)
@@ -269,15 +216,7 @@ class TrajectoryTracker(Node):
             if self._tracker is not None:
                 window = [(t, self._tracker.on_plane(d, plane)) for t, d in window]
         response.complete = newest >= end
-        trajectory = ObjectTrajectory(source='tracker')
-        trajectory.header.stamp, trajectory.header.frame_id = request.start, TABLE_FRAME
-        for t, detection in window:
-            trajectory.stamps.append(to_time(t))
-            x, y, z = (float(v) if np.isfinite(v) else 0.0 for v in detection.point)
-            trajectory.points.append(Point(x=x, y=y, z=z))
-            trajectory.valid.append(detection.valid)
-        trajectory.coverage = float(np.mean(trajectory.valid)) if window else 0.0
-        response.trajectory = trajectory
+        response.trajectory = trajectory = self._trajectory_message(request.start, window)
         if self._tracker is None:
             response.success = False
             response.message = self._calibration_error or 'no camera_info received yet'
@@ -285,20 +224,25 @@ class TrajectoryTracker(Node):
             response.success = False
             response.message = f'window not complete yet: newest frame at {newest:.3f} s'
             return response
-        elif not window:
-            response.success = False
-            response.message = f'no frames between {start:.3f} and {end:.3f} s'
-        elif trajectory.coverage < self._config.min_coverage:
-            response.success = False
-            response.message = (
-                f'object seen in {trajectory.coverage:.0%} of {len(window)} frames, below '
-                f'min_coverage {self._config.min_coverage:.0%}: trajectory invalid'
-            )
         else:
-            response.success = True
-            response.message = f'{len(window)} frames, coverage {trajectory.coverage:.0%}'
+            response.success, response.message = judge_window(
+                len(window), trajectory.coverage, self._config.min_coverage, start, end
+            )
         self._traj_pub.publish(trajectory)
         return response
+
+    @staticmethod
+    def _trajectory_message(stamp, window: list[tuple[float, Detection]]) -> ObjectTrajectory:
+        """Return the window's detections as an ObjectTrajectory (NaN points as zeros)."""
+        trajectory = ObjectTrajectory(source='tracker')
+        trajectory.header.stamp, trajectory.header.frame_id = stamp, TABLE_FRAME
+        for t, detection in window:
+            trajectory.stamps.append(to_time(t))
+            x, y, z = (float(v) if np.isfinite(v) else 0.0 for v in detection.point)
+            trajectory.points.append(Point(x=x, y=y, z=z))
+            trajectory.valid.append(detection.valid)
+        trajectory.coverage = float(np.mean(trajectory.valid)) if window else 0.0
+        return trajectory
 
 
 def main(args: list[str] | None = None) -> None:

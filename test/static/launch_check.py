@@ -103,14 +103,19 @@ def description_calls(
     return calls
 
 
-def declared_parameters(node_file: Path) -> set[str]:
-    """Parameters a node declares with `declare(self, 'name', ...)`, plus use_sim_time.
+def node_sources(nodes_dir: Path, executable: str) -> list[Path]:
+    """A node's module `<executable>.py` and, if it has one, its `<executable>_params.py`."""
+    params = nodes_dir / f'{executable}_params.py'
+    return [nodes_dir / f'{executable}.py', *([params] if params.is_file() else [])]
+
+
+def declared_parameters(*node_files: Path) -> set[str]:
+    """Parameters the files declare with `declare(self, 'name', ...)`, plus use_sim_time.
 
     As regular expressions: an f-string name (f'hsv_low{suffix}') matches any filling.
     """
-    tree = ast.parse(node_file.read_text(), filename=str(node_file))
     patterns = {'use_sim_time'}
-    for node in ast.walk(tree):
+    for node in (n for f in node_files for n in ast.walk(ast.parse(f.read_text(), str(f)))):
         if isinstance(node, ast.Call) and _call_name(node) == 'declare' and len(node.args) > 1:
             name = node.args[1]
             if _const(name):

@@ -3,9 +3,10 @@
 """docs/interfaces.md documents every parameter the nodes declare and every interface field.
 
 Without ROS: the parameters are read from the `declare(self, 'name', default, ...)` calls in
-icpi_ros/nodes/*.py with `ast` (names built in a `for` loop over literal values, such as the
-tracker's `hsv_low{suffix}`, are expanded; any other computed name fails the test, to be
-taught here), and the fields and constants from the msg/, srv/ and action/ files.
+icpi_ros/nodes/*.py with `ast` (a node module `<node>.py` and, beside it, its parameter module
+`<node>_params.py`; names built in a `for` loop over literal values, such as the tracker's
+`hsv_low{suffix}`, are expanded; any other computed name fails the test, to be taught here),
+and the fields and constants from the msg/, srv/ and action/ files.
 
 The doc's layout that is checked: a level-2 heading `` ## `<node>` `` per node (its NODE_NAME),
 with a parameter row `` | `name` | type | `default` | range | read-only or settable | ... | ``;
@@ -24,6 +25,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / 'docs' / 'interfaces.md'
 NODES = ROOT / 'icpi_ros' / 'nodes'
+PARAMS_SUFFIX = '_params'  # `<node>_params.py` declares the parameters of `<node>.py`
 PARTS = {
     'msg': ('message',),
     'srv': ('request', 'response'),
@@ -106,10 +108,20 @@ def declared_parameters(path: Path) -> tuple[str, list[Declared]]:
 
 
 def node_modules() -> dict[str, list[Declared]]:
-    """Every node module's parameters, by node name."""
+    """Every node module's parameters (its own and its parameter module's), by node name."""
     nodes = {}
     for path in sorted(NODES.glob('*.py')):
+        if path.stem.endswith(PARAMS_SUFFIX):
+            node_file = path.with_name(path.stem.removesuffix(PARAMS_SUFFIX) + '.py')
+            assert node_file.is_file(), f'{path.name}: no node module {node_file.name} beside it'
+            continue  # read with its node module
         name, params = declared_parameters(path)
+        companion = path.with_name(path.stem + PARAMS_SUFFIX + '.py')
+        if companion.is_file():
+            companion_name, companion_params = declared_parameters(companion)
+            assert not companion_name, f'{companion.name}: NODE_NAME belongs in {path.name}'
+            assert name, f'{path.name} has a parameter module but no NODE_NAME'
+            params = params + companion_params
         if name:
             nodes[name] = params
         else:

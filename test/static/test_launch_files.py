@@ -15,11 +15,13 @@ from launch_check import (
     declared_parameters,
     description_calls,
     launch_type_problems,
+    node_sources,
     read_launch_file,
     undeclared,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+NODES = ROOT / 'icpi_ros' / 'nodes'
 LAUNCH_FILES = sorted((ROOT / 'launch').glob('*.launch.py'))
 
 
@@ -96,7 +98,7 @@ def test_every_described_node_exists_and_declares_what_it_is_given(repo_root):
         assert spec.executable in executables
         for name in spec.params_files:
             assert (repo_root / 'config' / name).is_file(), name
-        declared = declared_parameters(repo_root / 'icpi_ros' / 'nodes' / f'{spec.executable}.py')
+        declared = declared_parameters(*node_sources(NODES, spec.executable))
         assert not undeclared(spec.params, declared), (spec.executable, spec.params)
     for name, (_, description) in {**CORE_ARGUMENTS, **SIM_ARGUMENTS, **REAL_ARGUMENTS}.items():
         assert description, f'launch argument {name!r} has no description'
@@ -119,7 +121,7 @@ def test_the_local_llm_graph_starts_the_server_first_and_points_the_planner_at_i
     assert (args.func, args.port, args.model) == (serve, 8765, 'smollm2')
     assert planner.params['llm.base_url'] == 'http://127.0.0.1:8765/v1'
     assert planner.params['llm.model'] == 'smollm2-135m'
-    declared = declared_parameters(repo_root / 'icpi_ros' / 'nodes' / 'icpi_planner.py')
+    declared = declared_parameters(*node_sources(NODES, 'icpi_planner'))
     assert not undeclared(planner.params, declared)
     # Port 0 (the project's own graph): a port free now, the same in server and planner.
     specs = sim_graph('calibration.yaml', local_llm=True)
@@ -156,7 +158,7 @@ def test_config_files_only_set_parameters_their_nodes_declare(repo_root, name):
     import yaml
 
     for node, section in yaml.safe_load((repo_root / 'config' / name).read_text()).items():
-        declared = declared_parameters(repo_root / 'icpi_ros' / 'nodes' / f'{node}.py')
+        declared = declared_parameters(*node_sources(NODES, node))
         unknown = undeclared(section['ros__parameters'], declared)
         assert not unknown, f'{name}: {node} declares no {sorted(unknown)}'
 
@@ -169,9 +171,10 @@ class Substitution:
 
 
 def _types(executable: str) -> dict:
-    return declared_parameter_types(
-        ROOT / 'icpi_ros' / 'nodes' / f'{executable}.py', f'icpi_ros.nodes.{executable}'
-    )
+    types = {}
+    for path in node_sources(NODES, executable):
+        types |= declared_parameter_types(path, f'icpi_ros.nodes.{path.stem}')
+    return types
 
 
 def _graphs_as_launched() -> list:

@@ -48,8 +48,7 @@ def test_a_graph_trial_becomes_the_same_line_as_before():
     from geometry_msgs.msg import Point
     from icpi_interfaces.msg import ObjectTrajectory, TrialResult
 
-    from icpi_ros.nodes.conversions import to_time
-    from icpi_ros.nodes.improvement_loop import executed_trial
+    from icpi_ros.nodes.conversions import executed_trial, to_time
 
     msg = TrialResult(
         trial_id='run-3',

@@ -12,12 +12,11 @@ import json
 import sys
 
 import numpy as np
-import rclpy
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import PoseStamped
 from icpi_interfaces.srv import ResetScene
+from probe import probe_node
 from probe import spin_until as wait_until
-from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -40,26 +39,24 @@ def trajectory(names, points):
 
 
 def main() -> int:
-    rclpy.init()
-    node = Node('bridge_probe')
-    seen = {'joints': [], 'clock': [], 'images': [], 'info': [], 'pose': []}
-    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    node.create_subscription(JointState, '/joint_states', seen['joints'].append, reliable)
-    node.create_subscription(Clock, '/clock', seen['clock'].append, reliable)
-    node.create_subscription(PoseStamped, '/sim/object_pose', seen['pose'].append, reliable)
-    node.create_subscription(
-        Image, '/camera/image_raw', seen['images'].append, qos_profile_sensor_data
-    )
-    node.create_subscription(
-        CameraInfo, '/camera/camera_info', seen['info'].append, qos_profile_sensor_data
-    )
-    pub = node.create_publisher(JointTrajectory, '/arm_controller/joint_trajectory', reliable)
-    reset = node.create_client(ResetScene, '/sim_bridge/reset')
+    with probe_node('bridge_probe') as node:
+        seen = {'joints': [], 'clock': [], 'images': [], 'info': [], 'pose': []}
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        node.create_subscription(JointState, '/joint_states', seen['joints'].append, reliable)
+        node.create_subscription(Clock, '/clock', seen['clock'].append, reliable)
+        node.create_subscription(PoseStamped, '/sim/object_pose', seen['pose'].append, reliable)
+        node.create_subscription(
+            Image, '/camera/image_raw', seen['images'].append, qos_profile_sensor_data
+        )
+        node.create_subscription(
+            CameraInfo, '/camera/camera_info', seen['info'].append, qos_profile_sensor_data
+        )
+        pub = node.create_publisher(JointTrajectory, '/arm_controller/joint_trajectory', reliable)
+        reset = node.create_client(ResetScene, '/sim_bridge/reset')
 
-    def spin_until(done, what):
-        wait_until(node, done, what, TIMEOUT_S)
+        def spin_until(done, what):
+            wait_until(node, done, what, TIMEOUT_S)
 
-    try:
         spin_until(lambda: all(seen.values()) and pub.get_subscription_count(), 'every topic')
         home = np.array(seen['joints'][-1].position)
         bad_limit = home.copy()
@@ -98,9 +95,6 @@ def main() -> int:
             )
         )
         return 0
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
 
 
 if __name__ == '__main__':

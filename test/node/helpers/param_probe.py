@@ -9,8 +9,7 @@ additional_constraints, integer and floating-point ranges. Every wait has a time
 import json
 import sys
 
-import rclpy
-from probe import spin_until
+from probe import probe_node, spin_until
 from rcl_interfaces.srv import DescribeParameters, ListParameters
 from rclpy.node import Node
 
@@ -27,9 +26,7 @@ def _call(node: Node, client, request):
 
 def main() -> int:
     target = sys.argv[1]
-    rclpy.init()
-    node = Node('param_probe')
-    try:
+    with probe_node('param_probe') as node:
         listed = _call(
             node,
             node.create_client(ListParameters, f'/{target}/list_parameters'),
@@ -53,9 +50,6 @@ def main() -> int:
             for d in described.descriptors
         }
         print(json.dumps(out))
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
     return 0
 
 

@@ -12,11 +12,10 @@ import json
 import sys
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped
 from icpi_interfaces.srv import GetTrajectory
+from probe import probe_node
 from probe import spin_until as wait_until
-from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -33,19 +32,19 @@ def main() -> int:
     task = load_tasks()['slide-gc']
     theta = np.array([0.15, 0.12, 0.3])
     plan = plan_motion(task.motion, ArmSpec(), theta, task.trial_duration_s)
-    rclpy.init()
-    node = Node('tracked_trial_probe')
-    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    truth, clock = [], []
-    node.create_subscription(PoseStamped, '/sim/object_pose', truth.append, reliable)
-    node.create_subscription(Clock, '/clock', lambda m: clock.append(seconds(m.clock)), reliable)
-    pub = node.create_publisher(JointTrajectory, '/arm_controller/joint_trajectory', reliable)
-    client = node.create_client(GetTrajectory, '/trajectory_tracker/get_trajectory')
+    with probe_node('tracked_trial_probe') as node:
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        truth, clock = [], []
+        node.create_subscription(PoseStamped, '/sim/object_pose', truth.append, reliable)
+        node.create_subscription(
+            Clock, '/clock', lambda m: clock.append(seconds(m.clock)), reliable
+        )
+        pub = node.create_publisher(JointTrajectory, '/arm_controller/joint_trajectory', reliable)
+        client = node.create_client(GetTrajectory, '/trajectory_tracker/get_trajectory')
 
-    def spin_until(done, what):
-        wait_until(node, done, what, TIMEOUT_S)
+        def spin_until(done, what):
+            wait_until(node, done, what, TIMEOUT_S)
 
-    try:
         spin_until(
             lambda: clock and pub.get_subscription_count() and client.service_is_ready(), 'graph'
         )
@@ -112,9 +111,6 @@ def main() -> int:
             )
         )
         return 0
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
 
 
 if __name__ == '__main__':

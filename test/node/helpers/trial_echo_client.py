@@ -11,13 +11,11 @@ import contextlib
 import json
 import sys
 
-import rclpy
 from icpi_interfaces.action import ExecuteTrial
 from icpi_interfaces.msg import TrialResult
 from icpi_interfaces.srv import ResetScene
-from probe import spin_until
+from probe import probe_node, spin_until
 from rclpy.action import ActionClient
-from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 TIMEOUT_S = 15.0
@@ -26,9 +24,7 @@ FEEDBACK_TOPIC = 'execute_trial/_action/feedback'
 
 def main() -> int:
     theta = [float(v) for v in sys.argv[1].split(',')]
-    rclpy.init()
-    node = Node('trial_echo_client')
-    try:
+    with probe_node('trial_echo_client') as node:
         received: list[TrialResult] = []
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         node.create_subscription(TrialResult, 'trial_results', received.append, qos)
@@ -83,9 +79,6 @@ def main() -> int:
             )
         )
         return 0
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
 
 
 if __name__ == '__main__':
