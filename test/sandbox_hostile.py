@@ -6,7 +6,7 @@ Each attack gets the real builtins and importer (os, socket, ctypes, subprocess)
 static check, through `icpi_ros.core.promptpo.sandbox.run_in_child(..., restricted=False)`, the path
 PromptPO uses otherwise. Every attack that succeeds returns a theta (so the result is ok) or
 raises with what it got (so it shows up in the reason). Used in-process by
-test/unit/test_sandbox_kernel.py, and as a script (`python sandbox_hostile.py JSON`) run by
+test/core/promptpo/test_sandbox_kernel.py, and as a script (`python sandbox_hostile.py JSON`) run by
 an unprivileged user: it prints {attack: {answer, stdout, stderr}} as JSON.
 """
 

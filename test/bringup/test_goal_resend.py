@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The improvement loop's resend of an unanswered ExecuteTrial goal, over the sim graph.
 
-Between the loop and the real executor sits a slow front (test/node/helpers/
+Between the loop and the real executor sits a slow front (test/nodes/helpers/
 late_trial_proxy.py): the first goal reaches the executor, and runs, only after the loop has
 given up waiting for its answer. Before this issue the loop resent it without canceling it,
 the resend was refused as busy and the run failed while the first trial ran unwatched.
@@ -38,7 +38,7 @@ def test_a_late_accepted_trial_is_watched_not_lost(tmp_path):
     with running_graph(bringup, 'resend_test') as client:
         proxy = bringup.graph.start(
             'late_trial_proxy',
-            [sys.executable, 'test/node/helpers/late_trial_proxy.py', '3.0'],
+            [sys.executable, 'test/nodes/helpers/late_trial_proxy.py', '3.0'],
             ready=r'\[late_trial_proxy\]: ready',
         )
         status, result = client.improve('slide-gc', [0.9, 0.03], max_iterations=2)

@@ -131,7 +131,7 @@ def test_bayes_opt_answers_from_the_run_history_across_a_restart(ros_graph):
 def test_parameter_choices_and_ranges_are_visible_to_describe(ros_graph):
     """What `ros2 param describe /icpi_planner improver` shows: the choices, not only prose."""
     planner = ros_graph.start('icpi_planner', ['icpi_planner'], ready=READY)
-    done = ros_graph.run([sys.executable, 'test/node/helpers/param_probe.py', 'icpi_planner'])
+    done = ros_graph.run([sys.executable, 'test/nodes/helpers/param_probe.py', 'icpi_planner'])
     assert done.returncode == 0, done.stderr
     described = json.loads(done.stdout)
     improver = described['improver']['additional_constraints']

@@ -32,7 +32,9 @@ def test_tracked_trial_matches_the_ground_truth(ros_graph, tmp_path):
     calibration = _calibrate(ros_graph, tmp_path)
     bridge = ros_graph.start('sim_bridge', ['sim_bridge'], ready=BRIDGE_READY, timeout=30)
     tracker = _start_tracker(ros_graph, calibration)
-    probe = ros_graph.run([sys.executable, 'test/node/helpers/tracked_trial_probe.py'], timeout=120)
+    probe = ros_graph.run(
+        [sys.executable, 'test/nodes/helpers/tracked_trial_probe.py'], timeout=120
+    )
     assert probe.returncode == 0, probe.stdout + probe.stderr
     got = json.loads(probe.stdout.strip().splitlines()[-1])
     assert got['success'], got

@@ -13,7 +13,7 @@ READY = r'\[sim_bridge\]: ready'
 
 def test_trajectory_moves_the_arm_and_the_camera_publishes(ros_graph):
     bridge = ros_graph.start('sim_bridge', ['sim_bridge'], ready=READY, timeout=30)
-    done = ros_graph.run([sys.executable, 'test/node/helpers/bridge_probe.py'], timeout=90)
+    done = ros_graph.run([sys.executable, 'test/nodes/helpers/bridge_probe.py'], timeout=90)
     assert done.returncode == 0, done.stdout + done.stderr
     got = json.loads(done.stdout.strip().splitlines()[-1])
 

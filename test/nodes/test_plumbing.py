@@ -7,7 +7,7 @@ import sys
 
 from icpi_interfaces.action import ExecuteTrial
 
-HELPERS = 'test/node/helpers'
+HELPERS = 'test/nodes/helpers'
 
 
 def _start_server(ros_graph):
