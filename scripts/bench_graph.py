@@ -5,13 +5,16 @@
 Used by scripts/bench.py (`--only ros_overhead,demo`); each starts real node processes.
 """
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +22,43 @@ from icpi_ros.core.bench.stats import describe, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMING_KEYS = ('overhead_s', 'cycle_s', 'reset_s', 'window_s', 'tracker_s', 'planner_call_s')
+
+
+@contextlib.contextmanager
+def _sim_graph() -> Iterator[tuple[Path, Any]]:
+    """Start the sim graph (slide-gc camera, knn_linear, RTF 1) in a temporary folder.
+
+    Yields the folder (its runs/ hold the records) and the started Bringup, with this
+    process's ROS client on the graph's domain; stops every node after, raising if one did
+    not stop cleanly.
+    """
+    from icpi_ros.graph.bringup import Bringup, use_graph_environment
+    from icpi_ros.graph.demo import calibrate_sim_camera
+    from icpi_ros.graph.description import sim_graph
+
+    with tempfile.TemporaryDirectory(prefix='icpi-bench-') as tmp:
+        work = Path(tmp)
+        calibration = calibrate_sim_camera('slide-gc', work / 'calibration.yaml')
+        bringup = Bringup(sim_graph(calibration, 'knn_linear', 1.0, work / 'runs'), work)
+        try:
+            bringup.start()
+            use_graph_environment(bringup)
+            yield work, bringup
+        finally:
+            problems = bringup.stop()
+            if problems:
+                raise RuntimeError('\n'.join(problems))
+
+
+def _improve(client, work: Path, goal: list[float], iterations: int, seed: int = 0) -> list:
+    """Run one Improve goal; return its run record's trial lines."""
+    from action_msgs.msg import GoalStatus
+
+    status, result = client.improve('slide-gc', goal, max_iterations=iterations, seed=seed)
+    if status != GoalStatus.STATUS_SUCCEEDED:
+        raise RuntimeError(f'run failed: {result.error_msg}')
+    path = work / 'runs' / result.run_id / 'trials.jsonl'
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def bench_ros_overhead(iterations: int = 21, runs: int = 2) -> dict:
@@ -29,38 +69,16 @@ def bench_ros_overhead(iterations: int = 21, runs: int = 2) -> dict:
     trial_timing). The first iteration of each run (graph warm-up, record creation) is
     reported apart.
     """
-    from icpi_ros.graph.bringup import Bringup, use_graph_environment
-    from icpi_ros.graph.demo import calibrate_sim_camera
-    from icpi_ros.graph.description import sim_graph
-
     lines, first = [], []
-    with tempfile.TemporaryDirectory(prefix='icpi-bench-') as tmp:
-        work = Path(tmp)
-        calibration = calibrate_sim_camera('slide-gc', work / 'calibration.yaml')
-        bringup = Bringup(sim_graph(calibration, 'knn_linear', 1.0, work / 'runs'), work)
-        try:
-            bringup.start()
-            use_graph_environment(bringup)
-            from action_msgs.msg import GoalStatus
+    with _sim_graph() as (work, _):
+        from icpi_ros.graph.client import ICPIClient
 
-            from icpi_ros.graph.client import ICPIClient
-
-            with ICPIClient(node_name='bench_overhead') as client:
-                for seed in range(runs):
-                    goal = np.random.default_rng(seed).uniform([0.72, -0.06], [0.98, 0.06])
-                    status, result = client.improve(
-                        'slide-gc', goal.tolist(), max_iterations=iterations, seed=seed
-                    )
-                    if status != GoalStatus.STATUS_SUCCEEDED:
-                        raise RuntimeError(f'run failed: {result.error_msg}')
-                    path = work / 'runs' / result.run_id / 'trials.jsonl'
-                    trials = [json.loads(line) for line in path.read_text().splitlines()]
-                    first.append(trials[0]['timing'])
-                    lines += [t['timing'] for t in trials[1:]]
-        finally:
-            problems = bringup.stop()
-            if problems:
-                raise RuntimeError('\n'.join(problems))
+        with ICPIClient(node_name='bench_overhead') as client:
+            for seed in range(runs):
+                goal = np.random.default_rng(seed).uniform([0.72, -0.06], [0.98, 0.06])
+                trials = _improve(client, work, goal.tolist(), iterations, seed)
+                first.append(trials[0]['timing'])
+                lines += [t['timing'] for t in trials[1:]]
     out = summary([t['overhead_s'] for t in lines])
     out['parts_ms'] = {k: summary([t[k] for t in lines]) for k in TIMING_KEYS}
     out['first_iteration_overhead_ms'] = [round(t['overhead_s'] * 1e3, 1) for t in first]
@@ -75,38 +93,18 @@ def bench_idle(seconds: float = 10.0, settle_s: float = 3.0, iterations: int = 4
     frames per simulated second of each trial window, from the run record), i.e. full rates
     come back when a trial starts.
     """
-    from icpi_ros.graph.bringup import Bringup, use_graph_environment
-    from icpi_ros.graph.demo import calibrate_sim_camera
-    from icpi_ros.graph.description import sim_graph
+    with _sim_graph() as (work, bringup):
+        time.sleep(settle_s)  # the bridge idles 0.5 s after start-up
+        processes = bringup.graph.processes
+        before = {p.name: p.cpu_seconds() for p in processes}
+        t0 = time.monotonic()
+        time.sleep(seconds)
+        wall = time.monotonic() - t0
+        cpu = {p.name: 100 * (p.cpu_seconds() - before[p.name]) / wall for p in processes}
+        from icpi_ros.graph.client import ICPIClient
 
-    with tempfile.TemporaryDirectory(prefix='icpi-bench-') as tmp:
-        work = Path(tmp)
-        calibration = calibrate_sim_camera('slide-gc', work / 'calibration.yaml')
-        bringup = Bringup(sim_graph(calibration, 'knn_linear', 1.0, work / 'runs'), work)
-        try:
-            bringup.start()
-            time.sleep(settle_s)  # the bridge idles 0.5 s after start-up
-            processes = bringup.graph.processes
-            before = {p.name: p.cpu_seconds() for p in processes}
-            t0 = time.monotonic()
-            time.sleep(seconds)
-            wall = time.monotonic() - t0
-            cpu = {p.name: 100 * (p.cpu_seconds() - before[p.name]) / wall for p in processes}
-            use_graph_environment(bringup)
-            from action_msgs.msg import GoalStatus
-
-            from icpi_ros.graph.client import ICPIClient
-
-            with ICPIClient(node_name='bench_idle') as client:
-                status, result = client.improve('slide-gc', [0.86, 0.03], max_iterations=iterations)
-            if status != GoalStatus.STATUS_SUCCEEDED:
-                raise RuntimeError(f'run failed: {result.error_msg}')
-            path = work / 'runs' / result.run_id / 'trials.jsonl'
-            trials = [json.loads(line) for line in path.read_text().splitlines()]
-        finally:
-            problems = bringup.stop()
-            if problems:
-                raise RuntimeError('\n'.join(problems))
+        with ICPIClient(node_name='bench_idle') as client:
+            trials = _improve(client, work, [0.86, 0.03], iterations)
     rates = []
     for trial in trials:
         stamps = trial['trajectory']['stamps']
