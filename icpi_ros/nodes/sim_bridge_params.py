@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from rclpy.node import Node
 
-from icpi_ros.core.sim.pacing import IDLE_AFTER_S
+from icpi_ros.core.sim.pacing import IDLE_AFTER_S, SETTLE_S
 from icpi_ros.core.tasks import TaskRegistry, load_tasks
 from icpi_ros.nodes.runtime import declare
 
@@ -94,10 +94,11 @@ def declare_params(node: Node) -> SimBridgeParams:
             node,
             'idle_rate_hz',
             2.0,
-            'When no trial is active, no trajectory runs and no reset is pending for '
-            f'{IDLE_AFTER_S:g} s: /clock, /joint_states, /sim/object_pose and the camera are '
-            'published at this rate and the simulation runs at most at real time; full rates '
-            'resume at once when a trial starts, a trajectory or a reset comes. 0: never idle.',
+            f'When no trial is active, no trajectory runs (nor ended < {SETTLE_S:g} s ago) and no '
+            f'reset is pending for {IDLE_AFTER_S:g} s: /clock, /joint_states, /sim/object_pose '
+            'and the camera are published at this rate and the simulation runs at most at real '
+            'time; full rates resume at once when a trial starts, a trajectory or a reset '
+            'comes. 0: never idle.',
             float_range=(0.0, 30.0),
         ),
         trial_active_topic=declare(

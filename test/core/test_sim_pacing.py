@@ -8,6 +8,7 @@ import pytest
 from icpi_ros.core.motion import JointPlan
 from icpi_ros.core.sim.pacing import (
     IDLE_AFTER_S,
+    SETTLE_S,
     IdleWatch,
     Pacer,
     StreamSchedule,
@@ -41,10 +42,11 @@ def test_the_bridge_idles_only_after_nothing_needed_full_rates_for_a_while():
     assert not watch.idle(False, 2.0)
 
 
-def test_a_trajectory_runs_from_its_start_for_its_duration():
+def test_a_trajectory_keeps_full_rates_until_what_it_struck_has_settled():
     plan = JointPlan(('a',), np.array([0.0, 2.0]), np.zeros((2, 1)), np.zeros((2, 1)))
     assert trajectory_running(plan, 10.0, 11.9)
-    assert not trajectory_running(plan, 10.0, 12.0)
+    assert trajectory_running(plan, 10.0, 12.0 + SETTLE_S - 0.01)
+    assert not trajectory_running(plan, 10.0, 12.0 + SETTLE_S)
     assert not trajectory_running(None, 10.0, 11.0)
 
 

@@ -16,6 +16,10 @@ from icpi_ros.core.motion import JointPlan
 
 # Wall seconds without a trial, a running trajectory or a reset before the bridge idles.
 IDLE_AFTER_S = 0.5
+# Simulated seconds a trajectory keeps full rates after its last point: what the arm struck
+# still moves (a puck slides, a ball rolls, a rope swings) and a camera watching it by hand,
+# without ~/trial_active, sees it at the full rate. Trial windows in tasks.yaml are <= 4 s.
+SETTLE_S = 4.0
 
 
 class IdleWatch:
@@ -49,8 +53,11 @@ class IdleWatch:
 
 
 def trajectory_running(plan: JointPlan | None, start: float, now: float) -> bool:
-    """Whether a trajectory (`plan`, started at sim time `start`) is still moving at `now`."""
-    return plan is not None and now < start + plan.duration
+    """Whether a trajectory (`plan`, from sim time `start`) or what it struck moves at `now`.
+
+    True from the trajectory's arrival until SETTLE_S after its last point.
+    """
+    return plan is not None and now < start + plan.duration + SETTLE_S
 
 
 def pace(realtime_factor: float, idle: bool) -> float:

@@ -16,8 +16,9 @@ from geometry_msgs.msg import PoseStamped
 from icpi_interfaces.srv import GetTrajectory
 from probe import probe_node
 from probe import spin_until as wait_until
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
+from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from icpi_ros.core.arm import ArmSpec
@@ -40,6 +41,15 @@ def main() -> int:
             Clock, '/clock', lambda m: clock.append(seconds(m.clock)), reliable
         )
         pub = node.create_publisher(JointTrajectory, '/arm_controller/joint_trajectory', reliable)
+        # As a trial client: full rates from now on (an idle bridge ticks /clock at 2 Hz, and a
+        # start read off it could be in the bridge's past).
+        latched = QoSProfile(
+            depth=1,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        )
+        active = node.create_publisher(Bool, '/trial_executor/trial_active', latched)
+        active.publish(Bool(data=True))
         client = node.create_client(GetTrajectory, '/trajectory_tracker/get_trajectory')
 
         def spin_until(done, what):
