@@ -27,7 +27,8 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ARROW = '->'
-_EXAMPLE = re.compile(r'^[-+\d. |]+->[-+\d. ]+$')
+# An example line; one from the robot's own trials starts with '* ' (episode memory).
+_EXAMPLE = re.compile(r'^(\* )?[-+\d. |]+->[-+\d. ]+$')
 
 
 def delta_from_prompt(prompt_text: str, nearest: int = 5) -> list[float]:

@@ -1,15 +1,22 @@
 # Copyright 2026 icpi_ros maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""Nearest examples of a query: a k-d tree over normalised [theta, e] (or [theta, s, g])."""
+"""Nearest examples of a query: a k-d tree over normalised [theta, e] (or [theta, s, g]).
+
+The episode's own hindsight examples (icpi_ros.core.episode_memory), when given, are searched
+together with the dataset: normalised with the dataset's statistics, compared by brute force
+(a few hundred rows) and merged with the tree's k nearest, so that the dataset's index is
+never rebuilt.
+"""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from icpi_ros.core.dataset import ImprovementDataset, load_dataset
+from icpi_ros.core.episode_memory import EpisodeExamples
 from icpi_ros.core.paths import data_dir
 from icpi_ros.core.tasks import TaskSpec
 from icpi_ros.core.validation import InvalidInput
@@ -30,10 +37,76 @@ def check_encoding(encoding: str) -> str:
 
 @dataclass(frozen=True)
 class Neighbours:
-    """Indices of retrieved examples from farthest to nearest, with their distances."""
+    """Indices of retrieved examples from farthest to nearest, with their distances.
+
+    `indices[r]` is a row of the dataset, or of the episode's examples where
+    `from_episode[r]` (all false when no episode was searched).
+    """
 
     indices: np.ndarray
     distances: np.ndarray
+    from_episode: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.from_episode is None:
+            object.__setattr__(self, 'from_episode', np.zeros(len(self.indices), dtype=bool))
+
+    @property
+    def dataset_indices(self) -> np.ndarray:
+        """Return the dataset rows among the neighbours, farthest first."""
+        return self.indices[~self.from_episode]
+
+    @property
+    def episode_indices(self) -> np.ndarray:
+        """Return the episode example rows among the neighbours, farthest first."""
+        return self.indices[self.from_episode]
+
+    def record(self, episode: EpisodeExamples | None = None) -> dict:
+        """Return what a planner step records of its neighbours (farthest first).
+
+        Args:
+            episode: the episode examples that were searched, if any.
+
+        Returns:
+            `neighbours`: the dataset's rows among them. When some are the episode's own
+            examples, also `episode_neighbours` (their trial pairs [i, j]: trial i relabelled
+            with trial j's outcome as the goal) and `episode_lines` (their positions among
+            the k, 0-based; in the llm's prompt, the example lines marked as the episode's).
+
+        """
+        details: dict = {'neighbours': self.dataset_indices.tolist()}
+        if episode is not None and self.from_episode.any():
+            details['episode_neighbours'] = episode.pairs[self.episode_indices].tolist()
+            details['episode_lines'] = np.flatnonzero(self.from_episode).tolist()
+        return details
+
+
+@dataclass(frozen=True)
+class ExampleRows:
+    """The rows of retrieved examples, farthest first, wherever each came from."""
+
+    theta: np.ndarray
+    outcome: np.ndarray
+    goal: np.ndarray
+    delta_theta: np.ndarray
+    from_episode: np.ndarray
+
+    @property
+    def error(self) -> np.ndarray:
+        """Relative errors e = outcome - goal."""
+        return self.outcome - self.goal
+
+    def __len__(self) -> int:
+        return int(self.theta.shape[0])
+
+    def blocks(self) -> dict[str, np.ndarray]:
+        """Return the rows by block name, like ImprovementDataset.blocks()."""
+        return {
+            'theta': self.theta,
+            'error': self.error,
+            'outcome': self.outcome,
+            'goal': self.goal,
+        }
 
 
 class ExampleIndex:
@@ -67,14 +140,57 @@ class ExampleIndex:
         error: np.ndarray,
         goal: np.ndarray | None = None,
         k: int = DEFAULT_K,
+        episode: EpisodeExamples | None = None,
     ) -> Neighbours:
-        """Return the k nearest examples (fewer if the dataset is smaller), farthest first."""
+        """Return the k nearest examples (fewer if there are fewer), farthest first.
+
+        Args:
+            theta: the query's theta.
+            error: the query's relative error.
+            goal: the query's goal (needed by the raw encoding).
+            k: how many examples.
+            episode: the episode's own examples, searched together with the dataset (at
+                equal distance a dataset example comes first).
+
+        Returns:
+            The neighbours; `from_episode` says which rows are the episode's.
+
+        Raises:
+            InvalidInput: k below 1, or the raw encoding without the goal.
+
+        """
         if k < 1:
             raise InvalidInput(f'k must be at least 1, got {k}')
-        k = min(k, len(self.dataset))
-        distances, indices = self._tree.query(self.query_features(theta, error, goal), k=k)
+        query = self.query_features(theta, error, goal)
+        distances, indices = self._tree.query(query, k=min(k, len(self.dataset)))
         distances, indices = np.atleast_1d(distances), np.atleast_1d(indices)
-        return Neighbours(indices=indices[::-1].copy(), distances=distances[::-1].copy())
+        if episode is None or not len(episode):
+            return Neighbours(indices=indices[::-1].copy(), distances=distances[::-1].copy())
+        own = np.linalg.norm(self.features(episode.blocks()) - query, axis=1)
+        distances = np.concatenate([distances, own])
+        indices = np.concatenate([indices, np.arange(len(episode))])
+        from_episode = np.arange(len(distances)) >= len(distances) - len(own)
+        order = np.argsort(distances, kind='stable')[:k][::-1]
+        return Neighbours(indices[order], distances[order], from_episode[order])
+
+    def rows(self, neighbours: Neighbours, episode: EpisodeExamples | None = None) -> ExampleRows:
+        """Return the rows of `neighbours` (from the dataset, and `episode` where marked).
+
+        Raises:
+            ValueError: a neighbour of the episode but no `episode` given.
+
+        """
+        mask = neighbours.from_episode
+        if mask.any() and episode is None:
+            raise ValueError('neighbours from the episode need the episode examples')
+        in_dataset = np.where(mask, 0, neighbours.indices)  # the episode's rows: replaced
+        picked = {}
+        for name in ('theta', 'outcome', 'goal', 'delta_theta'):
+            column = getattr(self.dataset, name)[in_dataset]
+            if mask.any():
+                column[mask] = getattr(episode, name)[neighbours.indices[mask]]
+            picked[name] = column
+        return ExampleRows(**picked, from_episode=mask.copy())
 
 
 class ExampleLibrary:

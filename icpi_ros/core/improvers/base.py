@@ -9,6 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
+from icpi_ros.core.episode_memory import EpisodeExamples, hindsight_examples
 from icpi_ros.core.errors import Failed
 from icpi_ros.core.llm import LLMConfig
 from icpi_ros.core.retrieval import DEFAULT_K, ExampleLibrary
@@ -61,6 +62,46 @@ class PolicyQuery:
             raise ImproverFailed('a run history needs the goal: send it with the error')
         return [float(np.linalg.norm(h.outcome - goal)) for h in self.history]
 
+    def episode_trials(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the episode's trials so far: the history, then this query's own trial.
+
+        Returns:
+            theta (n, d) and outcome (n, m), in order. The query's own trial is left out
+            when its outcome is not known (no goal: an error sent by hand).
+
+        """
+        thetas = [h.theta for h in self.history]
+        outcomes = [h.outcome for h in self.history]
+        goal = self.episode_goal()
+        if goal is not None:
+            thetas.append(self.theta)
+            outcomes.append(goal + self.error)
+        shape = (len(thetas), self.task.theta_dim), (len(outcomes), self.task.outcome_dim)
+        return (
+            np.asarray(thetas, dtype=float).reshape(shape[0]),
+            np.asarray(outcomes, dtype=float).reshape(shape[1]),
+        )
+
+    def episode_examples(self) -> EpisodeExamples:
+        """Return the episode memory: hindsight examples from `episode_trials()`."""
+        return hindsight_examples(*self.episode_trials())
+
+    def best_trial(self) -> tuple[int, np.ndarray, float] | None:
+        """Return the episode's best trial so far (the first on ties), or None.
+
+        Returns:
+            Its number among `episode_trials()`, its theta and its cost; None when the goal
+            is not known (an error sent by hand without it) or there is no trial.
+
+        """
+        goal = self.episode_goal()
+        thetas, outcomes = self.episode_trials()
+        if goal is None or not len(thetas):
+            return None
+        costs = np.linalg.norm(outcomes - goal, axis=1)
+        best = int(np.argmin(costs))
+        return best, thetas[best], float(costs[best])
+
 
 @dataclass(frozen=True)
 class Proposal:
@@ -86,6 +127,9 @@ class ImproverContext:
     k: int = DEFAULT_K
     encoding: str = 'error'
     examples: ExampleLibrary | None = None
+    # Search the episode's own trials (hindsight examples) together with the dataset; off:
+    # the dataset alone, as in the paper's protocol.
+    episode_memory: bool = True
     llm: LLMConfig | None = None
     # promptpo: candidate policies the LLM writes per round (each costs one trial).
     promptpo_candidates: int = 4

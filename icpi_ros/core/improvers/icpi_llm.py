@@ -9,6 +9,8 @@ text is sent again at `REPAIR_TEMPERATURE` so that the model can answer differen
 exchange is kept in the step's details (`exchanges`), also when the step fails.
 """
 
+import numpy as np
+
 from icpi_ros.core.answers import ResponseRejected, parse_delta
 from icpi_ros.core.improvers.base import ImproverContext, ImproverFailed, PolicyQuery, Proposal
 from icpi_ros.core.llm import Completion, LLMClient, LLMConfig, LLMError
@@ -48,6 +50,7 @@ class IcpiLLM:
         self._examples = context.examples
         self._k = context.k
         self._encoding = context.encoding
+        self._episode_memory = context.episode_memory
         self._config = context.llm or LLMConfig.from_env()
         try:
             self._client = LLMClient(self._config, context.stop, context.log)
@@ -70,14 +73,23 @@ class IcpiLLM:
         """Theta + the model's delta; every exchange with the model goes into the details."""
         task = query.task
         index = self._examples.index(task)
-        nb = index.nearest(query.theta, query.error, query.goal, self._k)
+        episode = query.episode_examples() if self._episode_memory else None
+        nb = index.nearest(query.theta, query.error, query.goal, self._k, episode)
+        rows = index.rows(nb, episode)
         prompt = build_prompt(
-            task, index.dataset, nb.indices, query.theta, query.error, query.goal, self._encoding
+            task,
+            rows,
+            np.arange(len(rows)),
+            query.theta,
+            query.error,
+            query.goal,
+            self._encoding,
+            from_episode=rows.from_episode,
         )
         chat = self._config.api == 'chat'
         exchanges: list[dict] = []
         details = {
-            'neighbours': nb.indices.tolist(),
+            **nb.record(episode),
             'api': self._config.api,
             **({'messages': prompt.messages} if chat else {'prompt': prompt.completion_text}),
             'prompt_tokens_estimate': estimate_tokens(prompt.text),

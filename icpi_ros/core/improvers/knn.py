@@ -1,11 +1,15 @@
 # Copyright 2026 icpi_ros maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""Nearest-neighbour baselines on the improvement dataset: KNN-5 (mean) and linear KNN-20."""
+"""Nearest-neighbour baselines on the improvement dataset: KNN-5 (mean) and linear KNN-20.
+
+Both search the episode's own hindsight examples together with the dataset when the context
+has `episode_memory` on (icpi_ros.core.episode_memory).
+"""
 
 import numpy as np
 
 from icpi_ros.core.improvers.base import ImproverContext, ImproverFailed, PolicyQuery, Proposal
-from icpi_ros.core.retrieval import ENCODING_BLOCKS, ExampleIndex, Neighbours
+from icpi_ros.core.retrieval import ENCODING_BLOCKS, ExampleIndex, ExampleRows, Neighbours
 
 # Ridge on the local linear fit (normalised features); 0.1 beat 0.01 and 0.001 on slide-gc
 # and roll-gc (mean final cost over 10 goals), and keeps 20 points in 5-D well-posed.
@@ -13,7 +17,7 @@ RIDGE = 0.1
 
 
 class _NearestExamples:
-    """Shared plumbing: the library, k, and the details every KNN proposal records."""
+    """Shared plumbing: the library, k, episode memory, and what every KNN step records."""
 
     name = ''
     default_k = 0
@@ -22,19 +26,19 @@ class _NearestExamples:
         if context.examples is None:
             raise ImproverFailed(f'{self.name} needs an improvement dataset')
         self._examples = context.examples
+        self._episode_memory = context.episode_memory
         self.k = k or self.default_k
 
-    def _neighbours(self, query: PolicyQuery) -> tuple[ExampleIndex, Neighbours]:
+    def _neighbours(self, query: PolicyQuery) -> tuple[ExampleIndex, Neighbours, ExampleRows, dict]:
+        """Return the index, the k nearest examples, their rows and the details to record."""
         index = self._examples.index(query.task)
-        return index, index.nearest(query.theta, query.error, query.goal, self.k)
-
-    @staticmethod
-    def _details(neighbours: Neighbours, delta: np.ndarray) -> dict:
-        return {
-            'neighbours': neighbours.indices.tolist(),
+        episode = query.episode_examples() if self._episode_memory else None
+        neighbours = index.nearest(query.theta, query.error, query.goal, self.k, episode)
+        details = {
+            **neighbours.record(episode),
             'distances': np.round(neighbours.distances, 6).tolist(),
-            'delta_theta': delta.tolist(),
         }
+        return index, neighbours, index.rows(neighbours, episode), details
 
 
 class KnnMean(_NearestExamples):
@@ -45,9 +49,9 @@ class KnnMean(_NearestExamples):
 
     def propose(self, query: PolicyQuery) -> Proposal:
         """Theta + mean delta of the nearest examples."""
-        index, nb = self._neighbours(query)
-        delta = index.dataset.delta_theta[nb.indices].mean(axis=0)
-        return Proposal(query.theta + delta, self._details(nb, delta))
+        _index, _neighbours, rows, details = self._neighbours(query)
+        delta = rows.delta_theta.mean(axis=0)
+        return Proposal(query.theta + delta, {**details, 'delta_theta': delta.tolist()})
 
 
 class KnnLinear(_NearestExamples):
@@ -68,10 +72,10 @@ class KnnLinear(_NearestExamples):
 
     def propose(self, query: PolicyQuery) -> Proposal:
         """Return theta + the local linear model's change for the query's error."""
-        index, nb = self._neighbours(query)
-        data, norm = index.dataset, index.dataset.normalisation
+        index, _neighbours, examples, details = self._neighbours(query)
+        norm = index.dataset.normalisation
         blocks = ENCODING_BLOCKS[index.encoding]
-        rows = {b: v[nb.indices] for b, v in data.blocks().items()}
+        rows = examples.blocks()
         zero = np.zeros_like(query.error)
         # Reference point: the query's theta (and goal), zero error (outcome = goal).
         goal = query.goal if query.goal is not None else zero
@@ -84,7 +88,7 @@ class KnnLinear(_NearestExamples):
         }
         a = np.hstack([norm.apply(b, rows[b]) - norm.apply(b, reference[b]) for b in blocks])
         x = np.hstack([norm.apply(b, at_query[b]) - norm.apply(b, reference[b]) for b in blocks])
-        y = data.delta_theta[nb.indices]
+        y = examples.delta_theta
         coef = np.linalg.solve(a.T @ a + len(a) * RIDGE * np.eye(a.shape[1]), a.T @ y)
         delta = x @ coef
-        return Proposal(query.theta + delta, self._details(nb, delta))
+        return Proposal(query.theta + delta, {**details, 'delta_theta': delta.tolist()})
