@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Episode memory: hindsight relabelling of the run's own trials, searched with the dataset.
 
-Also the switch that turns it off: the paper's improvers, as
+Also the switch that turns it (and knn_linear's stability) off: the paper's improvers, as
 they answered before it existed; and a resumed run rebuilding the same memory.
 """
 
@@ -33,7 +33,7 @@ TRIALS = [
     ((0.031, 0.117, 0.302), (0.858, 0.031)),
     ((0.032, 0.118, 0.301), (0.8585, 0.0302)),
 ]
-PAPER = {'episode_memory': False}
+PAPER = {'episode_memory': False, 'hold_below_m': 0.0, 'local_fit': False}
 
 
 def _library() -> ExampleLibrary:
@@ -248,3 +248,27 @@ def test_a_resumed_run_rebuilds_the_same_memory():
     first, second = query.episode_examples(), again.episode_examples()
     for name in ('theta', 'outcome', 'goal', 'delta_theta', 'pairs'):
         np.testing.assert_array_equal(getattr(first, name), getattr(second, name))
+
+
+def test_knn_linear_keeps_a_good_theta_once_a_step_from_it_failed():
+    improver = make_improver('knn_linear', ImproverContext(examples=_library()))
+    good = [((0.03, 0.116, 0.303), tuple(GOAL + [0.0004, 0.0003]))]  # 0.5 mm
+    worse = ((0.031, 0.117, 0.302), tuple(GOAL + [0.001, -0.0012]))
+    # The good trial is the query's own: step on from it.
+    stepped = improver.propose(_query(good))
+    assert 'held_trial' not in stepped.details
+    # The step from it failed: back to the good theta, and there it stays.
+    held = improver.propose(_query([*good, worse]))
+    np.testing.assert_array_equal(held.theta, good[0][0])
+    assert held.details == {
+        'held_trial': 0,
+        'held_cost': pytest.approx(0.0005),
+        'hold_below_m': 0.001,
+    }
+    again = improver.propose(_query([*good, worse, good[0]]))
+    np.testing.assert_array_equal(again.theta, good[0][0])
+    # Above the floor the step goes on; with the floor at 0 it always does.
+    far = [((0.03, 0.116, 0.303), tuple(GOAL + [0.004, 0.003])), worse]
+    assert 'held_trial' not in improver.propose(_query(far)).details
+    never = make_improver('knn_linear', ImproverContext(examples=_library(), hold_below_m=0))
+    assert 'held_trial' not in never.propose(_query([*good, worse])).details
