@@ -45,6 +45,7 @@ def loopback():
         ('knn_mean', 0.03, 0.02),
         ('llm', 0.03, 0.02),
         ('bayes_opt', None, 0.1),
+        ('gp_model', 0.01, 0.01),
         ('random_shooting', None, 0.15),
     ],
 )

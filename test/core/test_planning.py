@@ -103,6 +103,6 @@ def test_random_shooting_is_reproducible_by_seed():
 
 def test_unknown_improver():
     with pytest.raises(
-        InvalidInput, match="unknown improver 'magic'; available: bayes_opt, knn_linear"
+        InvalidInput, match="unknown improver 'magic'; available: bayes_opt, gp_model, knn_linear"
     ):
         make_improver('magic')

@@ -135,7 +135,7 @@ def test_parameter_choices_and_ranges_are_visible_to_describe(ros_graph):
     assert done.returncode == 0, done.stderr
     described = json.loads(done.stdout)
     improver = described['improver']['additional_constraints']
-    assert improver.startswith('one of: auto, bayes_opt, knn_linear')
+    assert improver.startswith('one of: auto, bayes_opt, gp_model, knn_linear')
     assert 'none' in described['fallback_improver']['additional_constraints']
     assert described['llm.api']['additional_constraints'] == 'one of: chat, completions'
     assert described['k']['integer_range'] == [[1, 200]]

@@ -23,6 +23,7 @@ IMPROVERS: dict[str, str] = {
     'knn_mean': 'icpi_ros.core.improvers.knn:KnnMean',
     'random_shooting': 'icpi_ros.core.improvers.random_shooting:RandomShooting',
     'bayes_opt': 'icpi_ros.core.improvers.bayes_opt:BayesOpt',
+    'gp_model': 'icpi_ros.core.improvers.gp_model:GpModel',
     'promptpo': 'icpi_ros.core.promptpo.improver:PromptPO',
 }
 LLM = 'llm'
