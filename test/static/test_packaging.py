@@ -36,6 +36,7 @@ DECLARED_AS = {
     'PIL': 'python3-pil',
     'tqdm': 'python3-tqdm',
     'bayes_opt': 'bayesian-optimization',
+    'sklearn': 'python3-sklearn',
 }
 
 
