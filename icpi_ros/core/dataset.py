@@ -52,22 +52,15 @@ class Normalisation:
         }
 
 
-@dataclass
-class ImprovementDataset:
-    """Examples of one task: at theta the outcome missed the goal by error; delta_theta fixed it."""
+class ExampleBlocks:
+    """Rows of examples by block: what a dataset, an episode's examples and retrieved rows share.
 
-    task: str
-    theta_names: tuple[str, ...]
-    outcome_names: tuple[str, ...]
-    theta: np.ndarray  # (N, d)
-    outcome: np.ndarray  # (N, m) what theta produced
-    goal: np.ndarray  # (N, m) the goal it is scored against (relabelled in hindsight)
-    delta_theta: np.ndarray  # (N, d) the change that reaches the goal
-    provenance: dict = field(default_factory=dict)
-    normalisation: Normalisation = field(init=False)
+    Subclasses hold `theta` (N, d), `outcome` (N, m) and `goal` (N, m).
+    """
 
-    def __post_init__(self) -> None:
-        self.normalisation = Normalisation.fit(self.blocks())
+    theta: np.ndarray
+    outcome: np.ndarray
+    goal: np.ndarray
 
     @property
     def error(self) -> np.ndarray:
@@ -85,6 +78,24 @@ class ImprovementDataset:
             'outcome': self.outcome,
             'goal': self.goal,
         }
+
+
+@dataclass
+class ImprovementDataset(ExampleBlocks):
+    """Examples of one task: at theta the outcome missed the goal by error; delta_theta fixed it."""
+
+    task: str
+    theta_names: tuple[str, ...]
+    outcome_names: tuple[str, ...]
+    theta: np.ndarray  # (N, d)
+    outcome: np.ndarray  # (N, m) what theta produced
+    goal: np.ndarray  # (N, m) the goal it is scored against (relabelled in hindsight)
+    delta_theta: np.ndarray  # (N, d) the change that reaches the goal
+    provenance: dict = field(default_factory=dict)
+    normalisation: Normalisation = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.normalisation = Normalisation.fit(self.blocks())
 
     def check_task(self, task: TaskSpec) -> None:
         """Raise InvalidInput unless this dataset was made for `task` (name and dimensions)."""

@@ -15,16 +15,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from icpi_ros.core.dataset import ExampleBlocks
+
 # Trials of an episode made into examples at most, the most recent kept: n trials give
 # n (n - 1) examples (64: 4,032).
 MAX_TRIALS = 64
 
 
 @dataclass(frozen=True)
-class EpisodeExamples:
+class EpisodeExamples(ExampleBlocks):
     """Hindsight examples of one episode; `pairs[r]` = (i, j): example r is trial i relabelled.
 
-    Trial numbers count the episode's trials in order (0: its first trial).
+    Trial numbers count the episode's trials in order (0: its first trial). `error` is
+    e = s_i - s_j.
     """
 
     theta: np.ndarray  # (P, d) theta_i
@@ -32,23 +35,6 @@ class EpisodeExamples:
     goal: np.ndarray  # (P, m) s_j, the relabelled goal
     delta_theta: np.ndarray  # (P, d) theta_j - theta_i
     pairs: np.ndarray  # (P, 2) trial numbers (i, j)
-
-    @property
-    def error(self) -> np.ndarray:
-        """Relative errors e = s_i - s_j, (P, m)."""
-        return self.outcome - self.goal
-
-    def __len__(self) -> int:
-        return int(self.theta.shape[0])
-
-    def blocks(self) -> dict[str, np.ndarray]:
-        """Return the example arrays by block name, like ImprovementDataset.blocks()."""
-        return {
-            'theta': self.theta,
-            'error': self.error,
-            'outcome': self.outcome,
-            'goal': self.goal,
-        }
 
 
 def hindsight_examples(

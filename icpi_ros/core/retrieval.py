@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
-from icpi_ros.core.dataset import ImprovementDataset, load_dataset
+from icpi_ros.core.dataset import ExampleBlocks, ImprovementDataset, load_dataset
 from icpi_ros.core.episode_memory import EpisodeExamples
 from icpi_ros.core.paths import data_dir
 from icpi_ros.core.tasks import TaskSpec
@@ -82,7 +82,7 @@ class Neighbours:
 
 
 @dataclass(frozen=True)
-class ExampleRows:
+class ExampleRows(ExampleBlocks):
     """The rows of retrieved examples, farthest first, wherever each came from."""
 
     theta: np.ndarray
@@ -90,23 +90,6 @@ class ExampleRows:
     goal: np.ndarray
     delta_theta: np.ndarray
     from_episode: np.ndarray
-
-    @property
-    def error(self) -> np.ndarray:
-        """Relative errors e = outcome - goal."""
-        return self.outcome - self.goal
-
-    def __len__(self) -> int:
-        return int(self.theta.shape[0])
-
-    def blocks(self) -> dict[str, np.ndarray]:
-        """Return the rows by block name, like ImprovementDataset.blocks()."""
-        return {
-            'theta': self.theta,
-            'error': self.error,
-            'outcome': self.outcome,
-            'goal': self.goal,
-        }
 
 
 class ExampleIndex:

@@ -69,23 +69,10 @@ def test_improver_reduces_cost(runner, loopback, name, final_below, best_below):
     # Each iteration names the improver that produced its theta (none for theta0).
     assert result.iterations[0].improver == ''
     assert all(it.improver == name for it in result.iterations[1:])
-
-
-def test_the_offline_default_stays_at_a_good_theta(runner):
-    """Episode memory and the hold: knn_linear gets under 1 mm and does not walk away."""
-    context = ImproverContext(seed=4, examples=ExampleLibrary())
-    result = improve(
-        TASK,
-        lambda t: runner.run(t, GOAL).outcome,
-        GOAL,
-        BAD_START,
-        make_improver('knn_linear', context),
-        iterations=20,
-    )
-    costs = result.costs
-    assert costs[-1] == min(costs) < 0.001, costs
-    assert np.mean(costs[-5:]) < 0.0015, costs
-    assert any('held_trial' in it.details for it in result.iterations), costs
+    if name == 'knn_linear':  # the offline default gets under 1 mm and does not walk away
+        assert costs[-1] == min(costs) < 0.001, costs
+        assert np.mean(costs[-5:]) < 0.0015, costs
+        assert any('held_trial' in it.details for it in result.iterations), costs
 
 
 def test_tolerance_stops_early_and_bad_arguments(runner):
