@@ -133,7 +133,7 @@ class ExampleIndex:
             goal: the query's goal (needed by the raw encoding).
             k: how many examples.
             episode: the episode's own examples, searched together with the dataset (at
-                equal distance a dataset example comes first).
+                equal distance the dataset's example is kept first).
 
         Returns:
             The neighbours; `from_episode` says which rows are the episode's.
