@@ -138,9 +138,10 @@ def _dataset(size: int):
 
 def bench_planner(improver: str, size: int, repeats: int = 3000) -> dict:
     """Time one planner step without the LLM call on a dataset of `size` examples."""
+    from icpi_ros.core.answers import parse_delta
     from icpi_ros.core.improvers import ImproverContext, make_improver
     from icpi_ros.core.planning import next_policy
-    from icpi_ros.core.prompt import build_prompt, estimate_tokens, parse_delta
+    from icpi_ros.core.prompt import build_prompt, estimate_tokens
     from icpi_ros.core.retrieval import ExampleLibrary
 
     task, dataset = _dataset(size)

@@ -51,6 +51,7 @@ def _cmd_improve(args: argparse.Namespace) -> int:
         promptpo_candidates=args.promptpo_candidates,
         log=lambda message: print(f'icpi improve: {message}', file=sys.stderr),
         promptpo_sandbox=args.promptpo_sandbox,
+        episode_memory=args.episode_memory,
     )
     improver = make_improver(name, context)
     fallback_name = resolve_fallback(args.fallback, name, task.name, context.examples)
@@ -161,6 +162,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default='kernel',
         help='promptpo: isolation of LLM-written code; kernel (default): bubblewrap + seccomp, '
         'refuses to run without them; rlimits: weaker (Python checks and rlimits), warned',
+    )
+    p.add_argument(
+        '--no-episode-memory',
+        dest='episode_memory',
+        action='store_false',
+        help="search the dataset alone, not also the run's own trials relabelled in hindsight",
     )
     p.add_argument('--llm-base-url', default='', help='default: $OPENAI_BASE_URL')
     p.add_argument('--llm-model', default='', help='default: $ICPI_LLM_MODEL or gpt-4o')

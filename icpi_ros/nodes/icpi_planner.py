@@ -53,6 +53,7 @@ class IcpiPlanner(Node):
             llm=params.llm,
             promptpo_candidates=params.promptpo_candidates,
             promptpo_sandbox=params.promptpo_sandbox,
+            episode_memory=params.episode_memory,
             stop=stop_requested(),
             log=self.get_logger().warning,
         )

@@ -36,6 +36,7 @@ class IcpiPlannerParams:
     llm: LLMConfig  # llm.*, unset endpoint and model filled from the environment
     promptpo_candidates: int
     promptpo_sandbox: str
+    episode_memory: bool
 
 
 def declare_params(node: Node) -> IcpiPlannerParams:
@@ -119,6 +120,14 @@ def declare_params(node: Node) -> IcpiPlannerParams:
         read_only=True,
         choices=list(ISOLATIONS),
     )
+    episode_memory = declare(
+        node,
+        'episode_memory',
+        True,
+        "Search the run's own trials, relabelled in hindsight, with the dataset (knn_mean, "
+        "knn_linear, llm; the prompt marks them '* '). false: the dataset alone.",
+        read_only=True,
+    )
     return IcpiPlannerParams(
         tasks_file=tasks_file,
         improver=improver,
@@ -130,6 +139,7 @@ def declare_params(node: Node) -> IcpiPlannerParams:
         llm=llm,
         promptpo_candidates=promptpo_candidates,
         promptpo_sandbox=promptpo_sandbox,
+        episode_memory=episode_memory,
     )
 
 
