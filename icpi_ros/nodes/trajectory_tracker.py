@@ -138,7 +138,12 @@ class TrajectoryTracker(Node):
         now = time.monotonic()
         if now - self._last_error_log.get(message, -np.inf) >= ERROR_LOG_PERIOD_S:
             self._last_error_log[message] = now
-            (self.get_logger().warning if warning else self.get_logger().error)(message)
+            # One call site per severity: rclpy refuses a site whose severity changes
+            # ("Logger severity cannot be changed between calls").
+            if warning:
+                self.get_logger().warning(message)
+            else:
+                self.get_logger().error(message)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         key = (msg.width, msg.height, tuple(msg.k), tuple(msg.d))

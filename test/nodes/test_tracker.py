@@ -81,6 +81,25 @@ for _ in range(40):
 """
 
 
+def test_a_warning_then_an_error_from_the_same_report(ros_graph, tmp_path):
+    """Images before camera info (a warning), then bad images (an error): both logged.
+
+    rclpy refuses a logging call site whose severity changes; the tracker died of it.
+    """
+    tracker = _start_tracker(ros_graph, _calibrate(ros_graph, tmp_path))
+    code = BAD_IMAGES.replace('ENCODING', repr('mono8')).replace('STEP', '640')
+    code = code.replace('RELIABILITY', 'RELIABLE')
+    code = code.replace(
+        'for _ in range(40):\n    info.publish(cam)',
+        'for i in range(40):\n    i > 10 and info.publish(cam)',
+    )
+    assert 'i > 10 and info.publish(cam)' in code
+    assert ros_graph.run([sys.executable, '-c', code], timeout=60).returncode == 0
+    tracker.wait_for_output('waiting for camera info')
+    tracker.wait_for_output("image refused: .*unsupported image encoding 'mono8'")
+    tracker.assert_clean_exit(tracker.stop())
+
+
 @pytest.mark.parametrize('reliability', ['reliable', 'best_effort'])
 def test_bad_images_are_refused_with_the_reason(ros_graph, tmp_path, reliability):
     """A camera publishing both topics with one QoS is heard whole with that setting."""
