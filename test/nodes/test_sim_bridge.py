@@ -17,9 +17,11 @@ def test_trajectory_moves_the_arm_and_the_camera_publishes(ros_graph):
     assert done.returncode == 0, done.stdout + done.stderr
     got = json.loads(done.stdout.strip().splitlines()[-1])
 
-    # The good trajectory turned the base by 0.3 rad in about 1 s of simulated time.
+    # The good trajectory turned the base by 0.3 rad in about 1 s of simulated time, starting at
+    # its stamp, not before.
     np.testing.assert_allclose(np.array(got['final']) - got['home'], [0.3, 0, 0, 0], atol=0.01)
     assert 0.8 <= got['move_sim_s'] <= 1.6
+    assert got['moved_before_start'] == []
     # The three bad ones were refused, with the reason in the log, and the sim kept running.
     for reason in ('unknown joints', 'joint elbow = 5.000', 'strictly increase'):
         bridge.wait_for_output(f'rejected trajectory: .*{reason}')

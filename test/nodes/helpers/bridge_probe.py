@@ -4,8 +4,10 @@
 
 Usage: bridge_probe.py
 Sends three malformed trajectories (unknown joint, over a joint limit, times going back),
-then one that turns base_yaw by +0.3 rad in 1 s, and reports what /joint_states, /clock,
-/camera/image_raw, /camera/camera_info and /sim/object_pose showed, plus two ResetScene calls.
+then one that turns base_yaw by +0.3 rad in 1 s, stamped to start 1.5 s ahead on /clock, and
+reports what /joint_states, /clock, /camera/image_raw, /camera/camera_info and /sim/object_pose
+showed, plus two ResetScene calls. Times of the move come from the joint states' own stamps (the
+simulated time of each state): the last message a subscription has taken can lag another's.
 """
 
 import json
@@ -26,8 +28,14 @@ TIMEOUT_S = 30.0
 JOINTS = ['base_yaw', 'shoulder', 'elbow', 'wrist']
 
 
-def trajectory(names, points):
+def stamp_s(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def trajectory(names, points, start_s: float = 0.0):
     msg = JointTrajectory(joint_names=names)
+    msg.header.stamp.sec = int(start_s)
+    msg.header.stamp.nanosec = int((start_s - int(start_s)) * 1e9)
     for t, q in points:
         sec = int(t)
         msg.points.append(
@@ -65,11 +73,14 @@ def main() -> int:
         pub.publish(trajectory(JOINTS, [(1.0, bad_limit)]))
         pub.publish(trajectory(JOINTS, [(1.0, home), (0.5, home)]))
         target = home + np.array([0.3, 0.0, 0.0, 0.0])
-        pub.publish(trajectory(JOINTS, [(1.0, target)]))
-        start_clock = seen['clock'][-1].clock
+        # Idle, /clock comes at 2 Hz: 1.5 s ahead of the last tick seen is still ahead on arrival.
+        start_s = stamp_s(seen['clock'][-1].clock) + 1.5
+        pub.publish(trajectory(JOINTS, [(1.0, target)], start_s))
         spin_until(lambda: abs(seen['joints'][-1].position[0] - target[0]) < 0.01, 'the move')
-        moved_clock = seen['clock'][-1].clock
         n_images = len(seen['images'])
+        states = [(stamp_s(m.header.stamp), m.position[0]) for m in seen['joints']]
+        reached_s = min(t for t, q in states if abs(q - target[0]) < 0.01)
+        early = [t for t, q in states if t < start_s and abs(q - home[0]) > 1e-3]
 
         spin_until(reset.service_is_ready, 'reset service')
         bad = reset.call_async(ResetScene.Request(task='nope'))
@@ -82,8 +93,8 @@ def main() -> int:
                 {
                     'home': home.tolist(),
                     'final': list(seen['joints'][-1].position),
-                    'move_sim_s': (moved_clock.sec + moved_clock.nanosec * 1e-9)
-                    - (start_clock.sec + start_clock.nanosec * 1e-9),
+                    'move_sim_s': reached_s - start_s,
+                    'moved_before_start': early,
                     'images_during_move': n_images,
                     'image': [image.height, image.width, image.encoding, image.step],
                     'image_mean': float(np.frombuffer(image.data, np.uint8).mean()),
