@@ -6,10 +6,13 @@
 and fsyncs the folder: a crash or an error at any point leaves the old file or the new one,
 never a mix. `append_synced` appends to a line file (a run's trials.jsonl) and returns only once
 the bytes are on disk; a failed append is cut back, so no half line is left behind.
+`append_then_sync` writes at once and fsyncs in a thread: the line survives a crash of the
+process at once (it is in the kernel), and the disk has it when `PendingSync.wait()` returns.
 """
 
 import os
 import secrets
+import threading
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
@@ -56,6 +59,78 @@ def write_atomic(path: Path | str, data: Content) -> Path:
     return path
 
 
+class PendingSync:
+    """The fsync of an appended line, running in a thread; `wait()` for it."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd, self._error = fd, None
+        self._thread = threading.Thread(target=self._sync, name='fsync', daemon=True)
+        self._thread.start()
+
+    def _sync(self) -> None:
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            self._error = exc
+        finally:
+            os.close(self._fd)
+
+    def wait(self) -> None:
+        """Return once the line is on disk.
+
+        Raises:
+            OSError: The fsync failed.
+
+        """
+        self._thread.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+
+def append_then_sync(path: Path | str, data: bytes) -> PendingSync:
+    """Append `data` to an existing file now; fsync it in a thread.
+
+    Args:
+        path: The file to append to; it must exist.
+        data: The bytes to append (whole lines, each ending with a newline).
+
+    Returns:
+        The pending fsync: `wait()` returns once the bytes are on disk.
+
+    Raises:
+        OSError: The write failed; the file is cut back to its size before the call.
+
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        _write_all_or_cut(fd, data)
+    except BaseException:
+        os.close(fd)
+        raise
+    return PendingSync(fd)
+
+
+def _write_all_or_cut(fd: int, data: bytes) -> int:
+    """Write all of `data` to `fd`; return the file's size before (cut back to it on failure)."""
+    size = os.fstat(fd).st_size
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException:  # also KeyboardInterrupt: never leave half a line behind
+        _cut(fd, size)
+        raise
+    return size
+
+
+def _cut(fd: int, size: int) -> None:
+    """Cut the file of `fd` back to `size` bytes (best effort: this is already a failure)."""
+    with suppress(OSError):
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+
+
 def append_synced(path: Path | str, data: bytes) -> None:
     """Append `data` to an existing file and fsync it; on failure cut the file back.
 
@@ -71,16 +146,11 @@ def append_synced(path: Path | str, data: bytes) -> None:
     # Unbuffered: nothing is left in a buffer to be flushed after a failed write is undone.
     fd = os.open(path, os.O_WRONLY | os.O_APPEND)
     try:
-        size = os.fstat(fd).st_size
+        size = _write_all_or_cut(fd, data)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
             os.fsync(fd)
-        except BaseException:  # also KeyboardInterrupt: never leave half a line behind
-            with suppress(OSError):
-                os.ftruncate(fd, size)
-                os.fsync(fd)
+        except BaseException:
+            _cut(fd, size)
             raise
     finally:
         os.close(fd)

@@ -30,7 +30,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from icpi_ros.core.files import append_synced, fsync_dir, truncate_synced, write_atomic
+from icpi_ros.core.files import (
+    PendingSync,
+    append_synced,
+    append_then_sync,
+    fsync_dir,
+    truncate_synced,
+    write_atomic,
+)
 from icpi_ros.core.plots import costs_png
 from icpi_ros.core.run_lines import (
     append_line,
@@ -102,6 +109,7 @@ class RunRecord:
         self.run_id = run_id
         self.config = config
         self._count = count  # trials on disk; kept so that append does not re-read the file
+        self._pending: PendingSync | None = None  # the last line's fsync, if still running
 
     def __repr__(self) -> str:
         return f'RunRecord({str(self.path)!r}, trials={self._count})'
@@ -240,17 +248,23 @@ class RunRecord:
         self._count = len(trials)
         return trials
 
-    def append(self, trial: Mapping[str, Any]) -> None:
+    def append(self, trial: Mapping[str, Any], wait: bool = True) -> None:
         """Append one trial line and fsync it; return only once it is on disk.
 
         `trial` needs `iteration` (the next one: `next_iteration()`) and a finite `cost`;
-        every other key is stored as given (numpy arrays become lists).
+        every other key is stored as given (numpy arrays become lists). With `wait=False` the
+        line is written at once (a crash of this process keeps it) and the fsync finishes in
+        a thread (the loop overlaps it with the planner call): the next append, the summary
+        and `wait_synced()` wait for it.
 
         Raises:
             InvalidInput: if the iteration repeats or skips one, the cost is missing or not
                 finite, or the trial is not JSON-friendly.
+            OSError: the write, or the fsync of the previous line appended with wait=False,
+                failed.
 
         """
+        self.wait_synced()
         if not isinstance(trial, Mapping):
             raise InvalidInput(f'trial: expected a mapping, got {type(trial).__name__}')
         line = check_trial_line(trial, self._count, 'trial')
@@ -258,8 +272,17 @@ class RunRecord:
             data = (dumps(line) + '\n').encode()
         except InvalidInput as exc:
             raise InvalidInput(f'trial {line["iteration"]}: {exc}') from None
-        append_synced(self.trials_path, data)
+        if wait:
+            append_synced(self.trials_path, data)
+        else:
+            self._pending = append_then_sync(self.trials_path, data)
         self._count += 1
+
+    def wait_synced(self) -> None:
+        """Return once every appended trial line is on disk (OSError if an fsync failed)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.wait()
 
     def append_failed(self, trial: Mapping[str, Any]) -> None:
         """Record a trial that ended without a result, with its status; fsynced.
@@ -290,6 +313,7 @@ class RunRecord:
             raise InvalidInput(f'status: expected a non-empty string, got {status!r}')
         if not isinstance(message, str):
             raise InvalidInput(f'message: expected a string, got {type(message).__name__}')
+        self.wait_synced()
         trials = self.trials()
         summary = {
             'run_id': self.run_id,

@@ -198,12 +198,12 @@ class ImproveRun:
         return step
 
     def _on_trial(self, iteration: Iteration) -> None:
-        """Record the trial of `iteration` (fsynced) before the loop goes on."""
+        """Record the trial of `iteration` before the loop goes on (fsynced meanwhile)."""
         now = time.monotonic()
         done = executed_trial(self.results[iteration.iteration])
         timing = trial_timing(done, now - self.mark, self.planner_time)
         self.mark, self.planner_time = now, None
-        self.record.append(trial_line(done, iteration, timing))
+        self.record.append(trial_line(done, iteration, timing), wait=False)
         line = iteration_line(done, iteration.iteration, iteration.improver)
         self.finished.append((self.results[iteration.iteration], line))
         self.best_cost = min(self.best_cost, iteration.cost)

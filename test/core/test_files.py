@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from icpi_ros.core import files
-from icpi_ros.core.files import append_synced, truncate_synced, write_atomic
+from icpi_ros.core.files import append_synced, append_then_sync, truncate_synced, write_atomic
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -134,6 +134,37 @@ def test_append_synced_adds_lines_and_cuts_back_a_failed_append(tmp_path, monkey
     assert path.read_bytes() == good  # no half line left behind
     with pytest.raises(FileNotFoundError):
         append_synced(tmp_path / 'missing.jsonl', b'x\n')
+
+
+def test_append_then_sync_writes_at_once_and_reports_a_failed_fsync(tmp_path, monkeypatch):
+    path = tmp_path / 'trials.jsonl'
+    path.write_bytes(b'')
+    gate = __import__('threading').Event()
+    real_fsync = os.fsync
+
+    def slow_fsync(fd):
+        gate.wait(5)
+        real_fsync(fd)
+
+    with monkeypatch.context() as m:
+        m.setattr(files.os, 'fsync', slow_fsync)
+        pending = append_then_sync(path, b'{"iteration": 0}\n')
+        # Written before the fsync has run: another reader (or a crash of this process) has it.
+        assert path.read_bytes() == b'{"iteration": 0}\n'
+        gate.set()
+        pending.wait()
+
+    def broken(_fd):
+        raise OSError(5, 'Input/output error')
+
+    with monkeypatch.context() as m:
+        m.setattr(files.os, 'fsync', broken)
+        pending = append_then_sync(path, b'{"iteration": 1}\n')
+        with pytest.raises(OSError, match='Input/output'):
+            pending.wait()
+    pending.wait()  # reported once
+    with pytest.raises(FileNotFoundError):
+        append_then_sync(tmp_path / 'missing.jsonl', b'x\n')
 
 
 def test_truncate_synced_cuts_the_file(tmp_path):

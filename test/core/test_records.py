@@ -73,6 +73,22 @@ def test_round_trip_create_append_summary(tmp_path):
     assert (record.path / 'costs.png').read_bytes()[:8] == PNG_MAGIC
 
 
+def test_append_without_waiting_keeps_order_and_the_summary_waits(tmp_path, monkeypatch):
+    from icpi_ros.core import files
+
+    record = RunRecord.create(tmp_path, CONFIG, run_id='run-2')
+    synced = []
+    real_fsync = files.os.fsync
+    monkeypatch.setattr(files.os, 'fsync', lambda fd: (real_fsync(fd), synced.append(fd)))
+    for i, cost in enumerate([0.3, 0.2, 0.1]):
+        record.append(trial(i, cost), wait=False)
+        # The line is in the file at once; the one before is on disk by now.
+        assert len((record.path / 'trials.jsonl').read_text().splitlines()) == i + 1
+        assert len(synced) >= i
+    summary = record.write_summary('succeeded')
+    assert summary['costs'] == [0.3, 0.2, 0.1] and len(synced) >= 3
+
+
 def test_summary_best_theta_is_that_of_the_lowest_cost(tmp_path):
     record = RunRecord.create(tmp_path, CONFIG)
     fill(record, [3.0, 2.0, 0.5, 1.0, 4.0])
