@@ -27,11 +27,12 @@ def _config(args: argparse.Namespace):
             ('sizes', args.sizes),
             ('encodings', args.encodings),
             ('theta0', args.theta0),
+            ('memory_ablation', args.memory_ablation),
         )
         if value is not None
     }
     if args.no_ablations:
-        overrides.update(sizes=(), encodings=('error',))
+        overrides.update(sizes=(), encodings=('error',), memory_ablation=False)
     base = BenchConfig.quick(**overrides) if args.quick else BenchConfig(**overrides)
     return base.checked()
 
@@ -39,7 +40,7 @@ def _config(args: argparse.Namespace):
 def _print_summary(document: dict, out) -> None:
     """One line per task and method: mean +- std final cost (mm), success rate, runs."""
     for entry in document['aggregates']:
-        if entry['encoding'] != 'error' or entry['dataset_size']:
+        if entry['encoding'] != 'error' or entry['dataset_size'] or not entry['episode_memory']:
             continue
         name = f'{entry["task"]:11s} {entry["method"]:16s}'
         if 'final' not in entry:
@@ -125,10 +126,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def command_line(config) -> str:
     """Return the `icpi bench` command that runs `config` (with the saved defaults spelt out)."""
     sizes = ','.join(map(str, config.sizes)) or "''"
+    memory = '--memory-ablation' if config.memory_ablation else '--no-memory-ablation'
     return (
         f'icpi bench --tasks {",".join(config.tasks)} --methods {",".join(config.methods)} '
         f'--goals {config.goals} --iterations {config.iterations} --sizes {sizes} '
-        f'--encodings {",".join(config.encodings)} --theta0 {config.theta0}'
+        f'--encodings {",".join(config.encodings)} {memory} --theta0 {config.theta0}'
     )
 
 
@@ -144,7 +146,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help='compare the improvers on every sim task (and the ablations), no ROS',
         description='Run tasks x methods x goals on the fast sim path in worker processes: '
         'the same episodes (goal, theta0) for every method; then the dataset-size and '
-        'encoding ablations for the methods that read the improvement dataset. Writes every '
+        'encoding ablations for the methods that read the improvement dataset, and the '
+        'episode-memory ablation (knn_linear, knn_mean, llm with memory off). Writes every '
         'run and the aggregates (final cost mean +- std, success rate, cost-vs-iteration '
         'curves) to --out; --report also regenerates the benchmarks page and its figures. '
         'Ctrl-C saves the runs finished so far and exits with 130.',
@@ -157,8 +160,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         '--methods',
         type=names,
         default=None,
-        help='default: knn_linear,knn_mean,random_shooting,bayes_opt (+ llm, promptpo when an '
-        'LLM endpoint is configured)',
+        help='default: knn_linear,knn_mean,random_shooting,bayes_opt,gp_model (+ llm, promptpo '
+        'when an LLM endpoint is configured)',
     )
     p.add_argument('--goals', type=int, default=None, help='episodes per task (default 10)')
     p.add_argument('--iterations', type=int, default=None, help='per run (default 20)')
@@ -175,7 +178,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default=None,
         help='encoding ablation (default error,raw; "error": none)',
     )
-    p.add_argument('--no-ablations', action='store_true', help='only the comparison')
+    p.add_argument(
+        '--memory-ablation',
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help='episode-memory ablation: knn_linear, knn_mean and llm (those among --methods) '
+        'also with the episode memory off (default: on)',
+    )
+    p.add_argument(
+        '--no-ablations',
+        action='store_true',
+        help='only the comparison (as --sizes "" --encodings error --no-memory-ablation)',
+    )
     p.add_argument(
         '--theta0',
         choices=('auto', 'middle', 'random'),

@@ -10,7 +10,9 @@ reproduced by `icpi improve --task T --improver M --seed S` (plus `--theta0` for
 
 The ablations reuse the same episodes: the dataset-size ablation gives the methods that read
 the improvement dataset a nested, seeded subsample of it; the encoding ablation retrieves
-(and prompts) with the raw outcome and goal instead of the relative error.
+(and prompts) with the raw outcome and goal instead of the relative error; the episode-memory
+ablation runs `MEMORY_METHODS` with the episode's own trials left out of the search
+(`icpi improve --no-episode-memory`).
 
 `pool` runs the planned runs in worker processes; `results` aggregates their records.
 """
@@ -24,7 +26,9 @@ import numpy as np
 
 from icpi_ros.core.bench.methods import (
     ANSWERING_METHODS,
+    DATASET_METHODS,
     EXAMPLE_METHODS,
+    MEMORY_METHODS,
     METHOD_VARIANTS,
     SIM_TASKS,
     default_methods,
@@ -41,7 +45,7 @@ THETA0_MODES = ('auto', 'middle', 'random')
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """What to run: the comparison grid and the two ablations."""
+    """What to run: the comparison grid and the three ablations."""
 
     tasks: tuple[str, ...] = SIM_TASKS
     methods: tuple[str, ...] = ()  # empty: default_methods()
@@ -49,6 +53,7 @@ class BenchConfig:
     iterations: int = 20
     sizes: tuple[int, ...] = DATASET_SIZES  # dataset-size ablation; empty: none
     encodings: tuple[str, ...] = ENCODINGS  # encoding ablation; ('error',): none
+    memory_ablation: bool = True  # episode memory off too, for MEMORY_METHODS
     theta0: str = 'auto'
     k: int = DEFAULT_K
 
@@ -97,11 +102,32 @@ class RunSpec:
     iterations: int = 20
     theta0: str = 'auto'
     k: int = DEFAULT_K
+    episode_memory: bool = True  # ImproverContext.episode_memory
 
     @property
-    def group(self) -> tuple[str, str, str, int]:
-        """Return what the runs of one aggregate share: task, method, encoding, dataset size."""
-        return (self.task, self.method, self.encoding, self.dataset_size)
+    def group(self) -> tuple[str, str, str, int, bool]:
+        """Return what the runs of one aggregate share (`group_key` of their records)."""
+        return (self.task, self.method, self.encoding, self.dataset_size, self.episode_memory)
+
+
+def group_key(record: Mapping) -> tuple[str, str, str, int, bool]:
+    """Return the group of a run record or an aggregate: task, method, encoding, size, memory.
+
+    Args:
+        record: a run record (`run_one`) or an aggregate (`results.aggregate`); one from a
+            document made before the episode-memory ablation has no `episode_memory` and
+            counts as memory on (the default).
+
+    Returns:
+        The key `RunSpec.group` gives for the same run.
+    """
+    return (
+        record['task'],
+        record['method'],
+        record['encoding'],
+        record['dataset_size'],
+        record.get('episode_memory', True),
+    )
 
 
 def plan_runs(config: BenchConfig, dataset_sizes: Mapping[str, int]) -> list[RunSpec]:
@@ -113,19 +139,31 @@ def plan_runs(config: BenchConfig, dataset_sizes: Mapping[str, int]) -> list[Run
             above it is the whole dataset, i.e. the comparison's own runs.
 
     Returns:
-        The runs: per task, every method, then the ablations of the dataset methods.
+        The runs: per task, every method, then the ablations of the dataset methods, then
+        the episode-memory ablation (of the `MEMORY_METHODS` among the methods).
     """
     specs: dict[RunSpec, None] = {}
 
-    def add(task: str, method: str, encoding: str = 'error', size: int = 0) -> None:
+    def add(
+        task: str, method: str, encoding: str = 'error', size: int = 0, memory: bool = True
+    ) -> None:
         size = 0 if size >= dataset_sizes.get(task, 0) else size
         for seed in range(config.goals):
             spec = RunSpec(
-                task, method, encoding, size, seed, config.iterations, config.theta0, config.k
+                task,
+                method,
+                encoding,
+                size,
+                seed,
+                config.iterations,
+                config.theta0,
+                config.k,
+                episode_memory=memory,
             )
             specs[spec] = None
 
     ablated = [method for method in config.methods if method in EXAMPLE_METHODS]
+    forgetful = [method for method in config.methods if method in MEMORY_METHODS]
     for task in config.tasks:
         for method in config.methods:
             add(task, method)
@@ -134,6 +172,8 @@ def plan_runs(config: BenchConfig, dataset_sizes: Mapping[str, int]) -> list[Run
                 add(task, method, size=size)
             for encoding in config.encodings:
                 add(task, method, encoding)
+        for method in forgetful if config.memory_ablation else ():
+            add(task, method, memory=False)
     return list(specs)
 
 
@@ -236,12 +276,13 @@ def run_one(spec: RunSpec) -> dict:
         'method': spec.method,
         'encoding': spec.encoding,
         'dataset_size': spec.dataset_size,
+        'episode_memory': spec.episode_memory,
         'seed': spec.seed,
         'goal': goal.tolist(),
         'theta0': theta0.tolist(),
     }
     library = ExampleLibrary(encoding=spec.encoding)
-    if spec.method in EXAMPLE_METHODS:
+    if spec.method in DATASET_METHODS:
         dataset = _dataset(spec.task)
         if spec.dataset_size:
             dataset = dataset.subsample(spec.dataset_size, SUBSAMPLE_SEED)
@@ -252,7 +293,12 @@ def run_one(spec: RunSpec) -> dict:
     if spec.method in ANSWERING_METHODS:
         record['model'] = llm.model
     context = ImproverContext(
-        seed=spec.seed, k=spec.k, encoding=spec.encoding, examples=library, llm=llm
+        seed=spec.seed,
+        k=spec.k,
+        encoding=spec.encoding,
+        examples=library,
+        llm=llm,
+        episode_memory=spec.episode_memory,
     )
     runner = _runner(spec.task)
     start = time.perf_counter()

@@ -7,8 +7,9 @@ these names without importing the harness and its numerical libraries.
 """
 
 SIM_TASKS = ('slide', 'slide-gc', 'roll-gc', 'rope-swing')
-# Methods that need no LLM, in the order the report shows them (the offline default first).
-OFFLINE_METHODS = ('knn_linear', 'knn_mean', 'random_shooting', 'bayes_opt')
+# Methods that need no LLM, in the order the report shows them: the offline default first,
+# then the paper's other baselines, then a practitioner's (a GP forward model).
+OFFLINE_METHODS = ('knn_linear', 'knn_mean', 'random_shooting', 'bayes_opt', 'gp_model')
 # Methods that need an LLM endpoint; each joins the default list when it is registered in
 # IMPROVERS and an endpoint is configured.
 LLM_METHODS = ('llm', 'promptpo')
@@ -16,9 +17,15 @@ LLM_METHODS = ('llm', 'promptpo')
 METHOD_VARIANTS: dict[str, tuple[str, dict]] = {
     'llm-completions': ('llm', {'api': 'completions'}),
 }
-# Methods that read the improvement dataset: the ablations vary what they are given
-# (promptpo writes policy code from the task's source and its own trials: no dataset).
+# Methods that retrieve examples from the improvement dataset: the dataset-size and encoding
+# ablations vary what they are given (promptpo writes policy code from the task's source and
+# its own trials: no dataset).
 EXAMPLE_METHODS = frozenset({'knn_linear', 'knn_mean', 'llm', 'llm-completions'})
+# Methods given the shipped dataset: those that retrieve examples, and gp_model (it fits its
+# forward model on the dataset's rollouts; no encoding, so no ablation).
+DATASET_METHODS = EXAMPLE_METHODS | {'gp_model'}
+# Methods of the episode-memory ablation (ImproverContext.episode_memory on and off).
+MEMORY_METHODS = ('knn_linear', 'knn_mean', 'llm')
 # Methods whose steps an LLM answers: their runs record who answered, latency and tokens.
 ANSWERING_METHODS = frozenset({'llm', 'llm-completions'})
 # Success: a final cost at most the DESIGN target of the task's family (m).

@@ -21,8 +21,10 @@ def _ignore_sigint() -> None:
 
 
 def _label(spec: RunSpec) -> str:
-    extra = (f' {spec.encoding}' if spec.encoding != 'error' else '') + (
-        f' n={spec.dataset_size}' if spec.dataset_size else ''
+    extra = (
+        (f' {spec.encoding}' if spec.encoding != 'error' else '')
+        + (f' n={spec.dataset_size}' if spec.dataset_size else '')
+        + ('' if spec.episode_memory else ' no memory')
     )
     return f'{spec.task} {spec.method}{extra}'
 

@@ -2,31 +2,93 @@
 # SPDX-License-Identifier: Apache-2.0
 """The results of `icpi bench`: runs grouped and summarised, the document, its lookup.
 
-The document (`icpi-bench-methods` v1, docs/bench_methods.json) holds the machine, the
-configuration, every run and one aggregate per task, method, encoding and dataset size;
-`Selection` looks the aggregates up for the report and the figures.
+The document (`icpi-bench-methods` v2, docs/bench_methods.json) holds the machine, the
+configuration, every run and one aggregate per task, method, encoding, dataset size and
+episode memory (on or off); `Selection` looks the aggregates up for the report and the
+figures. A v1 document (before the episode-memory ablation) still reads: its runs count as
+memory on and its aggregates are recomputed from its runs (`current`), which hold every
+cost.
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from icpi_ros.core.bench.harness import SUBSAMPLE_SEED, BenchConfig, RunSpec
-from icpi_ros.core.bench.methods import success_threshold
+from icpi_ros.core.bench.harness import SUBSAMPLE_SEED, BenchConfig, RunSpec, group_key
+from icpi_ros.core.bench.methods import EXAMPLE_METHODS, success_threshold
 from icpi_ros.core.bench.stats import describe, machine_info, significant
 
 FORMAT = 'icpi-bench-methods'
-VERSION = 1
+VERSION = 2
+# The trials at the end of a run whose mean cost shows whether it stays at the goal.
+LAST_TRIALS = 5
+
+
+def _padded(costs: list[float], length: int) -> list[float]:
+    """Return a run's costs over `length` iterations.
+
+    A run that reached zero cost stops early: it keeps its last cost afterwards.
+    """
+    return costs + costs[-1:] * (length - len(costs))
+
+
+def trials_to_threshold(runs: Sequence[dict], threshold: float) -> dict:
+    """Return how many trials the runs took to reach a cost at most `threshold`.
+
+    Trials are counted from the first (theta0's) one: a run whose first trial is at or under
+    the threshold took 1. A run counts in the trials it recorded (a failed run: those before
+    it failed; one without costs never reached it).
+
+    Args:
+        runs: the run records of one group (failed runs included).
+        threshold: the task's success threshold (m).
+
+    Returns:
+        `median`: the median trials over the runs that reached it (None: none did),
+        `reached`: how many did, `never_rate`: the share of `runs` that never did.
+
+    Raises:
+        ValueError: there are no runs.
+    """
+    if not runs:
+        raise ValueError('trials_to_threshold: no runs')
+    reached = [
+        next(index + 1 for index, cost in enumerate(costs) if cost <= threshold)
+        for costs in (run.get('costs') or [] for run in runs)
+        if any(cost <= threshold for cost in costs)
+    ]
+    return {
+        'median': float(np.median(reached)) if reached else None,
+        'reached': len(reached),
+        'never_rate': (len(runs) - len(reached)) / len(runs),
+    }
+
+
+def last_trials(runs: Sequence[dict], length: int, count: int = LAST_TRIALS) -> dict:
+    """Return `describe` over the runs of the mean cost of each run's last `count` trials.
+
+    Args:
+        runs: run records with costs (the group's runs that did not fail).
+        length: the group's iterations: a run that stopped early at zero cost keeps its
+            last cost up to there.
+        count: how many trials at the end; a run of fewer trials averages all of them.
+
+    Returns:
+        The summary (`stats.describe`): `mean` is the mean over the runs of their means.
+
+    Raises:
+        ValueError: there are no runs, a run has no costs, or `count` is below 1.
+    """
+    if not runs or count < 1 or any(not run.get('costs') for run in runs):
+        raise ValueError('last_trials: needs runs with costs and a count of at least 1')
+    return describe([float(np.mean(_padded(run['costs'], length)[-count:])) for run in runs])
 
 
 def _curve(runs: list[dict], length: int) -> dict:
     """Median and quartiles of cost per iteration, and the median best-so-far cost."""
-    # A run that reached zero cost stops early: it keeps its last cost afterwards.
-    costs = np.array(
-        [run['costs'] + run['costs'][-1:] * (length - len(run['costs'])) for run in runs]
-    )
+    costs = np.array([_padded(run['costs'], length) for run in runs])
     best = np.minimum.accumulate(costs, axis=1)
 
     def rounded(values: np.ndarray) -> list[float]:
@@ -60,22 +122,22 @@ def _answers(runs: Sequence[dict]) -> dict:
 
 
 def aggregate(runs: Sequence[dict]) -> list[dict]:
-    """Group the runs by task, method, encoding and dataset size; summarise each group.
+    """Group the runs (`harness.group_key`); summarise each group.
 
     Args:
         runs: run records (`harness.run_one`); a record with `error` is a failed run.
 
     Returns:
         One aggregate per group, in the order the groups first appear: the counts, the
-        final and best costs (`describe`), the success rate (failed runs count as
-        failures), the cost curve, and for LLM runs who answered the steps.
+        final and best costs and the mean of each run's last five (`describe`), the success
+        rate (failed runs count as failures), the trials to the threshold
+        (`trials_to_threshold`), the cost curve, and for LLM runs who answered the steps.
     """
     groups: dict[tuple, list[dict]] = {}
     for run in runs:
-        key = (run['task'], run['method'], run['encoding'], run['dataset_size'])
-        groups.setdefault(key, []).append(run)
+        groups.setdefault(group_key(run), []).append(run)
     out = []
-    for (task, method, encoding, size), members in groups.items():
+    for (task, method, encoding, size, memory), members in groups.items():
         ok = [run for run in members if 'error' not in run]
         threshold = success_threshold(task)
         answering = [run for run in members if 'steps' in run]
@@ -84,6 +146,7 @@ def aggregate(runs: Sequence[dict]) -> list[dict]:
             'method': method,
             'encoding': encoding,
             'dataset_size': size,
+            'episode_memory': memory,
             'examples': members[0].get('examples'),
             'n': len(ok),
             'failed': len(members) - len(ok),
@@ -94,15 +157,32 @@ def aggregate(runs: Sequence[dict]) -> list[dict]:
             finals = [run['final'] for run in ok]
             entry['final'] = describe(finals)
             entry['best'] = describe([run['best'] for run in ok])
+            entry['last_five'] = last_trials(ok, entry['iterations'])
             # A failed run is a failure: shown in `failed`, and counted here.
             entry['success_rate'] = sum(final <= threshold for final in finals) / len(members)
             entry['curve'] = _curve(ok, entry['iterations'])
+        entry['to_threshold'] = trials_to_threshold(members, threshold)
         if len(ok) < len(members):
             entry['errors'] = sorted({run['error'] for run in members if 'error' in run})[:3]
         if answering:
             entry['answers'] = _answers(answering)
         out.append(entry)
     return out
+
+
+def current(document: Mapping) -> list[dict]:
+    """Return a results document's aggregates as this version makes them.
+
+    Args:
+        document: an `icpi-bench-methods` document (no `version`: this one).
+
+    Returns:
+        Its aggregates; for a document of an earlier version, recomputed from its runs
+        (`aggregate`: the measures added since are functions of the runs' costs).
+    """
+    if document.get('version', VERSION) < VERSION and document.get('runs'):
+        return aggregate(document['runs'])
+    return list(document.get('aggregates', []))
 
 
 def make_document(
@@ -140,6 +220,7 @@ def make_document(
             config.iterations,
             config.theta0,
             config.k,
+            episode_memory=run.get('episode_memory', True),
         )
         return order.get(spec, len(order))
 
@@ -183,34 +264,39 @@ class Selection:
     """Aggregates of a results document, looked up by what they vary."""
 
     document: dict
+    aggregates: list[dict] = field(init=False)  # `current(document)`
     by_group: dict = field(init=False)
 
     def __post_init__(self) -> None:
-        self.by_group = {
-            (entry['task'], entry['method'], entry['encoding'], entry['dataset_size']): entry
-            for entry in self.document.get('aggregates', [])
-        }
+        self.aggregates = current(self.document)
+        self.by_group = {group_key(entry): entry for entry in self.aggregates}
 
     @property
     def config(self) -> dict:
         """Return the configuration the document was made with."""
         return self.document.get('config', {})
 
-    def get(self, task: str, method: str, encoding: str = 'error', size: int = 0) -> dict | None:
+    def get(
+        self,
+        task: str,
+        method: str,
+        encoding: str = 'error',
+        size: int = 0,
+        episode_memory: bool = True,
+    ) -> dict | None:
         """Return the aggregate of one group, or None if it was not run."""
-        return self.by_group.get((task, method, encoding, size))
+        return self.by_group.get((task, method, encoding, size, episode_memory))
 
     def size_key(self, task: str, size: int) -> int:
         """Return the dataset-size key of an ablation size (0 when it is the whole dataset)."""
-        for (group_task, _method, _encoding, group_size), entry in self.by_group.items():
+        for (group_task, _method, _encoding, group_size, _memory), entry in self.by_group.items():
             if group_task == task and group_size == 0 and entry.get('examples') is not None:
                 return 0 if size >= entry['examples'] else size
         return size
 
     def tasks(self) -> list[str]:
         """Return the tasks in the order they were run."""
-        aggregates = self.document.get('aggregates', [])
-        return list(dict.fromkeys(entry['task'] for entry in aggregates))
+        return list(dict.fromkeys(entry['task'] for entry in self.aggregates))
 
     def methods(self) -> list[str]:
         """Return the methods in configuration order."""
@@ -224,8 +310,8 @@ class Selection:
             sizes: the dataset sizes looked for (0: the whole dataset).
 
         Returns:
-            In configuration order, the methods with a run of `encoding` at one of `sizes`
-            that was given examples, on any task.
+            In configuration order, the methods that retrieve examples (`EXAMPLE_METHODS`)
+            with a run of `encoding` at one of `sizes` that was given examples, on any task.
         """
 
         def ran(task: str, method: str, size: int) -> bool:
@@ -235,5 +321,11 @@ class Selection:
         return [
             method
             for method in self.methods()
-            if any(ran(task, method, size) for task in self.tasks() for size in sizes)
+            if method in EXAMPLE_METHODS
+            and any(ran(task, method, size) for task in self.tasks() for size in sizes)
         ]
+
+    def memory_ablated_methods(self) -> list[str]:
+        """Return, in configuration order, the methods run with episode memory off."""
+        forgetful = {method for (_t, method, _e, _s, memory) in self.by_group if not memory}
+        return [method for method in self.methods() if method in forgetful]

@@ -4,6 +4,7 @@
 
 import copy
 import json
+from dataclasses import replace
 from importlib import resources
 
 import numpy as np
@@ -11,8 +12,10 @@ import pytest
 import yaml
 from openai_loopback import LoopbackLLM
 
-from icpi_ros.cli import main
+from icpi_ros.cli import build_parser, main
+from icpi_ros.cli.bench import _config, command_line
 from icpi_ros.core.bench import harness, pool, results
+from icpi_ros.core.bench.report.ablations import memory_table
 from icpi_ros.core.bench.report.catalogue import load_catalogue, parse_catalogue
 from icpi_ros.core.bench.report.prose import prose
 from icpi_ros.core.bench.report.rows import BaselineRow, OfflineRow
@@ -52,15 +55,45 @@ def test_plan_runs_shares_episodes_and_runs_each_configuration_once():
         encodings=('error', 'raw'),
     )
     specs = harness.plan_runs(config, {'slide-gc': 300})
-    # 2 methods x 2 goals; knn_linear with 50 examples and with the raw encoding (300 = all).
-    assert len(specs) == len(set(specs)) == 8
+    # 2 methods x 2 goals; knn_linear with 50 examples, with the raw encoding (300 = all) and
+    # with the episode memory off.
+    assert len(specs) == len(set(specs)) == 10
     assert {s.group for s in specs} == {
-        ('slide-gc', 'knn_linear', 'error', 0),
-        ('slide-gc', 'random_shooting', 'error', 0),
-        ('slide-gc', 'knn_linear', 'error', 50),
-        ('slide-gc', 'knn_linear', 'raw', 0),
+        ('slide-gc', 'knn_linear', 'error', 0, True),
+        ('slide-gc', 'random_shooting', 'error', 0, True),
+        ('slide-gc', 'knn_linear', 'error', 50, True),
+        ('slide-gc', 'knn_linear', 'raw', 0, True),
+        ('slide-gc', 'knn_linear', 'error', 0, False),
     }
     assert {s.seed for s in specs} == {0, 1}
+
+
+def test_the_memory_ablation_covers_its_methods_when_run_and_the_switch_turns_it_off():
+    config = harness.BenchConfig(
+        tasks=('slide',),
+        methods=('knn_mean', 'gp_model', 'llm', 'promptpo'),
+        goals=1,
+        sizes=(),
+        encodings=('error',),
+    )
+    forgetful = {
+        s.method for s in harness.plan_runs(config, {'slide': 300}) if not s.episode_memory
+    }
+    assert forgetful == {'knn_mean', 'llm'}  # knn_linear is not among the methods
+    off = harness.plan_runs(replace(config, memory_ablation=False), {'slide': 300})
+    assert all(s.episode_memory for s in off) and len(off) == 4
+    parser = build_parser()
+    assert _config(parser.parse_args(['bench', '--quick'])).memory_ablation is True
+    for flag in ('--no-ablations', '--no-memory-ablation'):
+        quick = _config(parser.parse_args(['bench', '--quick', flag]))
+        assert quick.memory_ablation is False
+        assert '--no-memory-ablation' in command_line(quick)
+    # The run itself: the improver's context has the memory off.
+    spec = harness.RunSpec('slide-gc', 'knn_linear', 'error', 0, seed=2, iterations=4)
+    on, off = harness.run_one(spec), harness.run_one(replace(spec, episode_memory=False))
+    assert on['episode_memory'] is True and off['episode_memory'] is False
+    assert on['costs'][:2] == off['costs'][:2]  # the memory needs two trials
+    assert on['costs'] != off['costs']
 
 
 def test_bad_configuration_names_the_field():
@@ -86,11 +119,10 @@ def test_icpi_bench_smoke_writes_results_and_the_report(tmp_path, capsys):
     code = main(
         [
             'bench',
+            '--quick',  # 2 goals, sizes 50 and 300, the encoding and memory ablations
             '--tasks', 'slide-gc',
-            '--methods', 'knn_linear,random_shooting',
-            '--goals', '2',
+            '--methods', 'knn_linear,random_shooting,gp_model',
             '--iterations', '3',
-            '--sizes', '50,300',
             '--workers', '2',
             '--out', str(out),
             '--report', str(page),
@@ -102,11 +134,25 @@ def test_icpi_bench_smoke_writes_results_and_the_report(tmp_path, capsys):
     doc = json.loads(out.read_text())
     assert doc['format'] == results.FORMAT and doc['complete'] is True
     assert doc['machine']['cores'] and doc['config']['workers'] == 2
-    assert len(doc['runs']) == doc['planned_runs'] == 8
+    # 3 methods x 2 goals; knn_linear also with 50 examples, raw, and the memory off.
+    assert len(doc['runs']) == doc['planned_runs'] == 12
+    assert '--memory-ablation' in doc['command'] and doc['config']['memory_ablation'] is True
     for run in doc['runs']:
         assert {'task', 'method', 'seed', 'goal', 'costs', 'final', 'best'} <= set(run)
         assert len(run['costs']) == 3
         assert run['final'] == run['costs'][-1] and run['best'] == min(run['costs'])
+    assert sum(not run['episode_memory'] for run in doc['runs']) == 2
+    for entry in doc['aggregates']:
+        assert entry['n'] == 2 and not entry['failed'], entry
+        reach = entry['to_threshold']
+        costs = [
+            r['costs'] for r in doc['runs'] if harness.group_key(r) == harness.group_key(entry)
+        ]
+        reached = [c for c in costs if min(c) <= entry['threshold_m']]
+        assert reach['reached'] == len(reached) and reach['never_rate'] == 1 - len(reached) / 2
+        # Fewer than five trials: the mean of each run's three.
+        assert entry['last_five']['mean'] == pytest.approx(np.mean(costs))
+        assert entry['best']['mean'] <= entry['last_five']['max']
     # Same episodes for every method: seed -> goal is the same.
     goals = {(r['seed'], tuple(r['goal'])) for r in doc['runs']}
     assert len(goals) == 2
@@ -118,6 +164,10 @@ def test_icpi_bench_smoke_writes_results_and_the_report(tmp_path, capsys):
     assert knn['final']['mean'] < rs['final']['mean']
     assert selection.get('slide-gc', 'knn_linear', 'error', 50)['examples'] == 50
     assert selection.get('slide-gc', 'knn_linear', 'raw')['n'] == 2
+    assert selection.get('slide-gc', 'knn_linear', episode_memory=False)['n'] == 2
+    assert selection.get('slide-gc', 'gp_model')['examples'] == 300  # fitted on its rollouts
+    assert selection.ablated_methods('error', [50, 300]) == ['knn_linear']
+    assert selection.memory_ablated_methods() == ['knn_linear']
 
     text = page.read_text()
     for expected in (
@@ -127,6 +177,11 @@ def test_icpi_bench_smoke_writes_results_and_the_report(tmp_path, capsys):
         '### Dataset size',
         '| slide-gc | `knn_linear` |',
         '### Encoding',
+        '### Episode memory',
+        '| task | method | final cost, mean: on / off | last five trials, mean: on / off |',
+        'last five trials, mean | best so far, mean (final − best) | success (≤ 1 cm) | '
+        'trials to ≤ 1 cm: median (never) | runs |',
+        '| `gp_model` |',
         '`some_new_bench`',
         'img/bench_curves.png',
     ):
@@ -165,29 +220,131 @@ def _runs(task: str, method: str, finals: list[float]) -> list[dict]:
     ]
 
 
+def _run(costs: list[float], **fields) -> dict:
+    return {
+        **_runs('slide-gc', 'knn_linear', [costs[-1]])[0],
+        'costs': costs,
+        'best': min(costs),
+        **fields,
+    }
+
+
+def test_trials_to_threshold_counts_from_the_first_trial_and_the_runs_that_never_get_there():
+    runs = [
+        _run([0.005, 0.2]),  # there at once: 1 trial (then walked away)
+        _run([0.2, 0.05, 0.01, 0.003]),  # at the threshold on trial 3
+        _run([0.3, 0.2, 0.011]),  # never
+        _run([0.3, 0.2, 0.1, 0.1, 0.009, 0.001]),  # trial 5
+        _run([0.3], error='planner: failed'),  # failed after one trial: never
+        {**_run([1.0]), 'costs': [], 'error': 'no endpoint'},  # failed before a trial
+    ]
+    assert results.trials_to_threshold(runs, 0.01) == {
+        'median': 3.0,
+        'reached': 3,
+        'never_rate': 0.5,
+    }
+    assert results.trials_to_threshold(runs[2:3], 0.01) == {
+        'median': None,
+        'reached': 0,
+        'never_rate': 1.0,
+    }
+    with pytest.raises(ValueError):
+        results.trials_to_threshold([], 0.01)
+
+
+def test_last_five_averages_each_run_then_the_runs_and_short_runs_average_what_they_have():
+    long = _run([0.9, 0.8, 0.05, 0.01, 0.02, 0.03, 0.04])  # last five: 0.03
+    stopped = _run([0.1, 0.0])  # stopped at zero after 2 of 7: padded with zeros, 0.0
+    summary = results.last_trials([long, stopped], length=7)
+    assert summary['n'] == 2
+    assert summary['mean'] == pytest.approx((0.03 + 0.0) / 2)
+    assert summary['max'] == pytest.approx(0.03)
+    assert results.last_trials([long], length=7, count=2)['mean'] == pytest.approx(0.035)
+    # Runs of fewer than five trials (a 3-iteration bench) average all they have.
+    short = [_run([0.4, 0.2, 0.3]), _run([0.1, 0.1, 0.04])]
+    assert results.last_trials(short, length=3)['mean'] == pytest.approx((0.3 + 0.08) / 2)
+    with pytest.raises(ValueError):
+        results.last_trials([_run([0.1]) | {'costs': []}], length=3)
+    (entry,) = results.aggregate(short)
+    assert entry['last_five'] == results.last_trials(short, length=3)
+    assert entry['to_threshold']['median'] is None and entry['episode_memory'] is True
+
+
+def test_a_version_1_document_reads_as_memory_on_with_the_new_measures_from_its_runs():
+    runs = [_run([0.3, 0.05, 0.004]), _run([0.3, 0.02, 0.012])]
+    old = [{k: v for k, v in entry.items() if k not in ('last_five', 'to_threshold',
+            'episode_memory')} for entry in results.aggregate(runs)]  # fmt: skip
+    doc = {'version': 1, 'config': {'methods': ['knn_linear']}, 'runs': runs, 'aggregates': old}
+    entry = results.Selection(doc).get('slide-gc', 'knn_linear')
+    assert entry['final'] == old[0]['final'] and entry['episode_memory'] is True
+    assert entry['last_five']['mean'] == pytest.approx((0.354 / 3 + 0.332 / 3) / 2)
+    assert entry['to_threshold'] == {'median': 3.0, 'reached': 1, 'never_rate': 0.5}
+    assert results.Selection(doc).get('slide-gc', 'knn_linear', episode_memory=False) is None
+    assert results.Selection(doc).memory_ablated_methods() == []
+
+
 def test_report_says_when_the_offline_default_is_worse_and_by_how_much():
-    runs = _runs('roll-gc', 'knn_linear', [0.004, 0.006]) + _runs(
+    runs = _runs('roll-gc', 'knn_linear', [0.004, 0.008]) + _runs(
         'roll-gc', 'knn_mean', [0.002, 0.002]
     )
     runs += _runs('slide-gc', 'knn_linear', [0.001] * 10) + _runs('slide-gc', 'knn_mean', [0.003])
+    runs += _runs('slide-gc', 'gp_model', [0.0005, 0.0005])
+    runs += _runs('rope-swing', 'knn_linear', [0.001]) + _runs('rope-swing', 'knn_mean', [0.002])
     doc = {
         'machine': {'cores': 2},
-        'config': {'methods': ['knn_linear', 'knn_mean'], 'goals': 2, 'iterations': 2},
+        'config': {'methods': ['knn_linear', 'knn_mean', 'gp_model'], 'goals': 2, 'iterations': 2},
         'runs': runs,
         'aggregates': results.aggregate(runs),
     }
     lines = compare_offline_default(results.Selection(doc))
-    assert len(lines) == 1  # slide-gc: knn_linear is the better one
+    assert len(lines) == 3
     assert 'roll-gc: `knn_linear` is worse than `knn_mean`' in lines[0]
-    assert '5 mm vs 2 mm (+3 mm, 2.5×)' in lines[0]
+    assert '6 mm vs 2 mm (+4 mm, 3.0×)' in lines[0]
+    assert 'last five trials 103 mm vs 101 mm' in lines[0]  # costs [0.2, final]
+    assert 'slide-gc: `knn_linear` is worse than `gp_model`' in lines[1]
+    assert '1 mm vs 0.5 mm (+0.5 mm, 2.0×)' in lines[1]
+    assert lines[2] == (
+        '- `knn_linear` (the offline default) has the lowest mean final cost of the non-LLM '
+        'methods on rope-swing (compared with `knn_mean`, `gp_model`; not run: '
+        '`random_shooting`, `bayes_opt`).'
+    )
     _, measured, met, _ = BaselineRow().cells({}, results.Selection(doc))
     assert met is None and 'not a full-size run' in measured  # 2 goals, 2 iterations
     doc['config'].update(goals=10, iterations=20)
     _, measured, met, _ = BaselineRow().cells({}, results.Selection(doc))
-    assert (
-        met is False
-        and measured == 'roll-gc: `knn_linear` vs `knn_mean`: 5 mm vs 2 mm (+3 mm, 2.5×)'
+    assert met is False and measured == (
+        'roll-gc: `knn_linear` vs `knn_mean`: 6 mm vs 2 mm (+4 mm, 3.0×); '
+        'slide-gc: `knn_linear` vs `gp_model`: 1 mm vs 0.5 mm (+0.5 mm, 2.0×)'
     )
+
+
+def test_the_memory_table_reads_on_and_off_side_by_side_with_failed_and_missing_groups():
+    forgetful = _runs('roll-gc', 'knn_linear', [0.01, 0.03])
+    failed = [
+        {**run, 'error': 'planner: failed'}
+        for run in _runs('roll-gc', 'knn_mean', [0.1])
+        for run in [{k: v for k, v in run.items() if k not in ('costs', 'final', 'best')}]
+    ]
+    runs = _runs('roll-gc', 'knn_linear', [0.004, 0.008]) + _runs('roll-gc', 'knn_mean', [0.002])
+    runs += _runs('slide-gc', 'knn_linear', [0.001])
+    runs += [{**run, 'episode_memory': False} for run in forgetful + failed]
+    doc = {
+        'config': {'methods': ['knn_linear', 'random_shooting', 'knn_mean']},
+        'runs': runs,
+        'aggregates': results.aggregate(runs),
+    }
+    selection = results.Selection(doc)
+    assert selection.memory_ablated_methods() == ['knn_linear', 'knn_mean']
+    assert selection.get('roll-gc', 'knn_linear')['final']['mean'] == pytest.approx(0.006)
+    table = memory_table(selection)
+    assert table[2:] == [
+        '| roll-gc | `knn_linear` | 6 mm / 20 mm | 103 mm / 110 mm | 100 % / 50 % |',
+        '| roll-gc | `knn_mean` | 2 mm / failed | 101 mm / failed | 100 % / failed |',
+        '| slide-gc | `knn_linear` | 1 mm / — | 100 mm / — | 100 % / — |',
+    ]
+    remembering = [run for run in runs if run.get('episode_memory', True)]
+    without = results.Selection({**doc, 'aggregates': results.aggregate(remembering)})
+    assert memory_table(without) == []
 
 
 def test_interrupted_bench_saves_the_partial_results_and_exits_130(tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from icpi_ros.core import plots
+from icpi_ros.core.bench.report.ablations import ablations_section
 from icpi_ros.core.bench.report.catalogue import (
     Catalogue,
     load_catalogue,
@@ -33,7 +34,6 @@ from icpi_ros.core.bench.report.rows import (
 )
 from icpi_ros.core.bench.report.sections import (
     SECTION_TABLES,
-    ablations_section,
     llm_section,
     methods_section,
     other_results,

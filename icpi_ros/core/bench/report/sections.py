@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """The sections of the page that read the method comparison, and the further tables.
 
+The ablations have their own module (`ablations`).
+
 Each function returns the section's lines (joined with newlines by the page).
 """
 
@@ -9,7 +11,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from icpi_ros.core.bench.methods import success_threshold
+from icpi_ros.core.bench.methods import OFFLINE_METHODS, success_threshold
 from icpi_ros.core.bench.report.formatting import (
     format_mm,
     format_number,
@@ -21,7 +23,6 @@ from icpi_ros.core.bench.report.prose import prose
 from icpi_ros.core.bench.report.rows import (
     LLM_JSON,
     METHODS_JSON,
-    NOT_MEASURED,
     bench_command,
     cost_difference,
     offline_losses,
@@ -34,20 +35,51 @@ if TYPE_CHECKING:
     from icpi_ros.core.bench.report.catalogue import Catalogue
 
 
+def _versus(mine: Mapping, theirs: Mapping, measure: str) -> str:
+    """Return e.g. `2.6 mm vs 0.4 mm`: one mean of the offline default's and another's."""
+    own, other = mine.get(measure), theirs.get(measure)
+    if not own or not other:
+        return '— vs —'
+    return f'{format_mm(own["mean"])} vs {format_mm(other["mean"])}'
+
+
 def compare_offline_default(methods: Selection) -> list[str]:
-    """Say, per task, whether the offline default is worse than a non-LLM baseline, by how much."""
+    """Say, per task, whether the offline default is worse than a non-LLM baseline, by how much.
+
+    Args:
+        methods: the aggregates of the method comparison.
+
+    Returns:
+        A line per task and method that beats the offline default on mean final cost (the
+        difference, and its medians, last five trials and success beside), then a line
+        naming the tasks where it is the lowest and the methods it was compared with.
+    """
+    losses = offline_losses(methods)
     lines = [
         f'- **{task}: `{OFFLINE_DEFAULT}` is worse than `{other}`**: mean final cost '
         f'{cost_difference(mine, theirs)}; medians {format_mm(mine["final"]["median"])} vs '
-        f'{format_mm(theirs["final"]["median"])}, success '
+        f'{format_mm(theirs["final"]["median"])}, last five trials '
+        f'{_versus(mine, theirs, "last_five")}, success '
         f'{format_percent(mine["success_rate"])} vs {format_percent(theirs["success_rate"])}.'
-        for task, other, theirs, mine in offline_losses(methods)
+        for task, other, theirs, mine in losses
     ]
-    if not lines and methods.tasks():
+    tasks = methods.tasks()
+    if not tasks:
+        return lines
+    others = [method for method in OFFLINE_METHODS if method != OFFLINE_DEFAULT]
+    compared = [m for m in others if any(methods.get(task, m) for task in tasks)]
+    missing = [m for m in others if m not in compared]
+    lowest = [task for task in tasks if task not in {loss[0] for loss in losses}]
+    where = 'every task run' if len(lowest) == len(tasks) else ', '.join(lowest)
+    against = ', '.join(f'`{method}`' for method in compared) or 'no other method'
+    not_run = f'; not run: {", ".join(f"`{m}`" for m in missing)}' if missing else ''
+    if lowest:
         lines.append(
-            f'- `{OFFLINE_DEFAULT}` (the offline default) has the lowest mean final cost of the '
-            'non-LLM methods on every task run.'
+            f'- `{OFFLINE_DEFAULT}` (the offline default) has the lowest mean final cost of '
+            f'the non-LLM methods on {where} (compared with {against}{not_run}).'
         )
+    else:
+        lines.append(f'- Compared with {against}{not_run}.')
     return lines
 
 
@@ -65,18 +97,48 @@ def _measured(results: Selection) -> dict[str, object]:
     }
 
 
+def _reach_cell(entry: Mapping) -> str:
+    """Return the median trials to the threshold and the share of runs that never got there."""
+    reach = entry.get('to_threshold')
+    if not reach:
+        return '—'
+    if reach['median'] is None:
+        return 'never'
+    trials = format_number(reach['median'])
+    never = reach['never_rate']
+    return f'{trials} ({format_percent(never)} never)' if never else trials
+
+
+def _method_header(task: str, iterations: object) -> list[str]:
+    """Return the column heads of a task's comparison table."""
+    threshold = f'{success_threshold(task) * 100:g} cm'
+    return [
+        'method',
+        f'final cost after {iterations} iterations, mean ± std',
+        'median / max',
+        'last five trials, mean',
+        'best so far, mean (final − best)',
+        f'success (≤ {threshold})',
+        f'trials to ≤ {threshold}: median (never)',
+        'runs',
+    ]
+
+
 def _method_row(method: str, entry: Mapping) -> list[str]:
-    """Return one method's cells of a task's comparison table."""
+    """Return one method's cells of a task's comparison table (`_method_header`)."""
     if 'final' not in entry:
-        return [f'`{method}`', f'failed: {"; ".join(entry.get("errors", []))}'] + [''] * 4
+        return [f'`{method}`', f'failed: {"; ".join(entry.get("errors", []))}'] + [''] * 6
     final, best = entry['final'], entry['best']
     failed = f' ({entry["failed"]} failed)' if entry['failed'] else ''
+    last = entry.get('last_five')
     return [
         f'`{method}`' + (' (offline default)' if method == OFFLINE_DEFAULT else ''),
         f'**{format_mm(final["mean"])}** ± {format_mm(final["std"])}',
         f'{format_mm(final["median"])} / {format_mm(final["max"])}',
+        format_mm(last['mean']) if last else '—',
+        f'{format_mm(best["mean"])} (+{format_mm(final["mean"] - best["mean"])})',
         format_percent(entry['success_rate']),
-        format_mm(best['mean']),
+        _reach_cell(entry),
         f'{entry["n"]}{failed}',
     ]
 
@@ -109,17 +171,7 @@ def methods_section(methods: Selection | None, image: str, catalogue: 'Catalogue
         entries = [(method, methods.get(task, method)) for method in methods.methods()]
         rows = [_method_row(method, entry) for method, entry in entries if entry]
         out += [f'### {task}', '']
-        out += markdown_table(
-            [
-                'method',
-                f'final cost after {config.get("iterations")} iterations, mean ± std',
-                'median / max',
-                f'success (≤ {success_threshold(task) * 100:g} cm)',
-                'mean best so far',
-                'runs',
-            ],
-            rows,
-        )
+        out += markdown_table(_method_header(task, config.get('iterations')), rows)
         out.append('')
     out += ['### Is the offline default the best non-LLM method?', '']
     out += compare_offline_default(methods)
@@ -186,71 +238,6 @@ def llm_section(llm: Selection | None) -> list[str]:
         'tokens per step',
     ]
     return out + markdown_table(header, rows) + ['']
-
-
-def _final_cell(entry: Mapping | None) -> str:
-    if not entry:
-        return '—'
-    if 'final' not in entry:
-        return f'failed ({entry["failed"]} runs)'
-    return f'{format_mm(entry["final"]["mean"])} [{format_percent(entry["success_rate"])}]'
-
-
-def ablations_section(
-    methods: Selection | None, images: Mapping[str, str], catalogue: 'Catalogue'
-) -> list[str]:
-    """Return the dataset-size and encoding ablation tables and figures.
-
-    Args:
-        methods: the aggregates of bench_methods.json, or None when there is none.
-        images: figure name -> path relative to the page ('size', 'encoding'; may lack them).
-        catalogue: the page's catalogue (the figures' text, the encodings' names).
-
-    Returns:
-        The section's lines.
-    """
-    out = ['## Ablations', '']
-    if methods is None:
-        return out + [NOT_MEASURED, '']
-    config = methods.config
-    out.append(prose('ablations_intro', subsample_seed=config.get('subsample_seed', 0)))
-    sizes = sorted(config.get('sizes') or [])
-    ablated = methods.ablated_methods('error', sizes) if sizes else []
-    if len(sizes) > 1 and ablated:
-        rows = [
-            [task, f'`{method}`']
-            + [
-                _final_cell(methods.get(task, method, 'error', methods.size_key(task, size)))
-                for size in sizes
-            ]
-            for task in methods.tasks()
-            for method in ablated
-        ]
-        out += ['### Dataset size', '']
-        out += markdown_table(['task', 'method'] + [f'{size} examples' for size in sizes], rows)
-        out.append('')
-        if images.get('size'):
-            out += [f'![{catalogue.figures["size"].alt}]({images["size"]})', '']
-    else:
-        out += ['Dataset size: not run (`--sizes`).', '']
-    encodings = list(config.get('encodings') or [])
-    encoded = methods.ablated_methods('raw', [0]) if 'raw' in encodings else []
-    if len(encodings) > 1 and encoded:
-        rows = [
-            [task, f'`{method}`']
-            + [_final_cell(methods.get(task, method, encoding)) for encoding in encodings]
-            for task in methods.tasks()
-            for method in encoded
-        ]
-        names = [catalogue.encodings.get(encoding, encoding) for encoding in encodings]
-        out += ['### Encoding', '']
-        out += markdown_table(['task', 'method', *names], rows)
-        out.append('')
-        if images.get('encoding'):
-            out += [f'![{catalogue.figures["encoding"].alt}]({images["encoding"]})', '']
-    else:
-        out += ['Encoding: not run (`--encodings error,raw`).', '']
-    return out
 
 
 def overhead_breakdown(system: Mapping, catalogue: 'Catalogue') -> list[str]:
