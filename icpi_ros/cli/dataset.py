@@ -116,10 +116,12 @@ def _cmd_grow(args: argparse.Namespace) -> int:
     base.check_task(task)
     command = ['icpi', 'dataset', 'grow', *args.runs, '--task', task.name]
     command += ['--dataset', str(base_path), '--max-examples', str(args.max_examples)]
+    command += ['--spacing', str(args.spacing)]
     growth = grow_dataset(
         base,
         [RunTrials(run.name, *run.arrays(task)) for run in runs],
         args.max_examples,
+        args.spacing,
         provenance={
             'created': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
             'command': shlex.join([*command, '--out', str(out)]),
@@ -135,13 +137,15 @@ def _cmd_grow(args: argparse.Namespace) -> int:
         f'{path}: {len(growth.dataset)} examples of {task.name}: {growth.base_size} of '
         f'{base_path} and {total("added")} added from {len(runs)} run(s) '
         f'({total("examples")} hindsight examples of {total("trials")} trials; '
-        f'{total("duplicates")} duplicates dropped, {total("left_out")} left out by '
-        f'--max-examples {args.max_examples})'
+        f'{total("duplicates")} duplicates dropped, {total("too_close")} too close to the '
+        f'examples kept (--spacing {args.spacing}: {growth.spacing:.3f} in normalised '
+        f'[theta, e]), {total("over_bound")} over --max-examples {args.max_examples})'
     )
     for run in growth.runs:
         print(
-            f'  {run.run}: {run.trials} trials, {run.examples} examples, {run.duplicates} '
-            f'duplicates, {run.added} added'
+            f'  {run.run}: {run.trials} trials, {run.examples} examples: {run.duplicates} '
+            f'duplicates, {run.too_close} too close, {run.over_bound} over the bound, '
+            f'{run.added} added'
         )
     print(f'use it: icpi improve --task {task.name} --dataset {path}')
     if path.name == f'{task.name}.json':
@@ -151,6 +155,8 @@ def _cmd_grow(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register `dataset collect`, `dataset from-runs` and `dataset grow` on the `icpi` parser."""
+    from icpi_ros.core.dataset_grow import SPACING
+
     p = sub.add_parser('dataset', help='improvement datasets')
     dsub = p.add_subparsers(dest='dataset_command', metavar='ACTION', required=True)
     p = dsub.add_parser(
@@ -196,10 +202,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         description='Relabel the trials of each run as the episode memory does (trials i != j: '
         "e = s_i - s_j, delta theta = theta_j - theta_i) and add those examples to the task's "
         'dataset (default: the shipped data/<task>.json): duplicates of examples kept '
-        'before them are dropped; every example of the dataset is kept and, over '
-        '--max-examples, the new ones are chosen farthest-point first in normalised '
-        '[theta, e]. Each example is tagged with its run, the growth is recorded in the '
-        "provenance. Writes a new file, never into the shipped datasets' folder.",
+        'before them are dropped; every example of the dataset is kept and the new ones are '
+        'taken farthest-point first in normalised [theta, e] while they are at least '
+        '--spacing from the examples kept, up to --max-examples. Each example is tagged with '
+        'its run, the growth is recorded in the provenance. Writes a new file, never into '
+        "the shipped datasets' folder.",
     )
     p.add_argument(
         'runs',
@@ -218,6 +225,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=1000,
         help='size of the grown dataset at most (default 1000)',
+    )
+    p.add_argument(
+        '--spacing',
+        type=float,
+        default=SPACING,
+        help='least distance of a new example to the examples kept, as a fraction of the '
+        "dataset's median nearest-neighbour distance in normalised [theta, e] (default "
+        f'{SPACING}; 0: every distinct example, up to --max-examples)',
     )
     p.add_argument(
         '--out',

@@ -10,11 +10,15 @@ delta theta = theta_j - theta_i). Then the new examples are
    delta theta, each over the dataset's spread of its block) is within `tolerance` of an
    example kept before it: one of the dataset's, or an earlier new one (a run given twice,
    a theta tried again);
-2. bounded: every example of the dataset grown is kept; when more new ones remain than fit
-   under `max_examples`, they are chosen by farthest-point sampling in the retrieval space
-   (the dataset's normalised [theta, e]) from the examples kept: the next one is always the
-   one farthest from everything kept so far, so the room goes where the dataset has nothing
-   yet and near-copies come last;
+2. spaced and bounded: every example of the dataset grown is kept, and the new ones are
+   taken by farthest-point sampling in the retrieval space (the dataset's normalised
+   [theta, e]): the next one is always the one farthest from every example kept so far. It
+   stops when that one is nearer than `spacing` times the dataset's median nearest-neighbour
+   distance to what is kept (the gaps are filled; no region gets denser than the dataset
+   typically is), or at `max_examples`. Why: a run's trials crowd where it started
+   (theta0) and where it converged, and adding every one of their pairs made knn_linear
+   worse (measured with `python scripts/grow_check.py`; the figures are in README.md,
+   "Growing a dataset from runs");
 3. appended in their runs' order, each tagged with its run (`ImprovementDataset.source`),
    and the growth recorded in `provenance['grown']` (one entry per growth, the oldest first).
 
@@ -37,6 +41,9 @@ from icpi_ros.core.validation import InvalidInput
 
 # Duplicates: every number within this many of the dataset's standard deviations of its block.
 DUPLICATE_TOL = 1e-3
+# New examples are at least this fraction of the dataset's median nearest-neighbour distance
+# (normalised [theta, e]) from every example kept (0: up to max_examples, however close).
+SPACING = 0.5
 SELECTION = 'farthest-point sampling in normalised [theta, e] from the examples kept'
 
 
@@ -57,12 +64,9 @@ class RunGrowth:
     trials: int
     examples: int
     duplicates: int
+    too_close: int  # nearer than the spacing to the examples kept
+    over_bound: int  # no room left under max_examples
     added: int
-
-    @property
-    def left_out(self) -> int:
-        """Examples neither duplicates nor added: over the bound."""
-        return self.examples - self.duplicates - self.added
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,10 @@ class Growth:
     base_size: int
     runs: tuple[RunGrowth, ...]
 
+    spacing: float  # the distance that `spacing` came to (normalised [theta, e])
+
     def total(self, field: str) -> int:
-        """Return the sum of `field` ('trials', 'examples', 'duplicates', 'added', 'left_out')."""
+        """Return the sum of a count of `RunGrowth` ('examples', 'added', ...) over the runs."""
         return sum(getattr(run, field) for run in self.runs)
 
 
@@ -82,6 +88,7 @@ def grow_dataset(
     base: ImprovementDataset,
     runs: Sequence[RunTrials],
     max_examples: int,
+    spacing: float = SPACING,
     tolerance: float = DUPLICATE_TOL,
     provenance: Mapping | None = None,
 ) -> Growth:
@@ -91,6 +98,8 @@ def grow_dataset(
         base: The dataset to grow (not changed); its task is the runs' task.
         runs: The runs, each with at least two trials.
         max_examples: The size of the grown dataset at most (at least `len(base)` + 1).
+        spacing: The least distance of a new example to the examples kept, as a fraction of
+            the dataset's median nearest-neighbour distance (0: none).
         tolerance: Duplicates are within this many standard deviations in every number.
         provenance: Added to this growth's entry in `provenance['grown']` (date, command).
 
@@ -99,7 +108,8 @@ def grow_dataset(
 
     Raises:
         InvalidInput: no room under `max_examples`, a run with fewer than two trials or
-            vectors of the wrong length, or no new example left after deduplication.
+            vectors of the wrong length, or no new example left after deduplication and
+            spacing.
 
     """
     if max_examples <= len(base):
@@ -107,8 +117,9 @@ def grow_dataset(
             f'max examples {max_examples} leaves no room: the dataset grown has {len(base)} '
             'examples, and all of them are kept'
         )
-    if not tolerance >= 0:
-        raise InvalidInput(f'tolerance must be >= 0, got {tolerance}')
+    for name, value in (('spacing', spacing), ('tolerance', tolerance)):
+        if not 0 <= value < np.inf:
+            raise InvalidInput(f'{name} must be finite and >= 0, got {value}')
     grown = base.provenance.get('grown', [])
     if not isinstance(grown, list):
         raise InvalidInput('provenance.grown of the dataset grown: expected a list')
@@ -119,24 +130,39 @@ def grow_dataset(
         raise InvalidInput(
             f'nothing to add: all {len(keep)} hindsight examples of the runs are duplicates'
         )
-    chosen = _farthest_first(base, new, candidates, max_examples - len(base))
-    runs_grown = tuple(
-        RunGrowth(
-            run=run.name,
-            trials=len(run.theta),
-            examples=int(np.sum(run_of == r)),
-            duplicates=int(np.sum((run_of == r) & ~keep)),
-            added=int(np.sum(run_of[chosen] == r)),
+    distance = spacing * _median_spacing(base)
+    chosen, crowded = _farthest_first(base, new, candidates, max_examples - len(base), distance)
+    if chosen.size == 0:
+        raise InvalidInput(
+            f'nothing to add: of the {len(keep)} hindsight examples of the runs, '
+            f'{len(keep) - candidates.size} are duplicates and {candidates.size} nearer than the '
+            f'spacing ({distance:.3g} in normalised [theta, e]) to the examples kept'
         )
-        for r, run in enumerate(runs)
-    )
+    runs_grown = []
+    for r, run in enumerate(runs):
+        ours = run_of == r
+        added = int(np.sum(run_of[chosen] == r))
+        left = int(np.sum(ours & keep)) - added
+        runs_grown.append(
+            RunGrowth(
+                run=run.name,
+                trials=len(run.theta),
+                examples=int(np.sum(ours)),
+                duplicates=int(np.sum(ours & ~keep)),
+                too_close=left if crowded else 0,
+                over_bound=0 if crowded else left,
+                added=added,
+            )
+        )
     entry = {
         **(provenance or {}),
         'base_size': len(base),
         'max_examples': max_examples,
+        'spacing': spacing,
+        'spacing_distance': round(distance, 6),
         'tolerance': tolerance,
         'selection': SELECTION,
-        'runs': [{**asdict(run), 'left_out': run.left_out} for run in runs_grown],
+        'runs': [asdict(run) for run in runs_grown],
     }
     dataset = ImprovementDataset(
         task=base.task,
@@ -149,7 +175,7 @@ def grow_dataset(
         provenance={**base.provenance, 'grown': [*grown, entry]},
         source=(*base.sources(), *(runs[r].name for r in run_of[chosen])),
     )
-    return Growth(dataset, len(base), runs_grown)
+    return Growth(dataset, len(base), tuple(runs_grown), distance)
 
 
 def _hindsight(
@@ -206,24 +232,41 @@ def _distinct(
     return keep
 
 
+def _median_spacing(base: ImprovementDataset) -> float:
+    """Return the median distance from an example of `base` to its nearest other one."""
+    features = ExampleIndex(base, 'error').features(base.blocks())
+    if len(features) < 2:
+        return 0.0
+    distances, _ = cKDTree(features).query(features, k=2)
+    return float(np.median(distances[:, 1]))
+
+
 def _farthest_first(
     base: ImprovementDataset,
     new: Mapping[str, np.ndarray],
     candidates: np.ndarray,
     room: int,
-) -> np.ndarray:
-    """Return up to `room` of `candidates` (rows of `new`), farthest-point first, in row order."""
-    if candidates.size <= room:
-        return candidates
+    spacing: float,
+) -> tuple[np.ndarray, bool]:
+    """Return the rows of `new` taken farthest-point first, and whether the spacing stopped it.
+
+    Up to `room` of `candidates` are taken, each at least `spacing` from every example kept
+    (the dataset's and those taken before it); the rows are returned in order.
+    """
     index = ExampleIndex(base, 'error')
     features = index.features({name: values[candidates] for name, values in new.items()})
     nearest, _ = cKDTree(index.features(base.blocks())).query(features, k=1)
-    chosen = []
-    for _ in range(room):
+    chosen: list[int] = []
+    crowded = False
+    while len(chosen) < min(room, len(candidates)):
         pick = int(np.argmax(nearest))  # the first of the farthest: deterministic
+        if nearest[pick] < spacing:
+            crowded = True
+            break
         chosen.append(pick)
         nearest = np.minimum(nearest, np.linalg.norm(features - features[pick], axis=1))
-    return np.sort(candidates[chosen])
+        nearest[chosen] = -1.0  # taken
+    return np.sort(candidates[chosen]), crowded
 
 
 def check_grown_path(out: Path | str, base_path: Path | str) -> Path:

@@ -119,17 +119,24 @@ def test_grow_writes_a_new_dataset_the_improve_command_and_planner_folder_can_us
     )
 
 
-def test_growing_again_with_the_same_run_drops_its_examples_as_duplicates(runs, tmp_path, capsys):
+def test_growing_again_with_the_same_run_adds_nothing(runs, tmp_path, capsys):
     root, (a, _), _ = runs
-    first = tmp_path / 'once.json'
     argv = ['dataset', 'grow', a, '--runs-dir', str(root)]
-    assert main([*argv, '--out', str(first)]) == 0
-    added = len(load_dataset(first)) - 300
-    capsys.readouterr()
-    again = tmp_path / 'twice.json'
-    assert main([*argv, '--dataset', str(first), '--out', str(again)]) == 2
-    assert 'nothing to add: all 30 hindsight examples' in capsys.readouterr().err
-    assert not again.exists() and added > 0
+    for spacing in ('0', '0.5'):
+        first, again = tmp_path / f'once-{spacing}.json', tmp_path / f'twice-{spacing}.json'
+        assert main([*argv, '--spacing', spacing, '--out', str(first)]) == 0
+        added = len(load_dataset(first)) - 300
+        capsys.readouterr()
+        assert (
+            main([*argv, '--dataset', str(first), '--spacing', spacing, '--out', str(again)]) == 2
+        )
+        err = capsys.readouterr().err
+        assert not again.exists()
+        if spacing == '0':  # every example was added: all duplicates now
+            assert added == 30 and 'nothing to add: all 30 hindsight examples' in err
+        else:  # those not added the first time are still too close
+            assert added < 30 and 'nothing to add: of the 30 hindsight examples' in err
+            assert f'{added} are duplicates and {30 - added} nearer than the spacing' in err
     assert main([*argv, '--dataset', str(first), '--out', str(first)]) == 2
     assert 'is the dataset being grown' in capsys.readouterr().err
 
@@ -138,13 +145,19 @@ def test_a_bound_keeps_the_shipped_examples_and_says_what_it_left_out(runs, tmp_
     root, (a, b), _ = runs
     out = tmp_path / 'small.json'
     argv = ['dataset', 'grow', a, b, '--runs-dir', str(root), '--max-examples', '310']
-    assert main([*argv, '--out', str(out)]) == 0
+    assert main([*argv, '--spacing', '0', '--out', str(out)]) == 0
     text = capsys.readouterr().out
     grown, shipped = load_dataset(out), load_dataset(data_dir() / 'slide-gc.json')
     assert len(grown) == 310
     np.testing.assert_array_equal(grown.theta[:300], shipped.theta)
-    left_out = sum(run['left_out'] for run in grown.provenance['grown'][-1]['runs'])
-    assert left_out > 0 and f'{left_out} left out by --max-examples 310' in text
+    over = sum(run['over_bound'] for run in grown.provenance['grown'][-1]['runs'])
+    assert over == 50 and '0 too close' in text and f'{over} over --max-examples 310' in text
+    # The default spacing: the examples too close to those kept are left out, and said so.
+    assert main(['dataset', 'grow', a, b, '--runs-dir', str(root), '--out', str(out)]) == 0
+    text = capsys.readouterr().out
+    entry = load_dataset(out).provenance['grown'][-1]
+    close = sum(run['too_close'] for run in entry['runs'])
+    assert entry['spacing'] == 0.5 and f'{close} too close to the examples kept' in text
 
 
 def test_refusals_shipped_file_mixed_tasks_empty_run(runs, tmp_path, capsys):

@@ -45,7 +45,7 @@ def run_of(name: str, n: int, seed: int) -> RunTrials:
 
 def test_the_grown_dataset_is_the_base_then_each_runs_hindsight_examples_tagged(base):
     runs = [run_of('run-a', 5, 1), run_of('run-b', 4, 2)]
-    growth = grow_dataset(base, runs, max_examples=1000, provenance={'command': 'icpi x'})
+    growth = grow_dataset(base, runs, 1000, spacing=0, provenance={'command': 'icpi x'})
     grown = growth.dataset
     assert len(base) == 300 and base.source is None  # the dataset grown is not changed
     assert len(grown) == 300 + 5 * 4 + 4 * 3 and growth.total('added') == 32
@@ -66,20 +66,20 @@ def test_the_grown_dataset_is_the_base_then_each_runs_hindsight_examples_tagged(
 
 
 def test_every_trial_of_a_long_run_is_relabelled_not_only_the_memorys_last_64(base):
-    growth = grow_dataset(base, [run_of('long', 70, 3)], max_examples=10_000)
+    growth = grow_dataset(base, [run_of('long', 70, 3)], max_examples=10_000, spacing=0)
     assert growth.runs[0].examples == 70 * 69 == growth.runs[0].added
 
 
 def test_a_run_given_twice_and_a_repeated_trial_are_not_added_again(base):
     run = run_of('a', 4, 5)
     again = RunTrials('a-again', run.theta.copy(), run.outcome.copy())
-    growth = grow_dataset(base, [run, again], max_examples=1000)
+    growth = grow_dataset(base, [run, again], max_examples=1000, spacing=0)
     first, second = growth.runs
     assert (first.examples, first.duplicates, first.added) == (12, 0, 12)
     assert (second.examples, second.duplicates, second.added) == (12, 12, 0)
     # A theta tried again (a run that held its best theta): copies of its pairs are dropped.
     held = RunTrials('held', run.theta[[0, 1, 1, 1]], run.outcome[[0, 1, 1, 1]])
-    growth = grow_dataset(base, [held], max_examples=1000)
+    growth = grow_dataset(base, [held], max_examples=1000, spacing=0)
     # Distinct: 0->1, 1->0 and 1->1 (the "stay" example, delta theta 0): 3 of the 12.
     assert (growth.runs[0].duplicates, growth.runs[0].added) == (9, 3)
     assert sum(np.all(growth.dataset.delta_theta[300:] == 0, axis=1)) == 1
@@ -93,26 +93,27 @@ def test_duplicates_are_within_the_tolerance_of_the_datasets_spread(base):
     for shift, duplicate in ((0.5 * DUPLICATE_TOL, True), (2 * DUPLICATE_TOL, False)):
         theta = np.array([theta0 + shift * std, theta1])
         run = RunTrials('r', theta, np.array([base.outcome[0], base.goal[0]]))
-        growth = grow_dataset(base, [run], max_examples=1000)
+        growth = grow_dataset(base, [run], max_examples=1000, spacing=0)
         assert growth.runs[0].duplicates == int(duplicate), shift
     with pytest.raises(InvalidInput, match='nothing to add: all 6 hindsight examples'):
         run = RunTrials('r', np.array([theta0, theta1, theta0]), base.outcome[[0, 0, 0]])
-        grow_dataset(grow_dataset(base, [run], 1000).dataset, [run], 1000)
+        grow_dataset(grow_dataset(base, [run], 1000, 0).dataset, [run], 1000, 0)
 
 
 def test_over_the_bound_the_base_stays_and_the_new_ones_are_chosen_farthest_first(base):
     runs = [run_of('a', 12, 7), run_of('b', 12, 8)]  # 264 new examples
     room = 40
-    growth = grow_dataset(base, runs, max_examples=300 + room)
+    growth = grow_dataset(base, runs, max_examples=300 + room, spacing=0)
     grown = growth.dataset
     assert len(grown) == 340 and growth.total('added') == room
-    assert growth.total('left_out') == 264 - room and growth.total('duplicates') == 0
+    assert growth.total('over_bound') == 264 - room and growth.total('duplicates') == 0
+    assert growth.total('too_close') == 0
     for name in ('theta', 'goal'):
         np.testing.assert_array_equal(getattr(grown, name)[:300], getattr(base, name))
     # Coverage in the retrieval space: every left-out example is nearer to what was kept
     # than it would be with the first `room` new examples (the order the runs gave).
     index = ExampleIndex(base, 'error')
-    everything = grow_dataset(base, runs, max_examples=10_000).dataset
+    everything = grow_dataset(base, runs, max_examples=10_000, spacing=0).dataset
     new = index.features(everything.blocks())[300:]
     kept = index.features(grown.blocks())
     naive = np.vstack([index.features(base.blocks()), new[:room]])
@@ -127,9 +128,37 @@ def test_over_the_bound_the_base_stays_and_the_new_ones_are_chosen_farthest_firs
         grow_dataset(base, runs, max_examples=300)
 
 
+def test_new_examples_keep_the_spacing_from_the_examples_kept(base):
+    """A crowd of near-copies (a run that converged) is thinned; isolated examples stay."""
+    rng = np.random.default_rng(4)
+    spread = rng.uniform(TASK.theta_low, TASK.theta_high, (4, 3))
+    crowd = spread[0] + rng.normal(0, 0.01, (8, 3)) * (TASK.theta_high - TASK.theta_low)
+    theta = np.vstack([spread, crowd])
+    run = RunTrials('crowded', theta, outcome_of(theta))
+    growth = grow_dataset(base, [run], max_examples=10_000)  # the default spacing
+    index = ExampleIndex(base, 'error')
+    features = index.features(base.blocks())
+    median = np.median(cKDTree(features).query(features, k=2)[0][:, 1])
+    assert growth.spacing == pytest.approx(0.5 * median)
+    counts = growth.runs[0]
+    assert counts.examples == 12 * 11 and counts.duplicates == 0 and counts.over_bound == 0
+    assert counts.too_close == counts.examples - counts.added > 0 and counts.added >= 4 * 3
+    kept = index.features(growth.dataset.blocks())
+    added = kept[300:]
+    others = [np.delete(kept, 300 + r, axis=0) for r in range(len(added))]
+    least = [
+        np.linalg.norm(rest - row, axis=1).min() for row, rest in zip(added, others, strict=True)
+    ]
+    # Farthest-first: each was at least the spacing from all kept when taken, so from all.
+    assert min(least) >= growth.spacing
+    assert grow_dataset(base, [run], 10_000, spacing=0).runs[0].added == counts.examples
+    with pytest.raises(InvalidInput, match='spacing must be finite and >= 0'):
+        grow_dataset(base, [run], 10_000, spacing=-1)
+
+
 def test_provenance_is_kept_and_each_growth_appended_and_it_round_trips(base, tmp_path):
-    once = grow_dataset(base, [run_of('a', 3, 1)], 1000, provenance={'command': 'first'})
-    twice = grow_dataset(once.dataset, [run_of('b', 3, 2)], 1000, provenance={'command': 'x'})
+    once = grow_dataset(base, [run_of('a', 3, 1)], 1000, 0, provenance={'command': 'first'})
+    twice = grow_dataset(once.dataset, [run_of('b', 3, 2)], 1000, 0, provenance={'command': 'x'})
     provenance = twice.dataset.provenance
     assert provenance['command'] == base.provenance['command']  # how the base was made
     assert provenance['method'] == 'hindsight relabelling'
@@ -137,7 +166,15 @@ def test_provenance_is_kept_and_each_growth_appended_and_it_round_trips(base, tm
     entry = provenance['grown'][1]
     assert entry['base_size'] == 306 and entry['max_examples'] == 1000
     assert entry['runs'] == [
-        {'run': 'b', 'trials': 3, 'examples': 6, 'duplicates': 0, 'added': 6, 'left_out': 0}
+        {
+            'run': 'b',
+            'trials': 3,
+            'examples': 6,
+            'duplicates': 0,
+            'too_close': 0,
+            'over_bound': 0,
+            'added': 6,
+        }
     ]
     assert twice.dataset.sources()[300:] == ('a',) * 6 + ('b',) * 6
     path = twice.dataset.save(tmp_path / 'grown.json')
