@@ -76,8 +76,7 @@ class Growth:
     dataset: ImprovementDataset
     base_size: int
     runs: tuple[RunGrowth, ...]
-
-    spacing: float  # the distance that `spacing` came to (normalised [theta, e])
+    spacing: float  # the least distance the spacing came to (normalised [theta, e])
 
     def total(self, field: str) -> int:
         """Return the sum of a count of `RunGrowth` ('examples', 'added', ...) over the runs."""
