@@ -1,6 +1,6 @@
 # Copyright 2026 icpi_ros maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""`icpi dataset collect` and `icpi dataset from-runs`: improvement datasets, no ROS."""
+"""`icpi dataset collect`, `from-runs` and `grow`: improvement datasets, no ROS."""
 
 import argparse
 import sys
@@ -57,34 +57,18 @@ def _cmd_from_runs(args: argparse.Namespace) -> int:
     import numpy as np
 
     from icpi_ros.core.collect import relabel_rollouts
-    from icpi_ros.core.records import RunRecord, default_runs_dir
-    from icpi_ros.core.run_lines import read_run_file
+    from icpi_ros.core.recorded_runs import read_runs
     from icpi_ros.core.tasks import load_tasks
-    from icpi_ros.core.validation import InvalidInput
 
     task = load_tasks(args.tasks_file)[args.task]
-    runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
-    theta, outcome = [], []
-    for source in args.runs:
-        if Path(source).is_file():  # written by icpi improve --record: the task in each line
-            trials, _ = read_run_file(source)
-            for trial in trials:
-                if trial.get('task') != task.name:
-                    raise InvalidInput(
-                        f'{source}: iteration {trial["iteration"]} is of task {trial.get("task")!r}'
-                    )
-        else:
-            record = RunRecord.open(runs_dir, source)
-            if record.config.get('task') != task.name:
-                raise InvalidInput(f'run {source} is of task {record.config.get("task")!r}')
-            trials = record.trials()
-        for trial in trials:
-            theta.append(trial['theta'])
-            outcome.append(trial['outcome'])
+    runs = read_runs(args.runs, _runs_dir(args), task.name)
+    arrays = [run.arrays(task) for run in runs]
+    theta = np.vstack([pair[0] for pair in arrays])
+    outcome = np.vstack([pair[1] for pair in arrays])
     dataset = relabel_rollouts(
         task,
-        np.array(theta, dtype=float),
-        np.array(outcome, dtype=float),
+        theta,
+        outcome,
         args.max_examples,
         np.random.default_rng(args.seed),
         {
@@ -100,8 +84,79 @@ def _cmd_from_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _runs_dir(args: argparse.Namespace) -> Path:
+    from icpi_ros.core.records import default_runs_dir
+
+    return Path(args.runs_dir) if args.runs_dir else default_runs_dir()
+
+
+def _cmd_grow(args: argparse.Namespace) -> int:
+    import datetime
+    import shlex
+
+    from icpi_ros import __version__
+    from icpi_ros.core.dataset import load_dataset
+    from icpi_ros.core.dataset_grow import RunTrials, check_grown_path, grow_dataset
+    from icpi_ros.core.paths import data_dir, source_commit
+    from icpi_ros.core.recorded_runs import read_runs
+    from icpi_ros.core.records import new_run_id
+    from icpi_ros.core.tasks import load_tasks
+
+    tasks = load_tasks(args.tasks_file)
+    runs_dir = _runs_dir(args)
+    runs = read_runs(args.runs, runs_dir, args.task)
+    task = tasks[runs[0].task]
+    base_path = Path(args.dataset) if args.dataset else data_dir() / f'{task.name}.json'
+    if args.out:
+        out = Path(args.out)
+    else:  # a folder of its own: a planner's datasets_dir
+        out = runs_dir / 'datasets' / new_run_id(f'{task.name}-grown') / f'{task.name}.json'
+    check_grown_path(out, base_path)  # before any work
+    base = load_dataset(base_path)
+    base.check_task(task)
+    command = ['icpi', 'dataset', 'grow', *args.runs, '--task', task.name]
+    command += ['--dataset', str(base_path), '--max-examples', str(args.max_examples)]
+    command += ['--spacing', str(args.spacing)]
+    growth = grow_dataset(
+        base,
+        [RunTrials(run.name, *run.arrays(task)) for run in runs],
+        args.max_examples,
+        args.spacing,
+        provenance={
+            'created': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
+            'command': shlex.join([*command, '--out', str(out)]),
+            'commit': source_commit(),
+            'icpi_ros': __version__,
+            'dataset': str(base_path),
+            'runs_dir': str(runs_dir),
+        },
+    )
+    path = growth.dataset.save(out)
+    total = growth.total
+    print(
+        f'{path}: {len(growth.dataset)} examples of {task.name}: {growth.base_size} of '
+        f'{base_path} and {total("added")} added from {len(runs)} run(s) '
+        f'({total("examples")} hindsight examples of {total("trials")} trials; '
+        f'{total("duplicates")} duplicates dropped, {total("too_close")} too close to the '
+        f'examples kept (--spacing {args.spacing}: {growth.spacing:.3f} in normalised '
+        f'[theta, e]), {total("over_bound")} over --max-examples {args.max_examples})'
+    )
+    for run in growth.runs:
+        print(
+            f'  {run.run}: {run.trials} trials, {run.examples} examples: {run.duplicates} '
+            f'duplicates, {run.too_close} too close, {run.over_bound} over the bound, '
+            f'{run.added} added'
+        )
+    print(f'use it: icpi improve --task {task.name} --dataset {path}')
+    if path.name == f'{task.name}.json':
+        print(f'        icpi_planner --ros-args -p datasets_dir:={path.parent}')
+    return EXIT_OK
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """Register `dataset collect` and `dataset from-runs` on the `icpi` parser."""
+    """Register `dataset collect`, `dataset from-runs` and `dataset grow` on the `icpi` parser."""
+    from icpi_ros.core.dataset_grow import SPACING
+
     p = sub.add_parser('dataset', help='improvement datasets')
     dsub = p.add_subparsers(dest='dataset_command', metavar='ACTION', required=True)
     p = dsub.add_parser(
@@ -140,3 +195,50 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument('--out', required=True, help='dataset JSON to write (atomically)')
     add_tasks_file(p)
     p.set_defaults(func=_cmd_from_runs)
+
+    p = dsub.add_parser(
+        'grow',
+        help="add runs' hindsight examples to a task's dataset (a new file)",
+        description='Relabel the trials of each run as the episode memory does (trials i != j: '
+        "e = s_i - s_j, delta theta = theta_j - theta_i) and add those examples to the task's "
+        'dataset (default: the shipped data/<task>.json): duplicates of examples kept '
+        'before them are dropped; every example of the dataset is kept and the new ones are '
+        'taken farthest-point first in normalised [theta, e] while they are at least '
+        '--spacing from the examples kept, up to --max-examples. Each example is tagged with '
+        'its run, the growth is recorded in the provenance. Writes a new file, never into '
+        "the shipped datasets' folder.",
+    )
+    p.add_argument(
+        'runs',
+        nargs='+',
+        metavar='RUN_ID',
+        help='run ids (or latest) of one task; an existing file is read as an `icpi improve '
+        '--record` file',
+    )
+    p.add_argument('--task', default=None, help="default: the runs' task")
+    p.add_argument(
+        '--dataset', default=None, help='the dataset to grow (default: data/<task>.json)'
+    )
+    p.add_argument('--runs-dir', default='', help='default: $ICPI_RUNS_DIR, else ./runs')
+    p.add_argument(
+        '--max-examples',
+        type=int,
+        default=1000,
+        help='size of the grown dataset at most (default 1000)',
+    )
+    p.add_argument(
+        '--spacing',
+        type=float,
+        default=SPACING,
+        help='least distance of a new example to the examples kept, as a fraction of the '
+        "dataset's median nearest-neighbour distance in normalised [theta, e] (default "
+        f'{SPACING}; 0: every distinct example, up to --max-examples)',
+    )
+    p.add_argument(
+        '--out',
+        default=None,
+        help='dataset JSON to write (atomically); default: '
+        '<runs-dir>/datasets/<stamp>-<task>-grown-<hex>/<task>.json',
+    )
+    add_tasks_file(p)
+    p.set_defaults(func=_cmd_grow)

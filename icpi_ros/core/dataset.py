@@ -4,7 +4,9 @@
 
 One JSON file per task (`data/<task>.json`), versioned. Every example keeps the outcome s and
 the (relabelled) goal g it was scored against, so both prompt encodings can be built from it:
-the relative error e = s - g, or the raw pair (s, g).
+the relative error e = s - g, or the raw pair (s, g). A grown dataset (`icpi dataset grow`)
+also tags each example with its source (`examples.source`: the run it came from, null for
+the examples the dataset was made with); loaders that do not know the tag ignore it.
 """
 
 import json
@@ -92,10 +94,18 @@ class ImprovementDataset(ExampleBlocks):
     goal: np.ndarray  # (N, m) the goal it is scored against (relabelled in hindsight)
     delta_theta: np.ndarray  # (N, d) the change that reaches the goal
     provenance: dict = field(default_factory=dict)
+    # Per example: the run it was grown from, None for the dataset's own; None: no tags at all.
+    source: tuple[str | None, ...] | None = None
     normalisation: Normalisation = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.source is not None and len(self.source) != len(self):
+            raise ValueError(f'{len(self.source)} source tags for {len(self)} examples')
         self.normalisation = Normalisation.fit(self.blocks())
+
+    def sources(self) -> tuple[str | None, ...]:
+        """Return each example's source tag (None: made with the dataset, not grown)."""
+        return self.source if self.source is not None else (None,) * len(self)
 
     def check_task(self, task: TaskSpec) -> None:
         """Raise InvalidInput unless this dataset was made for `task` (name and dimensions)."""
@@ -120,6 +130,7 @@ class ImprovementDataset(ExampleBlocks):
             goal=self.goal[indices],
             delta_theta=self.delta_theta[indices],
             provenance={**self.provenance, 'subset_of': len(self)},
+            source=None if self.source is None else tuple(self.source[i] for i in indices),
         )
 
     def subsample(self, size: int, seed: int = 0) -> 'ImprovementDataset':
@@ -152,6 +163,7 @@ class ImprovementDataset(ExampleBlocks):
                 'goal': _rows(self.goal),
                 'error': _rows(self.error),
                 'delta_theta': _rows(self.delta_theta),
+                **({} if self.source is None else {'source': list(self.source)}),
             },
         }
 
@@ -241,6 +253,13 @@ def dataset_from_dict(doc: Any) -> ImprovementDataset:
     provenance = doc.get('provenance', {})
     if not isinstance(provenance, Mapping):
         raise InvalidInput('provenance: expected a mapping')
+    source = examples.get('source')
+    if source is not None and (
+        not isinstance(source, list)
+        or len(source) != n
+        or not all(tag is None or isinstance(tag, str) for tag in source)
+    ):
+        raise InvalidInput(f'examples.source: expected a list of {n} strings or nulls')
     return ImprovementDataset(
         task=task,
         theta_names=tuple(theta_names),
@@ -250,6 +269,7 @@ def dataset_from_dict(doc: Any) -> ImprovementDataset:
         goal=goal,
         delta_theta=delta,
         provenance=dict(provenance),
+        source=None if source is None else tuple(source),
     )
 
 

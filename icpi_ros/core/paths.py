@@ -3,6 +3,7 @@
 """Where the package's configuration and data files are, with or without a ROS install."""
 
 import os
+import subprocess
 from pathlib import Path
 
 CONFIG_DIR_ENV = 'ICPI_CONFIG_DIR'
@@ -45,3 +46,27 @@ def data_dir() -> Path:
     Same order as `config_dir`, with $ICPI_DATA_DIR and `share/icpi_ros/data`.
     """
     return _package_dir('data', DATA_DIR_ENV, 'README.md')
+
+
+def source_commit() -> str | None:
+    """Return the git commit of the source tree this package runs from, for provenance.
+
+    Returns:
+        The full commit hash, with `-dirty` appended when tracked files have changes; None
+        when the package does not run from a git checkout (an installed copy) or git fails.
+
+    """
+    tree = Path(__file__).resolve().parents[2]
+    if not (tree / '.git').exists():  # a folder in a checkout, a file in a worktree
+        return None
+    describe = ['describe', '--always', '--dirty', '--abbrev=40', '--exclude=*']  # no tags
+    try:
+        done = subprocess.run(
+            ['git', '-C', str(tree), *describe],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (done.stdout.strip() or None) if done.returncode == 0 else None

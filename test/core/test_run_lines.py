@@ -173,7 +173,7 @@ def test_a_file_written_by_icpi_improve_record_is_read_by_icpi_dataset_from_runs
     ]
     wrong = ['dataset', 'from-runs', str(record), '--task', 'roll-gc', '--out', str(out)]
     assert main(wrong) == 2
-    assert 'iteration 0 is of task' in capsys.readouterr().err
+    assert "not runs of task 'roll-gc'" in capsys.readouterr().err
 
 
 def test_the_record_of_an_llm_run_keeps_every_exchange_and_the_failed_step(
