@@ -93,6 +93,11 @@ class SandboxedObject:
         self._buffer = bytearray()
 
     @property
+    def pid(self) -> int | None:
+        """The process id of the child's outermost process (bwrap), None before the start."""
+        return None if self._proc is None else self._proc.pid
+
+    @property
     def running(self) -> bool:
         """Whether the child is up and serving."""
         return self._proc is not None and not self.failure
