@@ -110,6 +110,8 @@ class SandboxedObject:
             raises here).
 
         """
+        if self._proc is not None or self.failure:  # started already
+            return self.running
         start = time.perf_counter()
         try:
             if self._static_check:
@@ -179,7 +181,7 @@ class SandboxedObject:
                 pipe.close()
             self._proc = None
         if not self.failure:
-            self.failure, self.stage = 'the policy process was closed', 'process'
+            self.failure, self.stage = 'closed: the sandboxed process was stopped', 'process'
 
     def _fail(self, reason: str, stage: str) -> None:
         self.stop(reason, stage)

@@ -139,6 +139,8 @@ def test_a_stateful_policy_serves_80_steps_as_the_same_class_does_here():
     assert all(isinstance(v, float) for a in actions for v in a)
     assert len({tuple(a) for a in actions}) == 80  # the state moved every step
     assert not policy.sandbox.running and not Path(f'/proc/{pid}').exists()
+    with pytest.raises(StepFailed, match='^closed'):  # the episode is over
+        policy.act(_obs(0))
 
 
 def test_act_round_trip_is_fast():
