@@ -16,11 +16,12 @@ that starts one child per episode, instantiates `Policy()` (the constructor take
 arguments: the goal arrives with `reset`), then serves `reset(goal)` (optional in the class)
 and `act(obs) -> [vx, vy]` with a per-step time limit (`STEP_TIMEOUT_S`, 20 ms by default).
 The observation reaches the policy as the plain dict of the contract (lists of floats).
-Any failure raises `closed_loop.StepFailed` with the reason (redacted), and the child is
-killed; code that does not load fails at the first call with the load's reason (`failure`
-and `stage` say it as soon as the context is entered).
+Any failure of a step raises `closed_loop.StepFailed` with the reason (redacted), and the
+child is killed; code that does not load, or whose reset fails, fails at the first act()
+with that reason (`failure` and `stage` say it at once).
 """
 
+import contextlib
 import json
 import os
 import select
@@ -327,11 +328,13 @@ class PolicyProcess:
     def reset(self, goal: Sequence[float]) -> None:
         """Start the episode: `Policy.reset(goal)` if the class defines it.
 
-        Raises:
-            StepFailed: the policy did not load, or reset failed (within `limits.timeout_s`).
-
+        Never raises for what the code does (the contract's reset does not fail): a policy
+        that did not load, or whose reset failed or took longer than `limits.timeout_s`, is
+        failed (`failure`, `stage`) and the first act() raises StepFailed with the reason, so
+        a rollout holds from its first step.
         """
-        self._call('reset', [[float(v) for v in goal]], self.limits.timeout_s)
+        with contextlib.suppress(SandboxFailed):  # recorded in `failure`; act() raises it
+            self.sandbox.call('reset', [[float(v) for v in goal]], self.limits.timeout_s)
 
     def act(self, obs: dict) -> list[float]:
         """One control step: the policy's [vx, vy] for observation `obs`, validated.

@@ -275,21 +275,30 @@ LOAD_FAILURES = {
         r'^timeout: killed after 1\.5 s',
         'process',
     ),
+    'reset_raises': (
+        'class Policy:\n    def reset(self, goal):\n        raise KeyError(goal[0])\n' + ACT,
+        r'^reset raised KeyError: 0\.9 \(line 3\)$',
+        'runtime',
+    ),
+    'reset_hangs': (
+        'class Policy:\n    def reset(self, goal):\n' + HANG + ACT,
+        r'^late: reset took longer than 1500 ms',
+        'process',
+    ),
 }
 
 
 @pytest.mark.parametrize('case', LOAD_FAILURES)
-def test_code_that_does_not_load_fails_at_reset_with_the_reason(case):
+def test_code_that_does_not_load_or_reset_fails_at_the_first_act_with_the_reason(case):
     code, reason, stage = LOAD_FAILURES[case]
     limits = SandboxLimits(timeout_s=1.5, cpu_s=5.0)
     with PolicyProcess(code, limits, step_timeout_s=RELAXED_STEP_S) as policy:
+        policy.reset(GOAL)  # the contract's reset does not raise
         assert re.search(reason, policy.failure), policy.failure
         assert policy.stage == stage
         with pytest.raises(StepFailed) as failed:
-            policy.reset(GOAL)
-        assert str(failed.value) == policy.failure
-        with pytest.raises(StepFailed):
             policy.act(_obs(0))
+        assert str(failed.value) == policy.failure
 
 
 def test_the_api_key_never_reaches_the_child_or_a_reason(monkeypatch):
