@@ -29,6 +29,8 @@ sandbox_candidate  PromptPO: one LLM-written policy in the kernel sandbox (bwrap
 sandbox_round4   PromptPO: a round of 4 candidates (one process each, one per core at a time;
                  target: median <= 500 ms)
 sandbox_candidate_rlimits  the same candidate in the weaker 'rlimits' sandbox (no namespaces)
+sandbox_act      closed-loop PromptPO: one act() round trip to the persistent policy process
+                 (kernel sandbox; observation out, [vx, vy] back, validated; target p99 <= 2 ms)
 ros_overhead     ROS overhead per iteration of Improve over the five-process sim graph at real
                  time (iteration wall time - trial window - tracker wait - planner compute;
                  target <= 20 ms); from the timing of each line of trials.jsonl
@@ -472,6 +474,62 @@ def bench_sandbox(candidates: int, repeats: int, isolation: str = 'kernel') -> d
     return {**summary(samples), 'isolation': isolation, 'load_1min_median': statistics.median(load)}
 
 
+CLOSED_LOOP_POLICY = (
+    'import numpy as np\n\n'
+    'class Policy:\n'
+    '    def __init__(self):\n'
+    '        self.integral = np.zeros(2)\n\n'
+    '    def reset(self, goal):\n'
+    '        self.goal = np.array(goal)\n\n'
+    '    def act(self, obs):\n'
+    '        error = self.goal - np.array(obs["puck"])\n'
+    '        self.integral += 0.05 * error\n'
+    '        damping = 0.2 * np.array(obs["tool_vel"])\n'
+    '        return (2.0 * error + 0.5 * self.integral - damping).tolist()\n'
+)
+
+
+def bench_sandbox_act(episodes: int = 25, steps: int = 80) -> dict:
+    """Time act() round trips: `episodes` policy processes (one each), `steps` calls each."""
+    from icpi_ros.core.closed_loop import StepFailed
+    from icpi_ros.core.promptpo.policy_process import STEP_TIMEOUT_S, PolicyProcess
+    from icpi_ros.core.promptpo.sandbox import require_isolation
+
+    require_isolation('kernel')
+    goal = [0.9, 0.02]
+    samples, starts, load, late = [], [], [], 0
+    for episode in range(episodes):
+        with PolicyProcess(CLOSED_LOOP_POLICY) as policy:
+            starts.append(policy.sandbox.start_seconds)
+            policy.reset(goal)
+            for i in range(steps):
+                x = 0.6 + 0.003 * i + 0.001 * episode
+                obs = {
+                    'puck': [x, 0.0],
+                    'puck_vel': [0.06, 0.0],
+                    'tool': [x - 0.05, 0.0],
+                    'tool_vel': [0.06, 0.0],
+                    'goal': goal,
+                    'time_left': 4.0 - 0.05 * i,
+                }
+                start = time.perf_counter()
+                try:
+                    policy.act(obs)
+                except StepFailed:  # late beyond the step limit: counted, the episode ends
+                    late += 1
+                    break
+                samples.append(time.perf_counter() - start)
+        load.append(os.getloadavg()[0])
+    return {
+        **summary(samples),
+        'episodes': episodes,
+        'late_steps': late,
+        'step_limit_ms': STEP_TIMEOUT_S * 1000,
+        'start_median_ms': statistics.median(starts) * 1000,
+        'load_1min_median': statistics.median(load),
+    }
+
+
 def main() -> int:
     """Run the benchmarks, print the figures and merge them into --json."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -503,6 +561,7 @@ def main() -> int:
     benches['sandbox_candidate'] = lambda: bench_sandbox(1, 40)
     benches['sandbox_round4'] = lambda: bench_sandbox(4, 15)
     benches['sandbox_candidate_rlimits'] = lambda: bench_sandbox(1, 40, 'rlimits')
+    benches['sandbox_act'] = bench_sandbox_act
     # Over the ROS graph (scripts/bench_graph.py): real node processes, real time.
     benches['ros_overhead'] = bench_graph.bench_ros_overhead
     benches['demo'] = bench_graph.bench_demo

@@ -4,8 +4,9 @@
 
 Each attack gets the real builtins and importer (os, socket, ctypes, subprocess) and no
 static check, through `icpi_ros.core.promptpo.sandbox.run_in_child(..., restricted=False)`, the path
-PromptPO uses otherwise. Every attack that succeeds returns a theta (so the result is ok) or
-raises with what it got (so it shows up in the reason). Used in-process by
+PromptPO uses otherwise, or (persistent) in `act()` of a `PolicyProcess(..., restricted=False)`.
+Every attack that succeeds returns a theta or an action (so the result is ok) or raises with
+what it got (so it shows up in the reason). Used in-process by
 test/core/promptpo/test_sandbox_kernel.py, and as a script (`python sandbox_hostile.py JSON`) run by
 an unprivileged user: it prints {attack: {answer, stdout, stderr}} as JSON.
 """
@@ -17,7 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from icpi_ros.core.closed_loop import StepFailed
 from icpi_ros.core.promptpo import sandbox
+from icpi_ros.core.promptpo.policy_process import PolicyProcess
 
 THETA = '[0.0, 0.1, 0.3]'
 ATTACKS = {
@@ -58,7 +61,7 @@ EXPECTED = {
     'subprocess': 'PermissionError|FileNotFoundError|BlockingIOError',
     'write_file': 'PermissionError|FileNotFoundError|OSError',
     'write_1gb_stdout': '^too chatty',
-    'allocate_beyond_memory': '^MemoryError',
+    'allocate_beyond_memory': '^(act raised )?MemoryError',
     'spin_beyond_cpu': '^CPU time limit exceeded',
 }
 LIMITS = sandbox.SandboxLimits(timeout_s=8.0, cpu_s=0.5)
@@ -71,6 +74,39 @@ def policy_code(attack: str, parent: int, port: int, target: str) -> str:
         'import os, socket, ctypes, subprocess\n\n'
         f'def policy(goal):\n    {body}\n    return {THETA}\n'
     )
+
+
+def closed_loop_code(attack: str, parent: int, port: int, target: str) -> str:
+    """The attack in act() of a closed-loop policy class (answering [0, 0] if it got through)."""
+    body = ATTACKS[attack].format(parent=parent, port=port, target=target).replace('\n', '\n    ')
+    return (
+        'import os, socket, ctypes, subprocess\n\n'
+        'class Policy:\n    def act(self, obs):\n'
+        f'        {body}\n        return [0.0, 0.0]\n'
+    )
+
+
+def _act_once(code: str, limits: sandbox.SandboxLimits) -> dict:
+    """One act() in a persistent child with the Python layers off: the answer, or why not."""
+    obs = {'puck': [0.8, 0.0], 'goal': [0.86, 0.03], 'time_left': 3.0}
+    with PolicyProcess(
+        code, limits, step_timeout_s=LIMITS.timeout_s, static_check=False, restricted=False
+    ) as policy:
+        try:
+            policy.reset([0.86, 0.03])
+            return {'answer': {'ok': True, 'action': policy.act(obs)}, 'printed': ''}
+        except StepFailed as exc:
+            answer = {'ok': False, 'error': str(exc), 'stage': policy.stage}
+            return {'answer': answer, 'printed': policy.sandbox.printed}
+
+
+def run_persistent_attacks(port: int, target: str, isolation: str = 'kernel') -> dict:
+    """Run every attack unrestricted in a policy process's act(); the answer or the reason."""
+    limits = sandbox.SandboxLimits(LIMITS.timeout_s, LIMITS.cpu_s, isolation=isolation)
+    codes = {n: closed_loop_code(n, os.getpid(), port, target) for n in ATTACKS}
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        done = pool.map(lambda code: _act_once(code, limits), codes.values())
+        return dict(zip(codes, done, strict=True))
 
 
 def run_attacks(port: int, target: str, isolation: str = 'kernel') -> dict:
@@ -113,9 +149,10 @@ def run_attacks(port: int, target: str, isolation: str = 'kernel') -> dict:
 
 
 def main() -> int:
-    """Run the attacks with the arguments in argv[1] (JSON: port, target, isolation)."""
+    """Run the attacks with the arguments in argv[1] (JSON: port, target, isolation, persistent)."""
     args = json.loads(sys.argv[1])
-    result = run_attacks(args['port'], args['target'], args.get('isolation', 'kernel'))
+    run = run_persistent_attacks if args.get('persistent') else run_attacks
+    result = run(args['port'], args['target'], args.get('isolation', 'kernel'))
     result['_parent'] = {'uid': os.getuid(), 'alive': True}
     print(json.dumps(result))
     return 0

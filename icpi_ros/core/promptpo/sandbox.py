@@ -121,7 +121,8 @@ def _signal_reason(sig: int) -> str:
         return f'killed by signal {sig}'
 
 
-def _kill(proc: subprocess.Popen) -> None:
+def kill(proc: subprocess.Popen) -> None:
+    """Kill the child's process group (the sandbox with it) and reap it."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -174,7 +175,7 @@ def _communicate(
         except subprocess.TimeoutExpired:
             problem = f'timeout: killed after {timeout_s:g} s (wall clock)'
     if problem:
-        _kill(proc)
+        kill(proc)
     for pipe in (proc.stdout, proc.stderr):
         pipe.close()
     return bytes(data[proc.stdout]), bytes(data[proc.stderr]), problem
@@ -206,6 +207,47 @@ def require_isolation(isolation: str) -> str:
     return ''
 
 
+def start_child(limits: SandboxLimits, request: dict, *args: str) -> subprocess.Popen:
+    """Start `sandbox_child.py` (with `args`) under the process and kernel layers of `limits`.
+
+    The one home of how the child is started: `request` gains what the child needs to shut
+    itself in (numpy_path, memory_mb, cpu_s and, for isolation 'kernel', the seccomp
+    program); the caller sends it.
+
+    Raises:
+        SandboxUnavailable: kernel isolation is asked for and cannot be set up.
+
+    """
+    request.update(numpy_path=_numpy_path(), memory_mb=limits.memory_mb, cpu_s=limits.cpu_s)
+    if limits.isolation == 'kernel':
+        try:
+            python = sandbox_kernel.interpreter()
+            argv = sandbox_kernel.bwrap_command(python, request['numpy_path'], str(CHILD))
+            request['seccomp'] = base64.b64encode(sandbox_kernel.seccomp_program()).decode()
+        except (RuntimeError, OSError, ImportError, subprocess.SubprocessError) as exc:
+            raise SandboxUnavailable(f'no kernel isolation: {exc}') from None
+        argv += [python, '-I', '-S', str(CHILD), *args]
+    else:
+        argv = [sys.executable, '-I', '-S', str(CHILD), *args]
+    return subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=CHILD_ENV,
+        cwd='/',
+        start_new_session=True,
+    )
+
+
+def exit_reason(status: int, isolation: str, stderr: bytes) -> str:
+    """Why a child that gave no usable answer ended: its signal, or its exit and stderr."""
+    if status < 0 or (isolation == 'kernel' and status > 128):  # bwrap: 128 + signal
+        return _signal_reason(-status if status < 0 else status - 128)
+    tail = stderr.decode('utf-8', errors='replace').strip().splitlines()[-1:] or ['no output']
+    return f'sandbox process failed (exit {status}): {tail[0]}'
+
+
 def run_in_child(
     code: str, goal: np.ndarray, limits: SandboxLimits, *, restricted: bool = True
 ) -> tuple[dict, float]:
@@ -215,53 +257,27 @@ def run_in_child(
     'stage': 'runtime' | 'process'}. Layer 1 is not applied here: use `evaluate_policy`.
     `restricted=False` gives the code the real builtins and importer: only the tests use it.
     """
-    request = {
-        'code': code,
-        'goal': [float(v) for v in goal],
-        'numpy_path': _numpy_path(),
-        'memory_mb': limits.memory_mb,
-        'cpu_s': limits.cpu_s,
-        'restricted': restricted,
-    }
+    request = {'code': code, 'goal': [float(v) for v in goal], 'restricted': restricted}
     start = time.perf_counter()
-    if limits.isolation == 'kernel':
-        try:
-            python = sandbox_kernel.interpreter()
-            argv = sandbox_kernel.bwrap_command(python, request['numpy_path'], str(CHILD))
-            request['seccomp'] = base64.b64encode(sandbox_kernel.seccomp_program()).decode()
-        except (RuntimeError, OSError, ImportError, subprocess.SubprocessError) as exc:
-            problem = {'ok': False, 'stage': 'process', 'error': f'no kernel isolation: {exc}'}
-            return problem, time.perf_counter() - start
-        argv += [python, '-I', '-S', str(CHILD)]
-    else:
-        argv = [sys.executable, '-I', '-S', str(CHILD)]
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=CHILD_ENV,
-        cwd='/',
-        start_new_session=True,
-    )
+    try:
+        proc = start_child(limits, request)
+    except SandboxUnavailable as exc:
+        return {'ok': False, 'stage': 'process', 'error': str(exc)}, time.perf_counter() - start
     out, err, problem = _communicate(proc, json.dumps(request).encode(), limits.timeout_s)
     seconds = time.perf_counter() - start
     if problem:
         return {'ok': False, 'stage': 'process', 'error': problem}, seconds
-    status = proc.returncode
-    if status < 0 or (limits.isolation == 'kernel' and status > 128):  # bwrap: 128 + signal
-        sig = -status if status < 0 else status - 128
-        return {'ok': False, 'stage': 'process', 'error': _signal_reason(sig)}, seconds
     try:
+        if proc.returncode < 0 or (limits.isolation == 'kernel' and proc.returncode > 128):
+            raise ValueError('killed')
         answer = json.loads(out.decode('utf-8').strip().splitlines()[-1])
         if not isinstance(answer, dict) or 'ok' not in answer:
             raise ValueError('not a result object')
     except (ValueError, IndexError, UnicodeDecodeError):
-        tail = err.decode('utf-8', errors='replace').strip().splitlines()[-1:] or ['no output']
         return {
             'ok': False,
             'stage': 'process',
-            'error': f'sandbox process failed (exit {status}): {tail[0]}',
+            'error': exit_reason(proc.returncode, limits.isolation, err),
         }, seconds
     if not answer['ok'] and answer.get('stage') != 'process':
         answer['stage'] = 'runtime'

@@ -1,20 +1,21 @@
 # Copyright 2026 icpi_ros maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""The sandbox's child process: run one LLM-written policy under limits, print theta as JSON.
+"""The sandbox's child process: run LLM-written code under limits, answer in JSON on stdout.
 
 Started by `icpi_ros.core.promptpo.sandbox` as `python -I -S <this file>` (no site-packages, no
 PYTHON* variables, no current directory on the path), with a minimal environment. It reads
-one JSON request from stdin ({code, goal, numpy_path, memory_mb, cpu_s, seccomp}), imports
+a JSON request from stdin ({code, numpy_path, memory_mb, cpu_s, seccomp, ...}), imports
 numpy, then shuts itself in (`apply_limits`, then the seccomp filter the parent compiled, if
 any) and only then compiles and runs the code with restricted builtins and an importer that
-hands out filtered copies of math and numpy. It writes one JSON line to stdout:
-{"ok": true, "theta": [...], "printed": "..."} or {"ok": false, "error": ...}.
+hands out filtered copies of math and numpy. Two modes:
 
-The entry point is a top-level `policy(goal)`, or else a class `Policy` whose instance's
-`act(goal)` is called. `--probe NUMPY_PATH` imports what a run imports and prints the files
-mapped into the process (the shared libraries the kernel sandbox must provide).
+- one shot (no argument): the request is all of stdin; it calls `policy(goal)` (or else
+  `Policy().act(goal)`) and writes one JSON line: {"ok": true, "theta": [...], ...} or not.
+- `--serve`: length-prefixed JSON frames both ways; it instantiates one class of the code
+  and answers calls of its methods until stdin closes (`serve`; `policy_process.py`).
 
-This file imports nothing from icpi_ros: it runs by path, outside the package.
+`--probe NUMPY_PATH` imports what a run imports and lists the files it mapped (what the kernel
+sandbox must provide). This file imports nothing from icpi_ros: it runs by path.
 """
 
 import base64
@@ -27,83 +28,22 @@ import types
 # Only these modules may be imported by the policy code (the static check says the same).
 ALLOWED_MODULES = ('math', 'numpy', 'numpy.linalg', 'numpy.random', 'numpy.fft')
 # numpy names withheld from the policy code: file I/O, introspection, escape hatches.
-NUMPY_DENIED = frozenset(
-    {
-        'DataSource',
-        'ctypeslib',
-        'distutils',
-        'f2py',
-        'fromfile',
-        'fromregex',
-        'genfromtxt',
-        'get_include',
-        'info',
-        'lib',
-        'load',
-        'loadtxt',
-        'memmap',
-        'save',
-        'savetxt',
-        'savez',
-        'savez_compressed',
-        'show_config',
-        'show_runtime',
-        'test',
-        'testing',
-    }
-)
+# fmt: off
+NUMPY_DENIED = frozenset({
+    'DataSource', 'ctypeslib', 'distutils', 'f2py', 'fromfile', 'fromregex', 'genfromtxt',
+    'get_include', 'info', 'lib', 'load', 'loadtxt', 'memmap', 'save', 'savetxt', 'savez',
+    'savez_compressed', 'show_config', 'show_runtime', 'test', 'testing',
+})
 SAFE_BUILTINS = (
-    'abs',
-    'all',
-    'any',
-    'bool',
-    'classmethod',
-    'complex',
-    'dict',
-    'divmod',
-    'enumerate',
-    'filter',
-    'float',
-    'frozenset',
-    'int',
-    'isinstance',
-    'iter',
-    'len',
-    'list',
-    'map',
-    'max',
-    'min',
-    'next',
-    'pow',
-    'property',
-    'range',
-    'repr',
-    'reversed',
-    'round',
-    'set',
-    'slice',
-    'sorted',
-    'staticmethod',
-    'str',
-    'sum',
-    'tuple',
-    'zip',
-    'ArithmeticError',
-    'AssertionError',
-    'Exception',
-    'FloatingPointError',
-    'IndexError',
-    'KeyError',
-    'LookupError',
-    'MemoryError',
-    'NotImplementedError',
-    'OverflowError',
-    'RuntimeError',
-    'StopIteration',
-    'TypeError',
-    'ValueError',
-    'ZeroDivisionError',
+    'abs', 'all', 'any', 'bool', 'classmethod', 'complex', 'dict', 'divmod', 'enumerate',
+    'filter', 'float', 'frozenset', 'int', 'isinstance', 'iter', 'len', 'list', 'map', 'max',
+    'min', 'next', 'pow', 'property', 'range', 'repr', 'reversed', 'round', 'set', 'slice',
+    'sorted', 'staticmethod', 'str', 'sum', 'tuple', 'zip', 'ArithmeticError', 'AssertionError',
+    'Exception', 'FloatingPointError', 'IndexError', 'KeyError', 'LookupError', 'MemoryError',
+    'NotImplementedError', 'OverflowError', 'RuntimeError', 'StopIteration', 'TypeError',
+    'ValueError', 'ZeroDivisionError',
 )
+# fmt: on
 MAX_PRINTED = 1000  # characters of the policy's print() output kept for the record
 MAX_VALUES = 64  # a policy returning more values than this is not a theta
 NOBODY = 65534
@@ -248,11 +188,11 @@ def restricted_builtins(modules: dict[str, types.ModuleType], printed: _Printed)
     import builtins
 
     def importer(name, scope=None, local_scope=None, fromlist=(), level=0):
+        if fromlist == [] and name in sys.modules:  # C code (numpy's lazy imports of itself):
+            return None  # PyImport_Import passes [] and reads sys.modules, not this result
         if level != 0 or name not in modules:
             raise ImportError(f'forbidden import {name} (runtime)')
-        if fromlist:
-            return modules[name]
-        return modules[name.split('.')[0]]
+        return modules[name] if fromlist else modules[name.split('.')[0]]
 
     safe = {name: getattr(builtins, name) for name in SAFE_BUILTINS}
     safe['__import__'] = importer
@@ -270,29 +210,36 @@ def _user_line(exc: BaseException) -> str:
     return f' (line {line})' if line is not None else ''
 
 
+def error_text(exc: BaseException) -> str:
+    """One line for the policy's failure: `Type: message (line N)`, whatever it raised."""
+    if isinstance(exc, MemoryError):
+        return 'MemoryError: out of memory (address-space limit)'
+    if isinstance(exc, RecursionError):
+        return 'RecursionError: maximum recursion depth exceeded'
+    try:
+        message = f'{type(exc).__name__}: {exc}'[:300]
+    except BaseException:  # noqa: B036 (a str() that fails is still a failed policy)
+        message = type(exc).__name__
+    return message + _user_line(exc)
+
+
 def _entry_point(scope: dict):
     """`policy`, else `Policy().act`; None if the code defines neither."""
-    policy = scope.get('policy')
-    if callable(policy):
-        return policy
+    if callable(scope.get('policy')):
+        return scope['policy']
     cls = scope.get('Policy')
-    if isinstance(cls, type):
-        act = getattr(cls(), 'act', None)
-        if callable(act):
-            return act
-    return None
+    act = getattr(cls(), 'act', None) if isinstance(cls, type) else None
+    return act if callable(act) else None
 
 
-def run(request: dict) -> dict:
-    """Import, shut in, compile and run the policy; return the result (never raises).
+def _shut_in(request: dict) -> tuple[dict, _Printed, dict]:
+    """Import, build the code's scope, apply the limits and the seccomp filter (OSError if refused).
 
-    `restricted: false` (the tests' hostile suite only) gives the code the real builtins and
-    importer, to show that the process and kernel layers hold without the Python layers.
+    Returns (scope, printed, limits applied). `restricted: false` (the tests' hostile suite
+    only) gives the code the real builtins and importer: the Python layers off.
     """
     _prepare(request['numpy_path'])
-    numpy = sys.modules['numpy']
     printed = _Printed()
-    goal = numpy.array(request['goal'], dtype=float)
     if request.get('restricted', True):
         builtins_scope = restricted_builtins(_safe_modules(), printed)
     else:  # what a policy that got past layers 1 and 2 would reach for, imported beforehand
@@ -302,41 +249,124 @@ def run(request: dict) -> dict:
 
         builtins_scope = builtins.__dict__
     scope = {'__builtins__': builtins_scope, '__name__': 'policy'}
-    sys.stdout = sys.stderr = _Discard()  # only main() writes, to the saved stdout
+    sys.stdout = sys.stderr = _Discard()  # only main() and _send write, to the saved stdout
     limits = apply_limits(request['memory_mb'], request['cpu_s'])
     if request.get('seccomp'):
-        try:
-            install_seccomp(base64.b64decode(request['seccomp']))
-        except OSError as exc:
-            return {'ok': False, 'error': f'sandbox setup failed: {exc}', 'stage': 'process'}
+        install_seccomp(base64.b64decode(request['seccomp']))
         limits['seccomp'] = True
+    return scope, printed, limits
+
+
+def run(request: dict) -> dict:
+    """Import, shut in, compile and run `policy(goal)`; return the result (never raises)."""
+    try:
+        scope, printed, limits = _shut_in(request)
+    except OSError as exc:
+        return {'ok': False, 'error': f'sandbox setup failed: {exc}', 'stage': 'process'}
+    numpy = sys.modules['numpy']
     try:
         exec(compile(request['code'], '<policy>', 'exec'), scope)
         policy = _entry_point(scope)
         if policy is None:
             return {'ok': False, 'error': 'the code defines no policy(goal) and no Policy.act'}
-        result = policy(goal.copy())
-        values = numpy.asarray(result, dtype=float)
+        values = numpy.asarray(policy(numpy.array(request['goal'], dtype=float)), dtype=float)
         if values.size > MAX_VALUES:
             return {'ok': False, 'error': f'wrong shape: policy returned {values.size} values'}
-        theta = [float(v) for v in values.ravel()]
+        theta, shape = [float(v) for v in values.ravel()], list(values.shape)
         return {
             'ok': True,
             'theta': theta,
-            'shape': list(values.shape),
+            'shape': shape,
             'printed': printed.text,
             'limits': limits,
         }
-    except MemoryError:
-        return {'ok': False, 'error': 'MemoryError: out of memory (address-space limit)'}
-    except RecursionError:
-        return {'ok': False, 'error': 'RecursionError: maximum recursion depth exceeded'}
     except BaseException as exc:  # the policy's failure is the result, whatever it is
+        return {'ok': False, 'error': error_text(exc)}
+
+
+# --- serve: one persistent object (PromptPO's closed-loop `Policy`, its `Feedback`) ---------
+FRAME_HEADER = 4  # frames both ways: a 4-byte big-endian length, then UTF-8 JSON
+
+
+def receive() -> dict | None:
+    """Read one framed request from stdin (None at the end of input)."""
+    head = sys.stdin.buffer.read(FRAME_HEADER)
+    size = int.from_bytes(head, 'big')
+    body = sys.stdin.buffer.read(size) if len(head) == FRAME_HEADER else b''
+    return json.loads(body) if len(head) == FRAME_HEADER and len(body) == size else None
+
+
+def frame(message: dict) -> bytes:
+    """Encode one message as a frame (numpy arrays and scalars become lists and floats)."""
+    data = json.dumps(message, default=_plain).encode()
+    return len(data).to_bytes(FRAME_HEADER, 'big') + data
+
+
+def _plain(value):
+    numpy = sys.modules['numpy']  # imported before any code runs
+    if isinstance(value, numpy.ndarray | numpy.generic):
+        return value.tolist()
+    raise TypeError(f'returned a {type(value).__name__}, not numbers, lists or dicts')
+
+
+def _send(message: dict) -> None:
+    try:
+        data = frame(message)
+    except BaseException as exc:  # noqa: B036 (what the method returned cannot be sent)
+        data = frame({'ok': False, 'error': error_text(exc)})
+    view = memoryview(data)
+    while view:
+        view = view[os.write(1, view) :]
+
+
+def _load(scope: dict, request: dict) -> dict | str:
+    """Run the code, instantiate the entry class; its methods by call name, or why not."""
+    exec(compile(request['code'], '<policy>', 'exec'), scope)
+    entry = request['entry']
+    if not isinstance(scope.get(entry), type):
+        return f'the code defines no class {entry}'
+    try:
+        instance = scope[entry]()
+    except BaseException as exc:  # noqa: B036 (the code's failure is the answer)
+        return f'{entry}() failed: {error_text(exc)}'
+    methods = {}
+    for call, names in request['methods'].items():
+        found = [getattr(instance, n) for n in names if callable(getattr(instance, n, None))]
+        if found:
+            methods[call] = found[0]
+        elif call in request['required']:
+            return f'class {entry} has no method {" or ".join(names)}'
+    return methods
+
+
+def serve(request: dict) -> None:
+    """Shut in, load the class, answer {call, args} frames until stdin closes.
+
+    The first answer is {"ok": true, "limits": ...} once the instance exists (or why not);
+    then one {"ok": true, "value": ...} or {"ok": false, "error": ...} per call, with any new
+    print() output. A call of an optional method the class does not define returns null.
+    """
+    try:
+        scope, printed, limits = _shut_in(request)
+    except OSError as exc:
+        return _send({'ok': False, 'error': f'sandbox setup failed: {exc}', 'stage': 'process'})
+    try:
+        methods = _load(scope, request)
+    except BaseException as exc:  # noqa: B036 (the code's failure is the answer)
+        methods = error_text(exc)
+    if isinstance(methods, str):
+        return _send({'ok': False, 'error': methods})
+    _send({'ok': True, 'limits': limits})
+    shown = 0
+    while (message := receive()) is not None:
+        method = methods.get(message['call'])
         try:
-            message = f'{type(exc).__name__}: {exc}'[:300]
-        except BaseException:  # noqa: B036 (a str() that fails is still a failed policy)
-            message = type(exc).__name__
-        return {'ok': False, 'error': message + _user_line(exc)}
+            answer = {'ok': True, 'value': None if method is None else method(*message['args'])}
+        except BaseException as exc:  # noqa: B036
+            answer = {'ok': False, 'error': error_text(exc)}
+        if len(printed.text) > shown:
+            answer['printed'], shown = printed.text[shown:], len(printed.text)
+        _send(answer)
 
 
 def probe(numpy_path: str) -> dict:
@@ -349,10 +379,13 @@ def probe(numpy_path: str) -> dict:
 
 
 def main() -> None:
-    """Read the request from stdin, run it, write the result to stdout."""
+    """Run one request from stdin (or serve frames with --serve); answer on stdout."""
     out = sys.stdout
     if sys.argv[1:2] == ['--probe']:
         out.write(json.dumps(probe(sys.argv[2])) + '\n')
+        return
+    if sys.argv[1:2] == ['--serve']:
+        serve(receive())
         return
     request = json.loads(sys.stdin.buffer.read())
     try:

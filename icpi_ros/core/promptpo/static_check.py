@@ -8,8 +8,9 @@ math and numpy (linalg, random, fft), names or attributes starting with a double
 open/exec/eval/compile/getattr/globals/..., numpy's file and introspection functions, frame
 and code attributes, attribute names in match class patterns or format-string fields that
 would be refused as attributes, `.format`/`.format_map` but on a literal it can read, classes
-that are not plain (a metaclass, keywords), and code without a top-level `policy` (or a class
-`Policy` with `act`). The child's restricted runtime (`sandbox_child`) and the kernel layer
+that are not plain (a metaclass, keywords), and code without its entry point: a top-level
+`policy` (or a class `Policy` with `act`), or the class and method the persistent child
+serves. The child's restricted runtime (`sandbox_child`) and the kernel layer
 hold without it; it rejects most hostile code with a reason the LLM can act on.
 """
 
@@ -177,21 +178,29 @@ def _defines_policy(tree: ast.Module) -> bool:
             isinstance(t, ast.Name) and t.id == 'policy' for t in node.targets
         ):
             return True
-        if (
-            isinstance(node, ast.ClassDef)
-            and node.name == 'Policy'
-            and any(isinstance(f, ast.FunctionDef) and f.name == 'act' for f in node.body)
-        ):
-            return True
-    return False
+    return _defines_class(tree, 'Policy', ('act',))
 
 
-def check_code(code: str, max_bytes: int = MAX_CODE_BYTES) -> None:
+def _defines_class(tree: ast.Module, name: str, methods: tuple[str, ...]) -> bool:
+    return any(
+        isinstance(node, ast.ClassDef)
+        and node.name == name
+        and any(isinstance(f, ast.FunctionDef) and f.name in methods for f in node.body)
+        for node in tree.body
+    )
+
+
+def check_code(
+    code: str, max_bytes: int = MAX_CODE_BYTES, entry: tuple[str, tuple[str, ...]] | None = None
+) -> None:
     """Refuse code the sandbox will not run (layer 1).
 
     Args:
         code: the policy's source.
         max_bytes: the largest source accepted (UTF-8 bytes).
+        entry: (class, method names): the code must define that class at the top level with
+            one of those methods (the persistent child's `Policy` with `act`, `Feedback` with
+            `summarise`); None: a top-level `policy(goal)` or a class `Policy` with `act`.
 
     Raises:
         CodeRejected: naming the first violation found.
@@ -218,7 +227,11 @@ def check_code(code: str, max_bytes: int = MAX_CODE_BYTES) -> None:
         if problem:
             line = getattr(node, 'lineno', None)
             raise CodeRejected(problem + (f' (line {line})' if line else ''))
-    if not _defines_policy(tree):
+    if entry is not None and not _defines_class(tree, *entry):
+        raise CodeRejected(
+            f'the code defines no top-level class {entry[0]} with a method {" or ".join(entry[1])}'
+        )
+    if entry is None and not _defines_policy(tree):
         raise CodeRejected(
             'the code defines no top-level function policy(goal) (nor a class Policy with act)'
         )

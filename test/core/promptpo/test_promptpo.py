@@ -480,6 +480,20 @@ def test_class_policy_answers_are_accepted(code):
     np.testing.assert_allclose(result.theta, [0.003, 0.103, 0.303])
 
 
+def test_numpy_methods_that_import_from_c_work_and_user_imports_stay_refused():
+    """ndarray.min()/mean()/std() import numpy._core._methods from C through __import__."""
+    code = (
+        'import numpy as np\n\ndef policy(goal):\n    g = np.array(goal)\n'
+        '    return [g.min() * 0, 0.1 + g.std() * 0, 0.3 + 0 * g.mean() + 0 * g.max()]\n'
+    )
+    result = evaluate_policy(TASK, code, GOAL, LIMITS)
+    assert result.ok, result
+    for statement in ('import numpy._core._methods', 'from numpy._core import _methods'):
+        code = f'{statement}\n\ndef policy(goal):\n    return {GOOD_THETA}\n'
+        result = evaluate_policy(TASK, code, GOAL, LIMITS, static_check=False)
+        assert re.search(r'^ImportError: forbidden import numpy\._core', result.reason), result
+
+
 def test_secret_values_are_redacted_from_reasons_and_prints(monkeypatch):
     secret = 'sk-redact-me-0123456789'
     monkeypatch.setenv('OPENAI_API_KEY', secret)

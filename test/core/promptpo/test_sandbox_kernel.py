@@ -3,7 +3,8 @@
 """The kernel sandbox holds with the Python layers off, as root and as an unprivileged user.
 
 The hostile suite (test/sandbox_hostile.py) runs policies that import os, socket, ctypes and
-subprocess with the real builtins and no static check. The parent's environment holds a
+subprocess with the real builtins and no static check, in the one-shot sandbox and in act()
+of the persistent policy process (`PolicyProcess`). The parent's environment holds a
 canary secret; it must appear nowhere in what comes back. As root the suite also runs as a
 throwaway uid (setpriv), from a tree of hard links (or copies) of the interpreter, numpy
 and this package that the uid can read: /root, where pyenv lives, is not readable by it.
@@ -63,10 +64,17 @@ def _assert_contained(results: dict, target: Path) -> None:
     assert not target.exists()
 
 
-def test_kernel_layer_holds_without_the_python_layers(listener, tmp_path, monkeypatch):
+MODES = {
+    'one_shot': sandbox_hostile.run_attacks,
+    'persistent': sandbox_hostile.run_persistent_attacks,
+}
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_kernel_layer_holds_without_the_python_layers(listener, tmp_path, monkeypatch, mode):
     monkeypatch.setenv('OPENAI_API_KEY', CANARY)
     target = tmp_path / 'escaped.txt'
-    results = sandbox_hostile.run_attacks(listener, str(target))
+    results = MODES[mode](listener, str(target))
     _assert_contained(results, target)
 
 
@@ -112,7 +120,8 @@ def _readable_tree(top: Path) -> tuple[Path, Path]:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason='runs as a normal user already (test above)')
 @pytest.mark.skipif(shutil.which('setpriv') is None, reason='needs setpriv (util-linux)')
-def test_kernel_layer_holds_for_an_unprivileged_user(listener):
+@pytest.mark.parametrize('mode', MODES)
+def test_kernel_layer_holds_for_an_unprivileged_user(listener, mode):
     with tempfile.TemporaryDirectory(prefix='icpi-unprivileged-') as tmp:
         top = Path(tmp)
         python, site = _readable_tree(top)
@@ -127,7 +136,9 @@ def test_kernel_layer_holds_for_an_unprivileged_user(listener):
             'LD_LIBRARY_PATH': str(python.parents[1] / 'lib'),
             'OPENAI_API_KEY': CANARY,
         }
-        args = json.dumps({'port': listener, 'target': str(target)})
+        args = json.dumps(
+            {'port': listener, 'target': str(target), 'persistent': mode == 'persistent'}
+        )
         command = ['setpriv', '--reuid', uid, '--regid', uid, '--clear-groups', '--']
         command += [str(python), str(top / 'sandbox_hostile.py'), args]
         done = subprocess.run(
