@@ -21,44 +21,62 @@ _STRIKE_ONLY = ('object_start', 'contact_height', 'contact_offset')
 # The functions of icpi_ros.core.motion that turn theta into the tool's path, in the order they
 # are defined (looked up when rendering: a rename fails the task-source test, not an import).
 _MOTION_FUNCTIONS = ('min_jerk', '_segments', 'tool_path')
+_THETA_INTRO = (
+    "# How theta moves the tool: this task's motion settings (a MotionConfig of",
+    '# icpi_ros.core.motion, reduced to its values), read by the functions below.',
+)
 
 
 def _vector(values) -> str:
     return '[' + ', '.join(f'{float(v):g}' for v in values) + ']'
 
 
-def _field_comments() -> dict[str, str]:
-    """Return the end-of-line comment of each MotionConfig field, from its source."""
-    source = inspect.getsource(motion_module.MotionConfig)
+def _literal(value) -> str:
+    """Return a setting as Python source: numbers in short form, tuples element by element."""
+    if isinstance(value, str | bool):
+        return repr(value)
+    if isinstance(value, tuple | list):
+        return f'({", ".join(_literal(v) for v in value)})'
+    return f'{value:g}'
+
+
+def _field_comments(config_class: type) -> dict[str, str]:
+    """Return the end-of-line comment of each field of a motion config class, from its source."""
+    source = inspect.getsource(config_class)
     found = re.findall(r'^\s+(\w+): [^=#\n]+#\s*(.+)$', source, flags=re.MULTILINE)
     return dict(found)
 
 
-def _motion_block(task: TaskSpec) -> list[str]:
-    comments = _field_comments()
+def motion_block(task: TaskSpec, intro: tuple[str, ...] = _THETA_INTRO) -> list[str]:
+    """Return the lines of the task's motion settings, with the comments of their fields."""
+    comments = _field_comments(type(task.motion))
     lines = [
-        "# How theta moves the tool: this task's motion settings (a MotionConfig of",
-        '# icpi_ros.core.motion, reduced to its values), read by the functions below.',
+        *intro,
         'MotionConfig = SimpleNamespace',
         'motion = MotionConfig(',
     ]
     for f in dataclasses.fields(task.motion):
         if task.motion.kind != 'strike' and f.name in _STRIKE_ONLY:
             continue
-        value = getattr(task.motion, f.name)
-        text = (
-            repr(value)
-            if isinstance(value, str)
-            else (
-                f'({", ".join(f"{v:g}" for v in value)})'
-                if isinstance(value, tuple)
-                else f'{value:g}'
-            )
-        )
+        text = _literal(getattr(task.motion, f.name))
         comment = f'  # {comments[f.name]}' if f.name in comments else ''
         lines.append(f'    {f.name}={text},{comment}')
     lines.append(')')
     return lines
+
+
+def goal_block(task: TaskSpec) -> list[str]:
+    """Return the lines that state the task's goal range (and whether it is drawn per episode)."""
+    if task.goal_conditioned:
+        note = 'GOAL_CONDITIONED = True  # each episode draws a goal in [GOAL_LOW, GOAL_HIGH]'
+    else:
+        note = 'GOAL_CONDITIONED = False  # the goal is always DEFAULT_GOAL'
+    return [
+        note,
+        f'DEFAULT_GOAL = np.array({_vector(task.default_goal)})',
+        f'GOAL_LOW = np.array({_vector(task.goal_low)})',
+        f'GOAL_HIGH = np.array({_vector(task.goal_high)})',
+    ]
 
 
 def render_task_source(task: TaskSpec) -> str:
@@ -67,10 +85,6 @@ def render_task_source(task: TaskSpec) -> str:
     theta_doc = ', '.join(f'{p.name} ({p.unit})' for p in params)
     goal_doc = ', '.join(task.outcome_names)
     thing = task.sim_object or 'object'
-    if task.goal_conditioned:
-        goal_note = 'GOAL_CONDITIONED = True  # each episode draws a goal in [GOAL_LOW, GOAL_HIGH]'
-    else:
-        goal_note = 'GOAL_CONDITIONED = False  # the goal is always DEFAULT_GOAL'
     header = inspect.getdoc(motion_module) or ''
     cost = COST_FUNCTIONS[task.cost]
     parts = [
@@ -91,13 +105,10 @@ def render_task_source(task: TaskSpec) -> str:
         '# the cost compares it with the goal.',
         f'OUTCOME_NAMES = {task.outcome_names!r}',
         f'OUTCOME_UNIT = {task.outcome_unit!r}',
-        goal_note,
-        f'DEFAULT_GOAL = np.array({_vector(task.default_goal)})',
-        f'GOAL_LOW = np.array({_vector(task.goal_low)})',
-        f'GOAL_HIGH = np.array({_vector(task.goal_high)})',
+        *goal_block(task),
         f'TRIAL_DURATION_S = {task.trial_duration_s:g}',
         '',
-        *_motion_block(task),
+        *motion_block(task),
         '',
         '',
         *(
