@@ -18,6 +18,7 @@
 """
 
 import dataclasses
+import threading
 import traceback
 import types
 from collections import defaultdict, deque
@@ -233,6 +234,10 @@ class RoutedLLM(LoopbackLLM):
         super().__init__()
         self.queues: dict[str, deque] = defaultdict(deque)
         self.kinds: list[str] = []
+        # One server per test: poll for shutdown often (the default waits up to 0.5 s).
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={'poll_interval': 0.02}, daemon=True
+        )
 
     @staticmethod
     def kind(request: dict) -> str:

@@ -36,20 +36,12 @@ from icpi_ros.core.validation import InvalidInput
 SOURCE = render_closed_loop_source(TOY_TASK, CONTRACT)
 
 
-@pytest.fixture(scope='module')
-def _server():
+@pytest.fixture
+def llm(monkeypatch):
+    """A fresh loopback server per test (its queues and the requests it saw are the test's)."""
+    monkeypatch.delenv('OPENAI_API_KEY', raising=False)
     with RoutedLLM() as server:
         yield server
-
-
-@pytest.fixture
-def llm(_server, monkeypatch):
-    monkeypatch.delenv('OPENAI_API_KEY', raising=False)
-    _server.requests.clear()
-    _server.script.clear()
-    _server.queues.clear()
-    _server.kinds.clear()
-    return _server
 
 
 def _search(server, evaluator=None, **settings):
