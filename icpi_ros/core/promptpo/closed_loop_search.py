@@ -153,8 +153,16 @@ class _Search:
                 entry['status'] = 'ok'
                 return program.code, result
             entry.update(status='failed', reason=reason)
-            turn = (fenced(program.code), repair_message(reason, class_name))
+            echo = program.code[: self.settings.max_code_bytes]  # a program too large: cut
+            turn = (
+                fenced(echo + ('' if echo == program.code else '\n# ...\n')),
+                repair_message(reason, class_name),
+            )
         return None, None
+
+    def _too_large(self, code: str) -> str:
+        size, limit = len(code.encode('utf-8', errors='replace')), self.settings.max_code_bytes
+        return f'code too large: {size} bytes (limit {limit})' if size > limit else ''
 
     # --- evaluating -------------------------------------------------------------------------
 
@@ -171,9 +179,8 @@ class _Search:
 
     def _run(self, code: str, key: str, where: tuple[int, int]) -> Evaluation:
         evaluation = Evaluation(key, where)
-        size, limit = len(code.encode('utf-8', errors='replace')), self.settings.max_code_bytes
-        if size > limit:
-            evaluation.failed = f'code too large: {size} bytes (limit {limit})'
+        evaluation.failed = self._too_large(code)
+        if evaluation.failed:
             return evaluation
         if self.stop.is_set():
             raise Stopped
@@ -202,7 +209,9 @@ class _Search:
         attempts = self.log['feedback']['attempts']
         messages = feedback_messages(self.source, self.settings)
         self.log['feedback']['prompt'] = messages
-        code, _ = self._converse(lambda _: messages, 'Feedback', lambda c, e: (c, ''), attempts)
+        code, _ = self._converse(
+            lambda _: messages, 'Feedback', lambda c, e: (c, self._too_large(c)), attempts
+        )
         self.feedback = code
         if code is None:
             self.log['feedback']['disabled'] = 'no usable Feedback class: episodes go unsummarised'
@@ -212,6 +221,8 @@ class _Search:
             return None
 
         def check(code: str, entry: dict):
+            if self._too_large(code):
+                return None, self._too_large(code)
             try:
                 stats = [clean_stats(self.summarise(code, e.as_dict())) for e in evaluation.records]
             except (IcpiError, ValueError, TypeError) as exc:

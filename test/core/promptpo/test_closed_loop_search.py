@@ -150,6 +150,18 @@ def test_a_crash_and_a_refused_program_get_repair_prompts(llm):
     assert result.best.code == p_policy(2.5) and result.best.candidate == 1
 
 
+def test_a_program_over_the_size_limit_is_refused_without_a_rollout(llm):
+    big = p_policy(2.0) + '# ' + 'x' * 3000 + '\n'
+    llm.queues['policy'].append(fence(big))
+    evaluator = ToyEvaluator()
+    result = _search(llm, evaluator, rounds=1, max_code_bytes=1024)
+    failed, fixed = result.log['rounds'][0]['candidates'][0]['attempts']
+    assert failed['reason'] == f'code too large: {len(big)} bytes (limit 1024)'
+    echoed = fixed['messages'][-2]['content']
+    assert echoed.startswith(f'```python\n{big[:1024]}') and len(echoed) < 1024 + 30
+    assert evaluator.sources == [p_policy(1.0)]  # only the repaired program ran
+
+
 def test_repairs_are_bounded_and_the_run_goes_on(llm):
     crash = p_policy(2.0).replace('return (', 'return 1 / 0 + (')
     llm.queues['policy'].extend([fence(crash), fence(p_policy(1.0))])
