@@ -3,7 +3,8 @@
 """A task described as Python source, for an LLM that writes policies (PromptPO).
 
 Everything is generated: the constants from the TaskSpec (config/tasks.yaml), the motion
-settings with the comments of MotionConfig's fields, and the source of the functions the
+settings with the comments of MotionConfig's fields (`settings_lines`, also used by
+`closed_loop_source`), and the source of the functions the
 robot really runs (theta -> tool path, icpi_ros.core.motion) and of the task's cost function
 (icpi_ros.core.scoring), read with `inspect`. Nothing here restates them by hand.
 """
@@ -16,8 +17,8 @@ from icpi_ros.core import motion as motion_module
 from icpi_ros.core.scoring import COST_FUNCTIONS
 from icpi_ros.core.tasks import TaskSpec
 
-# MotionConfig fields that only strike motions use.
-_STRIKE_ONLY = ('object_start', 'contact_height', 'contact_offset')
+# MotionConfig fields that a swing does not use (it touches no object on the table).
+_NOT_SWING = ('object_start', 'contact_height', 'contact_offset')
 # The functions of icpi_ros.core.motion that turn theta into the tool's path, in the order they
 # are defined (looked up when rendering: a rename fails the task-source test, not an import).
 _MOTION_FUNCTIONS = ('min_jerk', '_segments', 'tool_path')
@@ -41,28 +42,56 @@ def _literal(value) -> str:
 
 
 def _field_comments(config_class: type) -> dict[str, str]:
-    """Return the end-of-line comment of each field of a motion config class, from its source."""
+    """Return the end-of-line comment of each field of a settings class, from its source."""
     source = inspect.getsource(config_class)
     found = re.findall(r'^\s+(\w+): [^=#\n]+#\s*(.+)$', source, flags=re.MULTILINE)
     return dict(found)
 
 
+def settings_lines(
+    name: str,
+    value: object,
+    constructor: str = 'SimpleNamespace',
+    skip: tuple[str, ...] = (),
+    indent: str = '',
+) -> list[str]:
+    """Return a dataclass instance as Python source, one field a line with its comment.
+
+    Args:
+        name: the name it is assigned to.
+        value: the dataclass instance (fields that are dataclasses are written likewise).
+        constructor: the callable that builds it in the source.
+        skip: fields left out.
+        indent: the indentation (a nested instance is a keyword argument).
+
+    Returns:
+        `name = constructor(`, a line per field (`field=value,  # its comment`), `)`.
+
+    """
+    comments = _field_comments(type(value))
+    lines = [f'{indent}{name}={constructor}(' if indent else f'{name} = {constructor}(']
+    for f in dataclasses.fields(value):
+        if f.name in skip:
+            continue
+        item = getattr(value, f.name)
+        comment = f'  # {comments[f.name]}' if f.name in comments else ''
+        if dataclasses.is_dataclass(item):
+            nested = settings_lines(f.name, item, constructor, indent=indent + '    ')
+            lines += [nested[0] + comment, *nested[1:-1], nested[-1] + ',']
+        else:
+            lines.append(f'{indent}    {f.name}={_literal(item)},{comment}')
+    lines.append(f'{indent})')
+    return lines
+
+
 def motion_block(task: TaskSpec, intro: tuple[str, ...] = _THETA_INTRO) -> list[str]:
     """Return the lines of the task's motion settings, with the comments of their fields."""
-    comments = _field_comments(type(task.motion))
-    lines = [
+    skip = _NOT_SWING if task.motion.kind == 'swing' else ()
+    return [
         *intro,
         'MotionConfig = SimpleNamespace',
-        'motion = MotionConfig(',
+        *settings_lines('motion', task.motion, 'MotionConfig', skip),
     ]
-    for f in dataclasses.fields(task.motion):
-        if task.motion.kind != 'strike' and f.name in _STRIKE_ONLY:
-            continue
-        text = _literal(getattr(task.motion, f.name))
-        comment = f'  # {comments[f.name]}' if f.name in comments else ''
-        lines.append(f'    {f.name}={text},{comment}')
-    lines.append(')')
-    return lines
 
 
 def goal_block(task: TaskSpec) -> list[str]:

@@ -2,15 +2,17 @@
 # SPDX-License-Identifier: Apache-2.0
 """Test stand-ins for the closed-loop PromptPO search: a toy task, its rollout, the LLM.
 
-- `CONTRACT`: a module with the closed-loop contract's names (`OBSERVATION_FIELDS`,
-  `ClosedLoopPolicy`, `ClosedLoopEpisode`), standing in for icpi_ros.core.closed_loop.
-- `TOY_TASK`: a real TaskSpec whose motion settings are a push-like dataclass (control rate,
-  episode length, speed limit, workspace box).
+- `CONTRACT`: a module with the closed-loop contract's names (`OBSERVATION_FIELDS` of
+  `ObservationField` entries, `ClosedLoopPolicy`, `ClosedLoopEpisode`), standing in for
+  icpi_ros.core.closed_loop.
+- `TOY_TASK`: a TaskSpec with closed-loop settings (`closed_loop`: control rate, episode
+  length, `CommandLimits` with its check), as issue 19's push-gc has.
 - `toy_evaluate`: a small real closed-loop evaluation standing in for the MuJoCo rollout
   through the sandboxed policy process: the real static check (layer 1), then the program's
-  `Policy` drives a point mass (the puck under the tool) at 20 Hz for 2 s, actions clipped to
-  the speed limit (counted as safety events); a step that raises or returns a bad action fails
-  the episode, which holds, as the contract's rollout does. Not isolated: it runs only code
+  `Policy` drives a point mass (the puck under the tool) at 20 Hz for 2 s, every command
+  through `CommandLimits.check` (speed, change per step, workspace; each counted as a safety
+  event); a step that raises or returns a bad action fails the episode, which holds, as the
+  contract's rollout does. Not isolated: it runs only code
   the tests script.
 - `toy_summarise`: runs a `Feedback` program in-process (stand-in for the sandboxed one).
 - `RoutedLLM`: the loopback OpenAI-compatible server on 127.0.0.1 (test/openai_loopback.py),
@@ -24,20 +26,69 @@ import types
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 from openai_loopback import LoopbackLLM
 
-from icpi_ros.core.errors import Failed
+from icpi_ros.core.errors import Failed, IcpiError
 from icpi_ros.core.promptpo.static_check import check_code
 from icpi_ros.core.scoring import euclidean_cost
-from icpi_ros.core.tasks import load_tasks
+from icpi_ros.core.tasks import TaskSpec, load_tasks
 
 RATE_HZ = 20.0
 STEPS = 40
 START = (0.80, 0.0)
 EFFORT = 0.001  # cost per metre of commanded motion
+
+
+class StepFailed(IcpiError, RuntimeError):
+    """A step that gave no usable command."""
+
+
+class ObservationField(NamedTuple):
+    """One entry of an observation: its length, unit and meaning."""
+
+    size: int
+    unit: str
+    description: str
+
+
+@dataclass(frozen=True)
+class CommandLimits:
+    """The limits every velocity command passes."""
+
+    max_speed: float  # m/s, |command|
+    max_accel: float  # m/s^2, |command - previous command| / dt
+    workspace_low: tuple[float, float]  # the tool's box on the table (x, y), m
+    workspace_high: tuple[float, float]
+
+    def check(self, tool_xy, command, previous, dt: float) -> tuple[np.ndarray, int]:
+        """Return the command to execute and how many limits it hit."""
+        u = np.asarray(command, dtype=float).reshape(-1)
+        if u.size != 2 or not np.all(np.isfinite(u)):
+            raise StepFailed(f'the action must be 2 finite numbers, got {u.tolist()}')
+        events = 0
+        if np.linalg.norm(u) > self.max_speed:
+            u, events = u * self.max_speed / np.linalg.norm(u), events + 1
+        change = u - previous
+        if np.linalg.norm(change) > self.max_accel * dt:
+            u = previous + change * self.max_accel * dt / np.linalg.norm(change)
+            events += 1
+        ahead = np.asarray(tool_xy) + u * dt
+        for axis in (0, 1):
+            if not self.workspace_low[axis] <= ahead[axis] <= self.workspace_high[axis]:
+                u[axis], events = 0.0, events + 1
+        return u, events
+
+
+@dataclass(frozen=True)
+class ToyClosedLoopConfig:
+    """A closed-loop task's timing and limits."""
+
+    control_rate_hz: float  # Hz, act() calls per second
+    episode_s: float  # s, length of an episode
+    limits: CommandLimits
 
 
 class ClosedLoopPolicy(Protocol):
@@ -58,7 +109,7 @@ class ClosedLoopEpisode:
     actions: list[list[float]] = field(default_factory=list)
     outcome: list[float] = field(default_factory=list)  # final puck [x, y] (m)
     cost: float = 0.0
-    safety_events: int = 0  # commands clipped to the limits
+    safety_events: int = 0  # commands changed by the limits
     failed: str = ''  # why the episode failed ('' if not)
     missed_deadlines: int = 0
 
@@ -70,37 +121,38 @@ class ClosedLoopEpisode:
 CONTRACT = types.ModuleType(
     'toy_closed_loop',
     'Closed-loop control (test stand-in): at every control step the policy gets an '
-    'observation and returns a planar tool velocity [vx, vy] (m/s), clipped to max_speed.',
+    'observation and returns a planar tool velocity [vx, vy] (m/s), checked by CommandLimits.',
 )
 CONTRACT.OBSERVATION_FIELDS = {
-    'puck': 'puck position [x, y] (m)',
-    'puck_vel': 'puck velocity [vx, vy] (m/s)',
-    'tool': 'tool tip position [x, y] (m)',
-    'tool_vel': 'tool tip velocity [vx, vy] (m/s)',
-    'goal': 'goal [x, y] (m)',
-    'time_left': 'time left in the episode (s)',
+    'puck': ObservationField(2, 'm', 'puck position [x, y]'),
+    'puck_vel': ObservationField(2, 'm/s', 'puck velocity [vx, vy]'),
+    'tool': ObservationField(2, 'm', 'tool tip position [x, y]'),
+    'tool_vel': ObservationField(2, 'm/s', 'tool tip velocity [vx, vy]'),
+    'goal': ObservationField(2, 'm', 'goal [x, y]'),
+    'time_left': ObservationField(1, 's', 'time left in the episode'),
 }
 CONTRACT.ClosedLoopPolicy = ClosedLoopPolicy
 CONTRACT.ClosedLoopEpisode = ClosedLoopEpisode
 
 
 @dataclass(frozen=True)
-class PushMotion:
-    """Push-like motion settings of the toy task."""
+class ClosedLoopTaskSpec(TaskSpec):
+    """A TaskSpec with closed-loop settings, as issue 19's tasks have."""
 
-    kind: str  # 'push': closed loop
-    control_rate_hz: float  # Hz, act() calls per second
-    episode_s: float  # s, length of an episode
-    max_speed: float  # m/s, the tool speed limit
-    max_accel: float  # m/s^2, the tool acceleration limit
-    workspace: tuple[tuple[float, float], tuple[float, float]]  # (x, y) box the tool stays in
+    closed_loop: ToyClosedLoopConfig | None = None
 
 
-TOY_TASK = dataclasses.replace(
-    load_tasks()['slide-gc'],
-    name='toy-push',
-    description='push the puck to a goal on the table (test stand-in)',
-    motion=PushMotion('push', RATE_HZ, STEPS / RATE_HZ, 0.3, 2.0, ((0.6, 1.0), (-0.2, 0.2))),
+_BASE = load_tasks()['slide-gc']
+TOY_TASK = ClosedLoopTaskSpec(
+    **{f.name: getattr(_BASE, f.name) for f in dataclasses.fields(TaskSpec)}
+    | {
+        'name': 'toy-push',
+        'description': 'push the puck to a goal on the table (test stand-in)',
+        'motion': dataclasses.replace(_BASE.motion, kind='push', object_start=START),
+        'closed_loop': ToyClosedLoopConfig(
+            RATE_HZ, STEPS / RATE_HZ, CommandLimits(0.3, 2.0, (0.6, -0.2), (1.0, 0.2))
+        ),
+    }
 )
 
 
@@ -115,7 +167,7 @@ def toy_rollout(policy, goal: list[float], seed: int) -> ClosedLoopEpisode:
     rng = np.random.default_rng(seed)
     puck = np.array(START) + rng.uniform(-0.01, 0.01, 2)
     velocity = np.zeros(2)
-    speed_limit = TOY_TASK.motion.max_speed
+    limits = TOY_TASK.closed_loop.limits
     episode = ClosedLoopEpisode()
     for step in range(STEPS):
         obs = {
@@ -128,17 +180,11 @@ def toy_rollout(policy, goal: list[float], seed: int) -> ClosedLoopEpisode:
         }
         episode.observations.append(obs)
         try:
-            action = np.asarray(policy.act(obs), dtype=float)
-        except Exception as exc:
+            action, events = limits.check(puck, policy.act(obs), velocity, 1.0 / RATE_HZ)
+        except Exception as exc:  # the policy raised, or StepFailed: the tool holds
             episode.failed = f'step {step}: {_where(exc)}'
             break
-        if action.shape != (2,) or not np.all(np.isfinite(action)):
-            episode.failed = f'step {step}: bad action {action.tolist()!r}'
-            break
-        speed = float(np.linalg.norm(action))
-        if speed > speed_limit:
-            action *= speed_limit / speed
-            episode.safety_events += 1
+        episode.safety_events += events
         episode.actions.append(action.tolist())
         velocity = action
         puck = puck + velocity / RATE_HZ

@@ -8,6 +8,7 @@ rollout through the sandboxed policy process by a small real closed-loop evaluat
 point mass (closed_loop_toy.ToyEvaluator). Both are test stand-ins.
 """
 
+import dataclasses
 import inspect
 import json
 import threading
@@ -17,7 +18,11 @@ import pytest
 from closed_loop_toy import (
     CONTRACT,
     FEEDBACK,
+    RATE_HZ,
+    STEPS,
     TOY_TASK,
+    CommandLimits,
+    ObservationField,
     RoutedLLM,
     ToyEvaluator,
     fence,
@@ -29,7 +34,7 @@ from icpi_ros.core.llm import LLMConfig
 from icpi_ros.core.promptpo.closed_loop_search import closed_loop_search
 from icpi_ros.core.promptpo.closed_loop_source import render_closed_loop_source
 from icpi_ros.core.promptpo.closed_loop_state import SearchSettings, code_key
-from icpi_ros.core.scoring import euclidean_cost
+from icpi_ros.core.scoring import COST_FUNCTIONS, euclidean_cost
 from icpi_ros.core.tasks import load_tasks
 from icpi_ros.core.validation import InvalidInput
 
@@ -78,11 +83,14 @@ def test_closed_loop_source_is_generated_from_the_definitions():
     exec(compile(SOURCE, 'toy-push', 'exec'), scope)
     np.testing.assert_array_equal(scope['GOAL_LOW'], TOY_TASK.goal_low)
     np.testing.assert_array_equal(scope['GOAL_HIGH'], TOY_TASK.goal_high)
-    motion = scope['motion']
-    for name in ('control_rate_hz', 'episode_s', 'max_speed', 'max_accel'):
-        assert getattr(motion, name) == getattr(TOY_TASK.motion, name)
-    assert motion.workspace == TOY_TASK.motion.workspace
-    assert '# m/s, the tool speed limit' in SOURCE  # the field's own comment
+    assert scope['motion'].object_start == TOY_TASK.motion.object_start
+    settings, limits = scope['closed_loop'], scope['closed_loop'].limits
+    assert (settings.control_rate_hz, settings.episode_s) == (RATE_HZ, STEPS / RATE_HZ)
+    assert vars(limits) == dataclasses.asdict(TOY_TASK.closed_loop.limits)
+    assert 'max_speed=0.3,  # m/s, |command|' in SOURCE  # the field's own comment
+    # The classes that act, with their own code: the command check, the observation entries.
+    assert inspect.getsource(CommandLimits) in SOURCE
+    assert inspect.getsource(ObservationField) in SOURCE
     assert scope['OBSERVATION_FIELDS'] == CONTRACT.OBSERVATION_FIELDS
     assert inspect.getsource(CONTRACT.ClosedLoopPolicy) in SOURCE
     assert inspect.getsource(CONTRACT.ClosedLoopEpisode) in SOURCE
@@ -90,25 +98,34 @@ def test_closed_loop_source_is_generated_from_the_definitions():
     # The real cost code, not a restatement.
     assert inspect.getsource(euclidean_cost) in SOURCE
     assert scope['euclidean_cost']([1.0, 1.0], [0.0, 0.0]) == pytest.approx(2**0.5)
-    episode = scope['ClosedLoopEpisode'](cost=0.5)
-    assert episode.as_dict()['cost'] == 0.5
+    assert scope['ClosedLoopEpisode'](cost=0.5).as_dict()['cost'] == 0.5
+    command, events = scope['CommandLimits'](**vars(limits)).check([0.8, 0], [1, 0], [0, 0], 0.05)
+    assert events == 2 and command.tolist() == pytest.approx([0.1, 0.0])  # speed, then accel
     with pytest.raises(NotImplementedError):
         scope['Policy']().act({})
+    with pytest.raises(InvalidInput, match='not a closed-loop task'):
+        render_closed_loop_source(load_tasks()['slide-gc'], CONTRACT)
 
 
 def test_closed_loop_source_of_the_real_push_task():
     """Runs once the closed-loop module and push-gc exist (issue 19's task)."""
     contract = pytest.importorskip('icpi_ros.core.closed_loop')
-    tasks = load_tasks()
-    if 'push-gc' not in tasks:
+    task = load_tasks().get('push-gc')
+    if task is None:
         pytest.skip('no push-gc task yet')
-    source = render_closed_loop_source(tasks['push-gc'])
-    for name in contract.OBSERVATION_FIELDS:
-        assert repr(name) in source
-    assert 'class ClosedLoopPolicy' in source and 'class Policy' in source
+    source = render_closed_loop_source(task)
     scope: dict = {}
     exec(compile(source, 'push-gc', 'exec'), scope)
-    np.testing.assert_array_equal(scope['GOAL_LOW'], tasks['push-gc'].goal_low)
+    assert scope['OBSERVATION_FIELDS'] == dict(contract.OBSERVATION_FIELDS)
+    np.testing.assert_array_equal(scope['GOAL_LOW'], task.goal_low)
+    limits = task.closed_loop.limits
+    assert scope['closed_loop'].limits.max_speed == limits.max_speed
+    assert 'def check(' in source and 'class Policy:' in source
+    cost = COST_FUNCTIONS[task.cost]
+    assert inspect.getsource(cost) in source
+    for name in inspect.signature(cost).parameters:
+        if hasattr(task, name):  # e.g. the effort weight
+            assert scope[name] == getattr(task, name)
 
 
 # --- the search -----------------------------------------------------------------------------
@@ -207,7 +224,7 @@ def test_the_prompt_stays_bounded_over_many_rounds(llm):
     crash = programs[5].replace('return (', 'return 1 / 0 + (')
     llm.queues['policy'].extend(fence(p) for p in [*programs[:5], crash, *programs[6:]])
     llm.queues['repair'].append(fence(programs[5]))
-    cap = 12_000
+    cap = 14_000
     result = _search(llm, rounds=30, max_prompt_chars=cap, max_code_bytes=1500, reflection=True)
     assert result.status == 'finished' and len(result.log['rounds']) == 30
     assert llm.kinds.count('repair') == 1 and llm.kinds.count('reflection') == 29
