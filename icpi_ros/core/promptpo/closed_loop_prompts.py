@@ -100,7 +100,7 @@ def _vec(values: Sequence[float]) -> str:
 def _episode_line(episode: dict, stats: dict[str, float] | None) -> str:
     shown = [f'cost {episode["cost"]:.{DECIMALS}f}'] if 'cost' in episode else []
     for key, value in episode.items():
-        if key in ('goal', 'seed', 'cost'):
+        if key in ('goal', 'seed', 'cost', 'task') or value is None:
             continue
         if isinstance(value, list):
             shown.append(f'{key} {_vec(value)}')

@@ -112,13 +112,16 @@ def episode_summary(episode: Mapping, goal: Sequence[float], seed: int) -> dict:
         seed: the episode's seed.
 
     Returns:
-        A JSON-friendly dict: goal, seed, steps (the actions' count) and the scalar fields.
+        A JSON-friendly dict: goal, seed, steps (the actions' count) and the scalar fields
+        (a non-finite number as None).
 
     """
     out: dict = {'goal': [float(v) for v in goal], 'seed': int(seed)}
     for key, value in episode.items():
-        if isinstance(value, bool | int | float):
-            out[key] = value if isinstance(value, bool | int) else round(float(value), 6)
+        if isinstance(value, float):
+            out[key] = round(value, 6) if math.isfinite(value) else None  # strict JSON
+        elif isinstance(value, bool | int):
+            out[key] = value
         elif isinstance(value, str):
             out[key] = value[:MAX_TEXT]
         elif isinstance(value, list | tuple) and len(value) <= 4 and all(_number(v) for v in value):

@@ -33,7 +33,7 @@ from closed_loop_toy import (
 from icpi_ros.core.llm import LLMConfig
 from icpi_ros.core.promptpo.closed_loop_search import closed_loop_search
 from icpi_ros.core.promptpo.closed_loop_source import render_closed_loop_source
-from icpi_ros.core.promptpo.closed_loop_state import SearchSettings, code_key
+from icpi_ros.core.promptpo.closed_loop_state import SearchSettings, code_key, episode_summary
 from icpi_ros.core.scoring import COST_FUNCTIONS, euclidean_cost
 from icpi_ros.core.tasks import load_tasks
 from icpi_ros.core.validation import InvalidInput
@@ -286,6 +286,19 @@ def test_a_stop_ends_the_run_before_the_next_request(llm):
     )  # fmt: skip
     assert result.status == 'stopped' and result.best.round == 1
     assert llm.kinds == ['feedback', 'policy'] and result.log['rounds'][1]['interrupted']
+
+
+def test_an_episode_record_is_kept_without_its_trajectories():
+    episode = {
+        'observations': [{'puck': [0.0, 0.0]}] * 5, 'actions': [[0.1, 0.0]] * 5,
+        'outcome': [0.8, 0.01], 'cost': float('nan'), 'failed': 'x' * 900, 'task': 't',
+    }  # fmt: skip
+    summary = episode_summary(episode, [0.8, 0.0], 3)
+    assert summary == {
+        'goal': [0.8, 0.0], 'seed': 3, 'outcome': [0.8, 0.01], 'cost': None,
+        'failed': 'x' * 300, 'task': 't', 'steps': 5,
+    }  # fmt: skip
+    json.dumps(summary, allow_nan=False)
 
 
 def test_settings_and_goals_are_checked(llm):
