@@ -19,27 +19,49 @@ from icpi_ros.core.tasks import TaskSpec
 # Trials listed in the prompt: the most recent ones (the best is always shown with its code).
 FEEDBACK_TRIALS = 40
 DECIMALS = 4
+_DISCARDED = 'a candidate that breaks one is discarded'
 _FENCED = re.compile(r'```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```', re.DOTALL | re.IGNORECASE)
 
 
-def extract_code(text: str) -> list[str]:
+def extract_code(text: str, bare_marker: str = 'def policy') -> list[str]:
     """Return the fenced code blocks of an answer (or the whole answer if it is bare code).
 
     Args:
         text: the model's answer.
+        bare_marker: an answer without fences that contains this is taken as bare code.
 
     Returns:
         Each block's code, ending with a newline; empty when the answer holds no code.
 
     """
     blocks = [block.strip('\n') + '\n' for block in _FENCED.findall(text) if block.strip()]
-    if not blocks and 'def policy' in text:
+    if not blocks and bare_marker in text:
         blocks = [text.strip('\n') + '\n']
     return blocks
 
 
 def _vec(values: np.ndarray) -> str:
     return '[' + ', '.join(f'{v:.{DECIMALS}f}' for v in values) + ']'
+
+
+def code_rules(max_code_bytes: int, broken: str = _DISCARDED) -> str:
+    """Return the sandbox's rules for LLM-written code, as stated to the model.
+
+    Args:
+        max_code_bytes: the largest source the sandbox accepts.
+        broken: what becomes of code that breaks a rule.
+
+    Returns:
+        One sentence, without a final full stop.
+
+    """
+    return (
+        f'Rules, enforced by a sandbox ({broken}): import only '
+        'math and numpy (numpy.linalg, numpy.random, numpy.fft); no files, no other modules, '
+        'no names starting with an underscore after a dot or with two underscores (methods '
+        'such as __init__ excepted), plain classes only (no metaclass); '
+        f'at most {max_code_bytes} bytes'
+    )
 
 
 def system_message(task: TaskSpec, n: int, limits: SandboxLimits) -> str:
@@ -63,11 +85,7 @@ def system_message(task: TaskSpec, n: int, limits: SandboxLimits) -> str:
         f'list of {task.theta_dim} floats ({names}). Every candidate is run once on the robot '
         "at this episode's goal and you are told its outcome and cost (lower is better); use "
         'all trials to improve.\n'
-        'Rules, enforced by a sandbox (a candidate that breaks one is discarded): import only '
-        'math and numpy (numpy.linalg, numpy.random, numpy.fft); no files, no other modules, '
-        'no names starting with an underscore after a dot or with two underscores (methods '
-        'such as __init__ excepted), plain classes only (no metaclass); '
-        f'at most {limits.max_code_bytes} bytes; return within {limits.timeout_s:g} s using '
+        f'{code_rules(limits.max_code_bytes)}; return within {limits.timeout_s:g} s using '
         f'at most {limits.memory_mb:g} MB. theta is clipped to the bounds.\n'
         f'Answer with {n} different candidates, each a complete program in its own ```python '
         'block.'

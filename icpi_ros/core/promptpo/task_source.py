@@ -3,7 +3,8 @@
 """A task described as Python source, for an LLM that writes policies (PromptPO).
 
 Everything is generated: the constants from the TaskSpec (config/tasks.yaml), the motion
-settings with the comments of MotionConfig's fields, and the source of the functions the
+settings with the comments of MotionConfig's fields (`settings_lines`, also used by
+`closed_loop_source`), and the source of the functions the
 robot really runs (theta -> tool path, icpi_ros.core.motion) and of the task's cost function
 (icpi_ros.core.scoring), read with `inspect`. Nothing here restates them by hand.
 """
@@ -16,49 +17,95 @@ from icpi_ros.core import motion as motion_module
 from icpi_ros.core.scoring import COST_FUNCTIONS
 from icpi_ros.core.tasks import TaskSpec
 
-# MotionConfig fields that only strike motions use.
-_STRIKE_ONLY = ('object_start', 'contact_height', 'contact_offset')
+# MotionConfig fields that a swing does not use (it touches no object on the table).
+_NOT_SWING = ('object_start', 'contact_height', 'contact_offset')
 # The functions of icpi_ros.core.motion that turn theta into the tool's path, in the order they
 # are defined (looked up when rendering: a rename fails the task-source test, not an import).
 _MOTION_FUNCTIONS = ('min_jerk', '_segments', 'tool_path')
+_THETA_INTRO = (
+    "# How theta moves the tool: this task's motion settings (a MotionConfig of",
+    '# icpi_ros.core.motion, reduced to its values), read by the functions below.',
+)
 
 
 def _vector(values) -> str:
     return '[' + ', '.join(f'{float(v):g}' for v in values) + ']'
 
 
-def _field_comments() -> dict[str, str]:
-    """Return the end-of-line comment of each MotionConfig field, from its source."""
-    source = inspect.getsource(motion_module.MotionConfig)
+def _literal(value) -> str:
+    """Return a setting as Python source: numbers in short form, tuples element by element."""
+    if isinstance(value, str | bool):
+        return repr(value)
+    if isinstance(value, tuple | list):
+        return f'({", ".join(_literal(v) for v in value)})'
+    return f'{value:g}'
+
+
+def _field_comments(config_class: type) -> dict[str, str]:
+    """Return the end-of-line comment of each field of a settings class, from its source."""
+    source = inspect.getsource(config_class)
     found = re.findall(r'^\s+(\w+): [^=#\n]+#\s*(.+)$', source, flags=re.MULTILINE)
     return dict(found)
 
 
-def _motion_block(task: TaskSpec) -> list[str]:
-    comments = _field_comments()
-    lines = [
-        "# How theta moves the tool: this task's motion settings (a MotionConfig of",
-        '# icpi_ros.core.motion, reduced to its values), read by the functions below.',
-        'MotionConfig = SimpleNamespace',
-        'motion = MotionConfig(',
-    ]
-    for f in dataclasses.fields(task.motion):
-        if task.motion.kind != 'strike' and f.name in _STRIKE_ONLY:
+def settings_lines(
+    name: str,
+    value: object,
+    constructor: str = 'SimpleNamespace',
+    skip: tuple[str, ...] = (),
+    indent: str = '',
+) -> list[str]:
+    """Return a dataclass instance as Python source, one field a line with its comment.
+
+    Args:
+        name: the name it is assigned to.
+        value: the dataclass instance (fields that are dataclasses are written likewise).
+        constructor: the callable that builds it in the source.
+        skip: fields left out.
+        indent: the indentation (a nested instance is a keyword argument).
+
+    Returns:
+        `name = constructor(`, a line per field (`field=value,  # its comment`), `)`.
+
+    """
+    comments = _field_comments(type(value))
+    lines = [f'{indent}{name}={constructor}(' if indent else f'{name} = {constructor}(']
+    for f in dataclasses.fields(value):
+        if f.name in skip:
             continue
-        value = getattr(task.motion, f.name)
-        text = (
-            repr(value)
-            if isinstance(value, str)
-            else (
-                f'({", ".join(f"{v:g}" for v in value)})'
-                if isinstance(value, tuple)
-                else f'{value:g}'
-            )
-        )
+        item = getattr(value, f.name)
         comment = f'  # {comments[f.name]}' if f.name in comments else ''
-        lines.append(f'    {f.name}={text},{comment}')
-    lines.append(')')
+        if dataclasses.is_dataclass(item):
+            nested = settings_lines(f.name, item, constructor, indent=indent + '    ')
+            lines += [nested[0] + comment, *nested[1:-1], nested[-1] + ',']
+        else:
+            lines.append(f'{indent}    {f.name}={_literal(item)},{comment}')
+    lines.append(f'{indent})')
     return lines
+
+
+def motion_block(task: TaskSpec, intro: tuple[str, ...] = _THETA_INTRO) -> list[str]:
+    """Return the lines of the task's motion settings, with the comments of their fields."""
+    skip = _NOT_SWING if task.motion.kind == 'swing' else ()
+    return [
+        *intro,
+        'MotionConfig = SimpleNamespace',
+        *settings_lines('motion', task.motion, 'MotionConfig', skip),
+    ]
+
+
+def goal_block(task: TaskSpec) -> list[str]:
+    """Return the lines that state the task's goal range (and whether it is drawn per episode)."""
+    if task.goal_conditioned:
+        note = 'GOAL_CONDITIONED = True  # each episode draws a goal in [GOAL_LOW, GOAL_HIGH]'
+    else:
+        note = 'GOAL_CONDITIONED = False  # the goal is always DEFAULT_GOAL'
+    return [
+        note,
+        f'DEFAULT_GOAL = np.array({_vector(task.default_goal)})',
+        f'GOAL_LOW = np.array({_vector(task.goal_low)})',
+        f'GOAL_HIGH = np.array({_vector(task.goal_high)})',
+    ]
 
 
 def render_task_source(task: TaskSpec) -> str:
@@ -67,10 +114,6 @@ def render_task_source(task: TaskSpec) -> str:
     theta_doc = ', '.join(f'{p.name} ({p.unit})' for p in params)
     goal_doc = ', '.join(task.outcome_names)
     thing = task.sim_object or 'object'
-    if task.goal_conditioned:
-        goal_note = 'GOAL_CONDITIONED = True  # each episode draws a goal in [GOAL_LOW, GOAL_HIGH]'
-    else:
-        goal_note = 'GOAL_CONDITIONED = False  # the goal is always DEFAULT_GOAL'
     header = inspect.getdoc(motion_module) or ''
     cost = COST_FUNCTIONS[task.cost]
     parts = [
@@ -91,13 +134,10 @@ def render_task_source(task: TaskSpec) -> str:
         '# the cost compares it with the goal.',
         f'OUTCOME_NAMES = {task.outcome_names!r}',
         f'OUTCOME_UNIT = {task.outcome_unit!r}',
-        goal_note,
-        f'DEFAULT_GOAL = np.array({_vector(task.default_goal)})',
-        f'GOAL_LOW = np.array({_vector(task.goal_low)})',
-        f'GOAL_HIGH = np.array({_vector(task.goal_high)})',
+        *goal_block(task),
         f'TRIAL_DURATION_S = {task.trial_duration_s:g}',
         '',
-        *_motion_block(task),
+        *motion_block(task),
         '',
         '',
         *(
