@@ -42,6 +42,8 @@ def _cmd_improve(args: argparse.Namespace) -> int:
     name, warning = resolve_default(args.improver, llm)
     if warning:
         print(f'icpi improve: warning: {warning}', file=sys.stderr)
+    if task.closed_loop is not None and name == 'promptpo':
+        return _closed_loop_promptpo(args, task, llm)
     files = {task.name: args.dataset} if args.dataset else None
     context = ImproverContext(
         seed=args.seed,
@@ -116,6 +118,63 @@ def _cmd_improve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _closed_loop_promptpo(args: argparse.Namespace, task, llm) -> int:
+    """PromptPO on a closed-loop task: the LLM writes `class Policy`, rounds of rollouts."""
+    from icpi_ros.core.files import write_atomic
+    from icpi_ros.core.promptpo.closed_loop_run import run_search
+    from icpi_ros.core.promptpo.closed_loop_state import SearchSettings
+    from icpi_ros.core.run_lines import dumps
+
+    settings = SearchSettings(
+        rounds=args.promptpo_rounds,
+        candidates=args.promptpo_candidates,
+        episodes=args.promptpo_episodes,
+        seed=args.seed,
+    )
+    out = sys.stderr if args.json else sys.stdout
+
+    def show(round_log: dict) -> None:
+        tried = [c for c in round_log['candidates'] if 'mean_cost' in c]
+        winner, best = round_log.get('winner'), round_log.get('best')
+        cost = f'{winner["mean_cost"]:.4f}' if winner else 'none ran'
+        print(
+            f'[round {round_log["round"]}/{settings.rounds}] {len(tried)} of '
+            f'{len(round_log["candidates"])} candidates ran; round best {cost} '
+            f'{task.outcome_unit}; best so far: round {best["round"] if best else "-"}',
+            file=out,
+            flush=True,
+        )
+
+    result = run_search(task, llm, settings, args.promptpo_sandbox, on_round=show)
+    summary = {
+        'task': task.name,
+        'improver': 'promptpo',
+        'mode': 'closed-loop',
+        'status': result.status,
+        'reason': result.reason,
+        'best_cost': result.best.mean_cost if result.best else None,
+        'best_round': result.best.round if result.best else None,
+        'episodes_used': result.episodes_used,
+        'llm_calls': result.llm_calls,
+    }
+    if args.record:  # the whole run log: prompts, answers, candidates, scores, repairs
+        write_atomic(args.record, dumps({**result.log, 'summary': summary}) + '\n')
+    if args.json:
+        print(json.dumps(summary))
+    elif result.best is not None:
+        print(
+            f'{task.name} with promptpo (closed loop): best mean cost '
+            f'{result.best.mean_cost:.4f} {task.outcome_unit} (round {result.best.round}), '
+            f'{result.episodes_used} episodes, {result.llm_calls} LLM calls; status '
+            f'{result.status}' + (f' ({result.reason})' if result.reason else '')
+        )
+        print(result.best.code, file=out)
+    if result.best is None or result.status == 'failed':
+        print(f'icpi improve: run failed: {result.reason or "no policy ran"}', file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register `improve` on the `icpi` parser."""
     from icpi_ros.core.improvers import AUTO, FALLBACK_CHOICES, IMPROVERS
@@ -156,6 +215,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=4,
         help='promptpo: policies the LLM writes per round, one trial each (default 4)',
+    )
+    p.add_argument(
+        '--promptpo-rounds',
+        type=int,
+        default=5,
+        help='promptpo on a closed-loop task (push-gc): rounds of candidates (default 5)',
+    )
+    p.add_argument(
+        '--promptpo-episodes',
+        type=int,
+        default=3,
+        help='promptpo on a closed-loop task: episodes (goals) per candidate (default 3)',
     )
     p.add_argument(
         '--promptpo-sandbox',
