@@ -17,6 +17,8 @@ planner_<imp>_<N>  planner overhead without the LLM call, N = 300 ... 10^6 examp
                  p99 at 300, <= 20 ms at 10^6): knn_linear step; llm = retrieval + prompt + parse
 answer_parse     reading an LLM answer (extraction + validation), real answer forms (<= 0.2 ms)
 prompt_<task>    ICPI prompt size at k = 20: characters and estimated tokens (<= 1,500)
+planner_knn_linear_300_memory20  the same step with episode memory: each query carries 20
+                 earlier trials of its run, relabelled in hindsight (target p99 <= 2 ms)
 planner_service  NextPolicy round trip between two processes over DDS (client -> planner)
 physics_<task>   one physics-only trial on the fast path (target <= 60 ms slide/roll, 200 rope)
 render_<task>    one 640x480 frame from the task's camera (target: >= 30 fps)
@@ -102,8 +104,13 @@ def bench_planning_core(repeats: int = 20000) -> dict:
     return summary(samples, 'us')
 
 
-def _query_stream(task, dataset, n: int, seed: int = 0):
-    """Yield queries like the loop's: theta near the examples, errors of every size."""
+def _query_stream(task, dataset, n: int, seed: int = 0, trials: int = 0):
+    """Yield queries like the loop's: theta near the examples, errors of every size.
+
+    With `trials`, each query also carries that many earlier trials of its run (thetas
+    and outcomes of dataset rollouts near it, the goal given): what episode memory reads.
+    """
+    from icpi_ros.core.improvers.base import HistoryTrial
     from icpi_ros.core.planning import make_query
 
     rng = np.random.default_rng(seed)
@@ -111,7 +118,13 @@ def _query_stream(task, dataset, n: int, seed: int = 0):
     for i in rows:
         theta = np.clip(dataset.theta[i] + rng.normal(0, 0.01, 3), task.theta_low, task.theta_high)
         error = dataset.error[i] * rng.uniform(0.05, 1.5)
-        yield make_query(task, theta, error=error)
+        if not trials:
+            yield make_query(task, theta, error=error)
+            continue
+        goal = dataset.outcome[i] - dataset.error[i]
+        earlier = rng.integers(0, len(dataset), trials)
+        history = [HistoryTrial(dataset.theta[j], dataset.outcome[j]) for j in earlier]
+        yield make_query(task, theta, outcome=goal + error, goal=goal, history=history)
 
 
 _BIG: dict = {}
@@ -138,8 +151,11 @@ def _dataset(size: int):
     return task, _BIG[size]
 
 
-def bench_planner(improver: str, size: int, repeats: int = 3000) -> dict:
-    """Time one planner step without the LLM call on a dataset of `size` examples."""
+def bench_planner(improver: str, size: int, repeats: int = 3000, trials: int = 0) -> dict:
+    """Time one planner step without the LLM call on a dataset of `size` examples.
+
+    `trials`: each query carries that many earlier trials of its run (episode memory on).
+    """
     from icpi_ros.core.answers import parse_delta
     from icpi_ros.core.improvers import ImproverContext, make_improver
     from icpi_ros.core.planning import next_policy
@@ -154,7 +170,7 @@ def bench_planner(improver: str, size: int, repeats: int = 3000) -> dict:
     samples = []
     if improver == 'knn_linear':
         knn = make_improver('knn_linear', ImproverContext(examples=library))
-        for query in _query_stream(task, dataset, repeats):
+        for query in _query_stream(task, dataset, repeats, trials=trials):
             start = time.perf_counter()
             next_policy(knn, query)
             samples.append(time.perf_counter() - start)
@@ -166,7 +182,8 @@ def bench_planner(improver: str, size: int, repeats: int = 3000) -> dict:
             estimate_tokens(prompt.text)
             task.clip(query.theta + parse_delta('0.0123 -0.0045 0.0067', task))
             samples.append(time.perf_counter() - start)
-    return {**summary(samples, 'ms'), 'examples': len(dataset), 'index_build_s': build_s}
+    out = {**summary(samples, 'ms'), 'examples': len(dataset), 'index_build_s': build_s}
+    return {**out, 'episode_trials': trials} if trials else out
 
 
 def bench_prompt(task_name: str) -> dict:
@@ -544,6 +561,7 @@ def main() -> int:
     for improver in ('knn_linear', 'llm'):
         for size in PLANNER_SIZES:
             benches[f'planner_{improver}_{size}'] = lambda i=improver, n=size: bench_planner(i, n)
+    benches['planner_knn_linear_300_memory20'] = lambda: bench_planner('knn_linear', 300, trials=20)
     benches['planner_service'] = bench_planner_service
     benches['answer_parse'] = bench_answer_parse
     for name in SIM_TASKS:
