@@ -19,7 +19,9 @@ def _cmd_collect(args: argparse.Namespace) -> int:
 
     task = sim_task(args)
     runner = TrialRunner(task)
-    goal = np.array(task.default_goal)  # outcomes do not depend on the goal
+    # An open-loop stroke's outcome does not depend on the goal; a closed-loop controller's
+    # does: its rollouts all aim at the default goal (said in the provenance).
+    goal = np.array(task.default_goal)
     bar = tqdm(total=args.rollouts, desc=f'{task.name} rollouts', unit='trial', file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
@@ -39,6 +41,8 @@ def _cmd_collect(args: argparse.Namespace) -> int:
     finally:
         bar.close()
         runner.close()
+    if task.closed_loop is not None:
+        dataset.provenance['rollout_goal'] = goal.tolist()
     dataset.provenance['command'] = (
         f'icpi dataset collect --task {task.name} --rollouts {args.rollouts} '
         f'--max-examples {args.max_examples} --seed {args.seed}'

@@ -25,6 +25,7 @@ def _cmd_improve(args: argparse.Namespace) -> int:
     from icpi_ros.core.records import new_run_id
     from icpi_ros.core.retrieval import ExampleLibrary
     from icpi_ros.core.run_lines import ExecutedTrial, append_line, trial_line
+    from icpi_ros.core.scoring import Score
     from icpi_ros.core.sim.simulator import TrialRunner
 
     task = sim_task(args)
@@ -82,9 +83,9 @@ def _cmd_improve(args: argparse.Namespace) -> int:
             theta_next = None if iteration.theta_next is None else iteration.theta_next.tolist()
             append_line(record, {**trial_line(trial, iteration, timing), 'theta_next': theta_next})
 
-    def run(theta: np.ndarray) -> np.ndarray:
+    def run(theta: np.ndarray) -> Score:
         sim_trials.append(runner.run(theta, goal))
-        return sim_trials[-1].outcome
+        return sim_trials[-1].score()
 
     runner = TrialRunner(task)
     try:

@@ -13,7 +13,7 @@ from icpi_ros.core.improvers import Improver, ImproverFailed, PolicyQuery
 from icpi_ros.core.improvers.base import HistoryTrial
 from icpi_ros.core.planning import PolicyStep, make_query, next_policy
 from icpi_ros.core.run_lines import PLANNER_FAILED, summarise
-from icpi_ros.core.scoring import COST_FUNCTIONS
+from icpi_ros.core.scoring import COST_FUNCTIONS, Score
 from icpi_ros.core.tasks import TaskSpec
 from icpi_ros.core.validation import InvalidInput
 
@@ -120,7 +120,7 @@ class Stopped(IcpiError):
 
 def run_loop(
     task: TaskSpec,
-    trial: Callable[[np.ndarray, int], np.ndarray],
+    trial: Callable[[np.ndarray, int], np.ndarray | Score],
     plan: Callable[[PolicyQuery], PolicyStep],
     goal: np.ndarray,
     theta0: np.ndarray,
@@ -134,7 +134,8 @@ def run_loop(
 ) -> LoopResult:
     """Run trials until `iterations` in all (counting `history`) or a cost <= `tolerance`.
 
-    `trial(theta, iteration) -> outcome` executes the clipped theta (simulator or robot).
+    `trial(theta, iteration) -> outcome` executes the clipped theta (simulator or robot);
+    a trial that knows its own cost (a closed-loop task's effort term) returns its Score.
     `plan(query) -> PolicyStep` is the planner (in process, or the NextPolicy service).
     `on_trial` sees each iteration right after its trial, before planning (write the record
     there: a crash while planning then loses no trial); `on_iteration` after planning.
@@ -181,8 +182,13 @@ def run_loop(
         if should_stop is not None and should_stop():
             raise Stopped(f'stopped before trial {i + 1} of {iterations}')
         start = time.perf_counter()
-        outcome = np.asarray(trial(theta, i), dtype=float)
-        it = Iteration(i, theta, outcome, COST_FUNCTIONS[task.cost](outcome, goal))
+        observed = trial(theta, i)
+        if isinstance(observed, Score):
+            outcome, cost = np.asarray(observed.outcome, dtype=float), float(observed.cost)
+        else:
+            outcome = np.asarray(observed, dtype=float)
+            cost = COST_FUNCTIONS[task.cost](outcome, goal)
+        it = Iteration(i, theta, outcome, cost)
         it.trial_s = time.perf_counter() - start
         if produced_by is not None:
             it.improver, it.details = produced_by.improver, dict(produced_by.details)
@@ -207,7 +213,7 @@ def run_loop(
 
 def improve(
     task: TaskSpec,
-    trial: Callable[[np.ndarray], np.ndarray],
+    trial: Callable[[np.ndarray], np.ndarray | Score],
     goal: np.ndarray,
     theta0: np.ndarray,
     improver: Improver,
@@ -216,7 +222,7 @@ def improve(
     fallback: Improver | None = None,
     on_iteration: Callable[[Iteration], None] | None = None,
 ) -> LoopResult:
-    """Run the loop in process: `trial(theta) -> outcome`, the improver asked directly."""
+    """Run the loop in process: `trial(theta) -> outcome or Score`, the improver asked directly."""
     return run_loop(
         task,
         lambda theta, _i: trial(theta),

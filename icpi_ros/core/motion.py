@@ -20,6 +20,8 @@ from icpi_ros.core.errors import IcpiError
 from icpi_ros.core.validation import InvalidInput
 
 PLAN_RATE_HZ = 100.0
+# Motion kinds: a planned stroke through the object, a swing, or a closed-loop push.
+KINDS = ('strike', 'swing', 'push')
 _FD_STEP_S = 1e-4
 
 
@@ -35,14 +37,14 @@ class PlanRejected(IcpiError, ValueError):
 class MotionConfig:
     """A task's motion settings (config/tasks.yaml, `motion:`)."""
 
-    kind: str  # 'strike' or 'swing'
+    kind: str  # 'strike', 'swing' or 'push' (closed loop: core/closed_loop.py, no planned path)
     home: tuple[float, float, float]  # tool tip at rest, table frame (m)
     tool_pitch: float  # rad; pi/2 = tool pointing down
     approach_time: float  # s, home -> stroke start
     pause: float  # s, still at the stroke start before the stroke
-    object_start: tuple[float, float]  # strike: object centre (x, y) on the table
-    contact_height: float  # strike: tool tip centre height during the stroke
-    contact_offset: float  # strike: tip centre behind the object centre at the stroke start
+    object_start: tuple[float, float]  # strike, push: object centre (x, y) on the table
+    contact_height: float  # strike, push: tool tip centre height during the stroke
+    contact_offset: float  # strike, push: tip centre to object centre when they touch
 
     @classmethod
     def parse(cls, task: str, raw: Mapping[str, Any]) -> 'MotionConfig':
@@ -51,8 +53,8 @@ class MotionConfig:
         if not isinstance(raw, Mapping):
             raise InvalidInput(f'{where}: expected a mapping')
         kind = raw.get('kind')
-        if kind not in ('strike', 'swing'):
-            raise InvalidInput(f'{where}.kind: expected strike or swing, got {kind!r}')
+        if kind not in KINDS:
+            raise InvalidInput(f'{where}.kind: expected one of {", ".join(KINDS)}, got {kind!r}')
 
         def num(key: str, default: float | None = None) -> float:
             value = raw.get(key, default)
@@ -66,16 +68,17 @@ class MotionConfig:
                 raise InvalidInput(f'{where}.{key}: expected {n} numbers, got {value!r}')
             return tuple(float(v) for v in value)
 
-        strike = kind == 'strike'
+        touches = kind in ('strike', 'push')  # an object on the table
+        stroke = kind != 'push'
         return cls(
             kind=kind,
             home=vec('home', 3),
             tool_pitch=num('tool_pitch'),
-            approach_time=num('approach_time', 0.8),
-            pause=num('pause', 0.2),
-            object_start=vec('object_start', 2) if strike else (0.0, 0.0),
-            contact_height=num('contact_height') if strike else 0.0,
-            contact_offset=num('contact_offset') if strike else 0.0,
+            approach_time=num('approach_time', 0.8) if stroke else 0.0,
+            pause=num('pause', 0.2) if stroke else 0.0,
+            object_start=vec('object_start', 2) if touches else (0.0, 0.0),
+            contact_height=num('contact_height') if touches else 0.0,
+            contact_offset=num('contact_offset') if touches else 0.0,
         )
 
 
@@ -183,8 +186,11 @@ def plan_motion(
     Raises:
         PlanRejected: the path leaves the workspace ('unreachable') or a joint would exceed
             its position or velocity limit ('limits'). Nothing has moved.
+        InvalidInput: a closed-loop motion (kind push: `closed_loop.rollout`, no plan).
 
     """
+    if motion.kind == 'push':
+        raise InvalidInput('a push motion is closed loop: it has no planned path')
     _, _, _, t0, stroke_time = _segments(motion, theta)
     n = int(round(duration * PLAN_RATE_HZ)) + 1
     times = np.linspace(0.0, (n - 1) / PLAN_RATE_HZ, n)

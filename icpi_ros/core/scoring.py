@@ -22,8 +22,43 @@ def euclidean_cost(outcome: np.ndarray, goal: np.ndarray) -> float:
     return float(np.linalg.norm(np.asarray(outcome, dtype=float) - np.asarray(goal, dtype=float)))
 
 
+def euclidean_effort_cost(
+    outcome: np.ndarray, goal: np.ndarray, effort: float = 0.0, effort_weight: float = 0.0
+) -> float:
+    """Return the cost of a closed-loop trial: the final distance to the goal plus effort.
+
+    Args:
+        outcome: where the object ended.
+        goal: where it should have ended.
+        effort: the integral of the squared velocity command over the episode, m^2/s
+            (0 when only the outcome is known).
+        effort_weight: s/m, the task's `effort_weight`.
+
+    Returns:
+        The cost (m).
+    """
+    return euclidean_cost(outcome, goal) + effort_weight * effort
+
+
 # Cost of a trial by the name in the task definition (TaskSpec.cost, tasks.COSTS).
-COST_FUNCTIONS = {'euclidean': euclidean_cost}
+COST_FUNCTIONS = {'euclidean': euclidean_cost, 'euclidean_effort': euclidean_effort_cost}
+
+
+def trial_cost(task: TaskSpec, outcome: np.ndarray, goal: np.ndarray, effort: float = 0.0) -> float:
+    """Return a trial's cost as the task defines it (`cost`, and `effort_weight` if it has one).
+
+    Args:
+        task: the task.
+        outcome: where the object ended.
+        goal: the goal.
+        effort: the closed-loop effort (m^2/s; ignored by a cost without an effort term).
+
+    Returns:
+        The cost.
+    """
+    if task.cost == 'euclidean_effort':
+        return euclidean_effort_cost(outcome, goal, effort, task.effort_weight)
+    return COST_FUNCTIONS[task.cost](outcome, goal)
 
 
 class TrackingLost(IcpiError, ValueError):

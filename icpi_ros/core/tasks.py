@@ -10,12 +10,13 @@ from typing import Any
 import numpy as np
 import yaml
 
+from icpi_ros.core.closed_loop import ClosedLoopConfig
 from icpi_ros.core.motion import MotionConfig
 from icpi_ros.core.paths import config_file
 from icpi_ros.core.validation import InvalidInput, as_vector
 
 SUPPORTED_VERSION = 1
-COSTS = ('euclidean',)
+COSTS = ('euclidean', 'euclidean_effort')
 SIM_OBJECTS = ('puck', 'ball', 'rope')
 
 
@@ -50,6 +51,10 @@ class TaskSpec:
     # Plane the tracked marker moves in, table frame: (nx, ny, nz, offset) with n . p = offset;
     # None: the tracker's configured plane.
     marker_plane: tuple[float, float, float, float] | None = None
+    # Closed-loop tasks (motion kind push): control rate, episode, command limits; else None.
+    closed_loop: ClosedLoopConfig | None = None
+    # Cost euclidean_effort: s/m on the effort (sum of |velocity command|^2 dt, m^2/s).
+    effort_weight: float = 0.0
 
     @property
     def theta_dim(self) -> int:
@@ -157,9 +162,31 @@ def parse_task(name: str, raw: Mapping[str, Any]) -> TaskSpec:
     if duration <= 0:
         raise InvalidInput(f'{where}.trial_duration_s: must be positive')
 
+    effort_weight = 0.0
+    if cost == 'euclidean_effort':
+        effort_weight = _number(_field(raw, 'effort_weight', where), f'{where}.effort_weight')
+        if effort_weight < 0:
+            raise InvalidInput(f'{where}.effort_weight: must be at least 0')
+
     sim_object = raw.get('sim_object')
     if sim_object is not None and sim_object not in SIM_OBJECTS:
         raise InvalidInput(f'{where}.sim_object: expected one of {", ".join(SIM_OBJECTS)}')
+
+    motion = MotionConfig.parse(name, _field(raw, 'motion', where))
+    closed_loop = None
+    if motion.kind == 'push':
+        closed_loop = ClosedLoopConfig.parse(name, raw['motion'])
+        if sim_object not in (None, 'puck'):
+            raise InvalidInput(f'{where}.sim_object: a push task pushes a puck')
+        if dim != 2:
+            raise InvalidInput(f'{where}.outcome.names: a push task ends at the puck [x, y]')
+        if duration < closed_loop.episode_s:
+            raise InvalidInput(
+                f'{where}.trial_duration_s: must be at least motion.episode_s '
+                f'({closed_loop.episode_s:g} s)'
+            )
+        if not closed_loop.limits.inside(motion.home[:2]):
+            raise InvalidInput(f'{where}.motion.home: outside motion.workspace')
 
     marker_plane = None
     if 'tracking' in raw:
@@ -182,9 +209,11 @@ def parse_task(name: str, raw: Mapping[str, Any]) -> TaskSpec:
         goal_high=high,
         cost=cost,
         trial_duration_s=duration,
-        motion=MotionConfig.parse(name, _field(raw, 'motion', where)),
+        motion=motion,
         sim_object=sim_object,
         marker_plane=marker_plane,
+        closed_loop=closed_loop,
+        effort_weight=effort_weight,
     )
 
 

@@ -82,7 +82,13 @@ def test_library_finds_checks_and_explains(tmp_path):
     _random_dataset(10).save(tmp_path / 'roll-gc.json')
     with pytest.raises(InvalidInput, match="dataset is for task 'slide-gc', not 'roll-gc'"):
         ExampleLibrary(files={'roll-gc': tmp_path / 'roll-gc.json'}).index(TASKS['roll-gc'])
-    assert ExampleLibrary().available(TASKS) == ['slide', 'slide-gc', 'roll-gc', 'rope-swing']
+    assert ExampleLibrary().available(TASKS) == [
+        'slide',
+        'slide-gc',
+        'roll-gc',
+        'rope-swing',
+        'push-gc',
+    ]
 
 
 @pytest.mark.parametrize('name', ['slide-gc', 'rope-swing'])

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import yaml
 
+from icpi_ros.core.paths import config_file
 from icpi_ros.core.tasks import load_tasks, require_simulated
 from icpi_ros.core.validation import InvalidInput
 
-DESIGN_TASKS = {'slide', 'slide-gc', 'roll-gc', 'rope-swing', 'roll-gc-real'}
+DESIGN_TASKS = {'slide', 'slide-gc', 'roll-gc', 'rope-swing', 'push-gc', 'roll-gc-real'}
 
 
 def test_shipped_tasks_file_defines_every_design_task():
@@ -22,6 +23,10 @@ def test_shipped_tasks_file_defines_every_design_task():
         assert task.trial_duration_s > 0
     assert not tasks['slide'].goal_conditioned
     assert tasks['slide-gc'].goal_conditioned
+    push = tasks['push-gc']
+    assert push.closed_loop.control_rate_hz == 20.0 and push.closed_loop.steps == 80
+    assert push.cost == 'euclidean_effort' and push.effort_weight > 0
+    assert all(task.closed_loop is None for name, task in tasks.items() if name != 'push-gc')
 
 
 def test_clip_reports_whether_it_clipped():
@@ -43,7 +48,7 @@ def test_goal_outside_range_names_the_coordinate():
 
 
 def test_unknown_task_lists_the_known_ones():
-    with pytest.raises(InvalidInput, match="unknown task 'nope'; known tasks: roll-gc"):
+    with pytest.raises(InvalidInput, match="unknown task 'nope'; known tasks: push-gc, roll-gc"):
         load_tasks()['nope']
 
 
@@ -108,7 +113,10 @@ def test_minimal_file_loads(tmp_path):
         (_minimal_task(cost='manhattan'), "unknown cost 'manhattan'"),
         (_minimal_task(trial_duration_s=0.0), 'trial_duration_s: must be positive'),
         (_minimal_task(trial_duration_s=float('nan')), 'must be finite'),
-        (_minimal_task(motion={'kind': 'throw'}), 'tasks.t.motion.kind: expected strike or swing'),
+        (
+            _minimal_task(motion={'kind': 'throw'}),
+            'tasks.t.motion.kind: expected one of strike, swing, push',
+        ),
         (
             _minimal_task(motion={'kind': 'swing', 'home': [0.4], 'tool_pitch': 0.0}),
             r'tasks.t.motion.home: expected 3 numbers',
@@ -126,6 +134,50 @@ def test_minimal_file_loads(tmp_path):
     ],
 )
 def test_malformed_files_name_the_problem(tmp_path, data, message):
+    with pytest.raises(InvalidInput, match=message):
+        load_tasks(_write(tmp_path, data))
+
+
+def _push_task(motion=None, **overrides):
+    raw = yaml.safe_load(config_file('tasks.yaml').read_text())['tasks']['push-gc']
+    raw = {**raw, 'motion': {**raw['motion'], **(motion or {})}, **overrides}
+    return {'version': 1, 'tasks': {'p': raw}}
+
+
+def test_the_push_task_loads_from_a_copy(tmp_path):
+    task = load_tasks(_write(tmp_path, _push_task()))['p']
+    assert task.closed_loop == load_tasks()['push-gc'].closed_loop
+
+
+@pytest.mark.parametrize(
+    ('data', 'message'),
+    [
+        (_push_task({'control_rate_hz': 0.0}), 'tasks.p.motion.control_rate_hz: must be positive'),
+        (_push_task({'episode_s': 'long'}), 'tasks.p.motion.episode_s: expected a finite number'),
+        (_push_task({'episode_s': 0.01}), 'tasks.p.motion.episode_s: shorter than one control'),
+        (_push_task({'max_speed': -1.0}), 'tasks.p.motion.max_speed: must be positive'),
+        (_push_task({'max_accel': None}), 'tasks.p.motion.max_accel: expected a finite number'),
+        (_push_task({'workspace': [0, 1]}), 'tasks.p.motion.workspace: expected a mapping'),
+        (
+            _push_task({'workspace': {'low': [0.1], 'high': [0.6, 0.2]}}),
+            r'tasks.p.motion.workspace.low: expected 2 finite numbers',
+        ),
+        (
+            _push_task({'workspace': {'low': [0.7, -0.2], 'high': [0.6, 0.2]}}),
+            'tasks.p.motion.workspace: low must be below high',
+        ),
+        (
+            _push_task({'workspace': {'low': [0.3, -0.2], 'high': [0.6, 0.2]}}),
+            'tasks.p.motion.home: outside motion.workspace',
+        ),
+        (_push_task({'start_noise_m': -0.1}), 'tasks.p.motion.start_noise_m: must be at least 0'),
+        (_push_task(trial_duration_s=3.0), 'tasks.p.trial_duration_s: must be at least motion'),
+        (_push_task(effort_weight=-1.0), 'tasks.p.effort_weight: must be at least 0'),
+        (_push_task(effort_weight=None), 'tasks.p.effort_weight: expected a number'),
+        (_push_task(sim_object='ball'), 'tasks.p.sim_object: a push task pushes a puck'),
+    ],
+)
+def test_malformed_push_tasks_name_the_field(tmp_path, data, message):
     with pytest.raises(InvalidInput, match=message):
         load_tasks(_write(tmp_path, data))
 

@@ -306,7 +306,7 @@ def run_one(spec: RunSpec) -> dict:
         fallback = resolve_fallback(AUTO, improver, spec.task, library)
         result = improve(
             task,
-            lambda theta: runner.run(theta, goal).outcome,
+            lambda theta: runner.run(theta, goal).score(),
             goal,
             theta0,
             make_improver(improver, context),

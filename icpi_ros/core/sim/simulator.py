@@ -11,7 +11,7 @@ import numpy as np
 
 from icpi_ros.core.arm import ArmSpec
 from icpi_ros.core.motion import JointPlan, plan_motion
-from icpi_ros.core.scoring import AXIS
+from icpi_ros.core.scoring import AXIS, Score
 from icpi_ros.core.sim.scenes import (
     CAMERA_HEIGHT,
     CAMERA_WIDTH,
@@ -48,9 +48,16 @@ class TrialRecord:
     wall_s: float
     seed: int
     frames: list[np.ndarray] = field(default_factory=list)  # RGB images when rendered
+    # A closed-loop trial: the episode's distance, effort, safety events, failure, deadlines.
+    closed_loop: dict = field(default_factory=dict)
+
+    def score(self) -> Score:
+        """Return the outcome, error and cost (what the improvement loop takes of a trial)."""
+        return Score(self.outcome, self.error, self.cost)
 
     def as_dict(self) -> dict:
         """JSON-friendly summary (without trajectories and frames)."""
+        extra = {'closed_loop': self.closed_loop} if self.closed_loop else {}
         return {
             'task': self.task,
             'theta': self.theta.tolist(),
@@ -61,6 +68,7 @@ class TrialRecord:
             'cost': self.cost,
             'seed': self.seed,
             'wall_s': self.wall_s,
+            **extra,
         }
 
 
@@ -93,10 +101,11 @@ class Simulator:
         self.outcome_axes = [AXIS[n] for n in task.outcome_names]
         self.camera = 'side' if task.sim_object == 'rope' else 'top'
         self._renderer: mujoco.Renderer | None = None
-        self._object_qpos = None
+        self._object_qpos = self._object_dof = None
         if task.sim_object != 'rope':
             free = m.joint(task.sim_object)
             self._object_qpos = m.jnt_qposadr[free.id]
+            self._object_dof = m.jnt_dofadr[free.id]
 
     @property
     def timestep(self) -> float:
@@ -136,6 +145,51 @@ class Simulator:
     def joint_velocities(self) -> np.ndarray:
         """Arm joint velocities, rad/s."""
         return self.data.qvel[self.arm_dof].copy()
+
+    def planar_state(self) -> dict[str, list[float]]:
+        """Ground truth on the table: object and tool tip [x, y] and velocities [vx, vy]."""
+        tip_velocity = np.zeros(6)  # angular, then linear, in the world frame
+        mujoco.mj_objectVelocity(
+            self.model, self.data, mujoco.mjtObj.mjOBJ_SITE, self.tip_site, tip_velocity, 0
+        )
+        dof = self._object_dof
+        return {
+            'puck': [float(v) for v in self.object_position()[:2]],
+            'puck_vel': [float(v) for v in self.data.qvel[dof : dof + 2]],
+            'tool': [float(v) for v in self.tip_position()[:2]],
+            'tool_vel': [float(v) for v in tip_velocity[3:5]],
+        }
+
+    def drive_tip(self, start: np.ndarray, velocity: np.ndarray, duration: float) -> np.ndarray:
+        """Move the tool tip's target from `start` [x, y] at `velocity` [vx, vy] for `duration`.
+
+        The target is integrated every physics step at the task's contact height and tool
+        pitch, turned into joint targets by the arm's inverse kinematics (velocities by
+        central differences, as `plan_motion` does) and handed to the servos.
+
+        Returns:
+            The target [x, y] at the end.
+
+        Raises:
+            Unreachable: a target out of the arm's reach (the workspace box keeps it in).
+        """
+        dt = self.timestep
+        n = max(1, int(round(duration / dt)))
+        velocity = np.asarray(velocity, dtype=float)
+        xy = np.asarray(start, dtype=float) + np.arange(1, n + 1)[:, None] * dt * velocity
+        motion = self.task.motion
+        tip = np.column_stack([xy, np.full(n, motion.contact_height)])
+        step = np.array([*velocity, 0.0]) * 1e-4
+        q = self.arm.inverse(tip, motion.tool_pitch)
+        qd = (
+            self.arm.inverse(tip + step, motion.tool_pitch)
+            - self.arm.inverse(tip - step, motion.tool_pitch)
+        ) / 2e-4
+        for k in range(n):
+            self.data.ctrl[self.pos_act] = q[k]
+            self.data.ctrl[self.vel_act] = qd[k]
+            mujoco.mj_step(self.model, self.data)
+        return xy[-1].copy()
 
     def set_targets(self, q: np.ndarray, qd: np.ndarray) -> None:
         """Servo targets: position and velocity (feed-forward) per arm joint."""
@@ -227,6 +281,9 @@ class TrialRunner:
     ) -> TrialRecord:
         """Clip theta, plan, check, simulate and score one trial.
 
+        A closed-loop task (motion kind push) runs one episode of its reference controller
+        with the gains theta (`closed_loop.rollout`), rendered at the control rate if asked.
+
         Raises:
             PlanRejected: the clipped theta still gives a plan that violates the arm's limits.
 
@@ -236,6 +293,8 @@ class TrialRunner:
         requested = task.check_theta(theta)
         theta_exec, clipped = task.clip(requested)
         goal_vec = task.check_goal(task.default_goal if goal is None else goal)
+        if task.closed_loop is not None:
+            return self._run_closed_loop(theta_exec, clipped, goal_vec, seed, render, start)
         plan = plan_motion(task.motion, self.sim.arm, theta_exec, task.trial_duration_s)
         self.sim.reset(goal_vec, seed, self.start_noise_m)
         frames: list[np.ndarray] = []
@@ -259,6 +318,46 @@ class TrialRunner:
             wall_s=time.perf_counter() - start,
             seed=seed,
             frames=frames,
+        )
+
+    def _run_closed_loop(
+        self,
+        theta: np.ndarray,
+        clipped: bool,
+        goal: np.ndarray,
+        seed: int,
+        render: bool,
+        start: float,
+    ) -> TrialRecord:
+        from icpi_ros.core.closed_loop import rollout
+        from icpi_ros.core.controllers import reference_controller
+
+        frames: list[np.ndarray] = []
+        on_step = (lambda t: frames.append(self.sim.render())) if render else None
+        policy = reference_controller(self.task, theta)
+        episode = rollout(self.task, policy, goal, seed, self.sim, on_step)
+        outcome = np.array(episode.outcome)
+        height = self.task.motion.contact_height
+        summary = episode.as_dict()
+        return TrialRecord(
+            task=self.task.name,
+            theta=theta,
+            theta_clipped=clipped,
+            goal=goal,
+            outcome=outcome,
+            error=outcome - goal,
+            cost=episode.cost,
+            times=np.array(episode.times),
+            object_positions=np.array(episode.object_path),
+            tip_positions=np.array(episode.tool_path),
+            planned_tip=np.array([[x, y, height] for x, y in episode.target_path]),
+            wall_s=time.perf_counter() - start,
+            seed=seed,
+            frames=frames,
+            closed_loop={
+                k: summary[k]
+                for k in ('distance', 'effort', 'safety_events', 'failed', 'missed_deadlines')
+            },
         )
 
     def close(self) -> None:

@@ -132,7 +132,8 @@ def _query(theta=(0.0, 0.1, 0.35), error=(0.05, -0.02)):
 # --- task description ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize('name', sorted(TASKS))
+# The open-loop tasks (a closed-loop task's source is the closed-loop PromptPO's, issue 19).
+@pytest.mark.parametrize('name', sorted(n for n, t in TASKS.items() if t.closed_loop is None))
 def test_task_source_is_generated_from_the_definitions(name):
     task = TASKS[name]
     source = render_task_source(task)
