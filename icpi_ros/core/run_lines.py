@@ -9,7 +9,10 @@ line for a step nobody answered; `icpi dataset from-runs` reads either. A trial 
 `cost`, `status_message`, `start_s` / `end_s` (the trial window on the robot's or the
 simulator's clock), `timing` (seconds), `trajectory` (stamps, points, valid, coverage),
 `improver` and `planner` (the details of the planner step that produced theta: prompt,
-exchanges, ...). Lines are strict JSON: no NaN or infinity.
+exchanges, ...), and for a closed-loop trial `closed_loop` (`CLOSED_LOOP_KEYS` from the
+graph's executor: control steps, missed deadlines, safety events, effort, the slowest step;
+the fast path's episode summary from `icpi improve --record`). Lines are strict JSON: no NaN
+or infinity.
 """
 
 import json
@@ -29,6 +32,14 @@ if TYPE_CHECKING:
 
 SUCCEEDED = 'NONE'  # the status of a trial that gave its result (ExecuteTrial.Result.NONE)
 PLANNER_FAILED = 'planner_failed'  # the status of a failed-step line (loop.FailedStep)
+# What a closed-loop trial on the graph reports besides its outcome (TrialResult's fields).
+CLOSED_LOOP_KEYS = (
+    'control_steps',
+    'missed_deadlines',
+    'safety_events',
+    'effort',
+    'step_wall_max_s',
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,8 @@ class ExecutedTrial:
     window_s: float = 0.0  # ... while the trial window passed on the robot's clock
     tracker_s: float = 0.0  # ... waiting for the tracker to finish the window
     path: ObjectPath = field(default_factory=ObjectPath)
+    # A closed-loop trial: its CLOSED_LOOP_KEYS (graph) or episode summary (fast path).
+    closed_loop: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_sim(cls, record: 'TrialRecord', trial_id: str) -> 'ExecutedTrial':
@@ -90,6 +103,7 @@ class ExecutedTrial:
             end_s=times[-1] if times else None,
             wall_s=record.wall_s,
             path=ObjectPath(times, record.object_positions.tolist(), [True] * len(times), 1.0),
+            closed_loop=dict(record.closed_loop),
         )
 
 
@@ -160,6 +174,7 @@ def trial_line(
         },
         'improver': iteration.improver,
         'planner': iteration.details,
+        **({'closed_loop': dict(trial.closed_loop)} if trial.closed_loop else {}),
     }
 
 
