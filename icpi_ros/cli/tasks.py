@@ -10,6 +10,8 @@ from icpi_ros.cli.exit_codes import EXIT_OK
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from icpi_ros.core.tasks import load_tasks
 
     tasks = load_tasks(args.tasks_file)
@@ -23,6 +25,12 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
                 'default_goal': list(task.default_goal),
                 'goal_low': list(task.goal_low),
                 'goal_high': list(task.goal_high),
+                'cost': task.cost,
+                **(
+                    {'closed_loop': dataclasses.asdict(task.closed_loop)}
+                    if task.closed_loop is not None
+                    else {}
+                ),
             }
             for name, task in tasks.items()
         }
