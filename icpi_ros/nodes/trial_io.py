@@ -237,25 +237,30 @@ class SceneReset:
             request = ResetScene.Request(task=task, goal=goal.tolist())
             self._prepared.store(task, goal, self._service.client.call_async(request))
 
-    def reset(self, task: str, goal: np.ndarray, check: Check) -> None:
-        """Reset the scene for a trial of `task` at `goal` (or wait for the operator's)."""
+    def reset(self, task: str, goal: np.ndarray, check: Check) -> float | None:
+        """Reset the scene for a trial of `task` at `goal` (or wait for the operator's).
+
+        Returns the scene's time right after a service reset (its answer's stamp), else None.
+        """
         if self._mode == 'none':
-            return
+            return None
         if self._mode == 'operator':
             self._wait_for_operator(check)
-            return
+            return None
         if self._service is None:
-            return
+            return None
         prepared = self._prepared.take(task, goal)
         if prepared is not None:
             try:
-                if wait_for(prepared, self._service.timeout_s, self._service.what).success:
-                    return  # reset right after the previous trial, for this task and goal
+                answer = wait_for(prepared, self._service.timeout_s, self._service.what)
+                if answer.success:
+                    return seconds(answer.stamp)  # reset after the previous trial, for this one
             except WaitAborted:
                 pass  # reset again below, and fail there if it cannot be done
         answer = self._service(ResetScene.Request(task=task, goal=goal.tolist()))
         if not answer.success:
             raise TrialFailed(Codes.NOT_READY, f'scene reset failed: {answer.message}')
+        return seconds(answer.stamp)
 
     def _wait_for_operator(self, check: Check) -> None:
         """Ask the operator to reset the cell and wait for ~/confirm_reset."""

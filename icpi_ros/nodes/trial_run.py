@@ -227,14 +227,18 @@ class TrialRun:
             )
         return plan
 
-    def reset(self, plan: JointPlan) -> None:
-        """Reset the scene, then check that the arm stands at the plan's start."""
+    def reset(self, plan: JointPlan) -> float:
+        """Reset the scene, then check that the arm stands at the plan's start.
+
+        Returns when the scene was reset on the robot clock (now, if the reset says not).
+        """
         self._heartbeat.phase(Feedback.PHASE_RESETTING)
         mark = time.monotonic()
-        self._cell.scene.reset(self.task.name, self.goal, self.check)
+        stamp = self._cell.scene.reset(self.task.name, self.goal, self.check)
         self.check('resetting')
         self._trial.reset_wall_s = time.monotonic() - mark
         self._cell.joints.check_start(plan)
+        return max(stamp or 0.0, self._cell.clock.now())
 
     def move(self, plan: JointPlan) -> tuple[float, float]:
         """Send the trajectory just after a clock tick; wait for the window; return it."""
@@ -277,8 +281,7 @@ class TrialRun:
                     f'home pose was checked (published on {cell.planned_topic}), nothing sent '
                     'to the arm',
                 )
-            self.reset(first)
-            self._wait_for_object()
+            self._wait_for_object(self.reset(first))
             mark = time.monotonic()
             start = cell.clock.fresh_now(self.check) + cell.lead_s
             self._heartbeat.phase(Feedback.PHASE_MOVING)
@@ -292,10 +295,10 @@ class TrialRun:
         trial.step_wall_max_s = stats.step_wall_max_s
         self.score(self.observe(start, end), start, end, stats.effort)
 
-    def _wait_for_object(self) -> None:
+    def _wait_for_object(self, reset_at: float) -> None:
         """Wait until the tracker has seen the object since the reset (NOT_READY if not)."""
         cell = self._cell
-        cell.points.forget(cell.clock.now())  # what the camera saw before the reset
+        cell.points.forget(reset_at)  # what the camera saw before the reset
         deadline = time.monotonic() + OBJECT_WAIT_S
         while cell.points.latest() is None:
             self.check('waiting for the tracker to see the object')
