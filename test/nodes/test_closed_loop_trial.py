@@ -254,7 +254,7 @@ def test_a_policy_given_as_code_runs_in_the_sandbox_and_a_late_step_holds(client
     trial = response.result.trial
     assert response.result.error_code == Codes.NONE, response.result.error_msg
     assert list(trial.theta) == [] and trial.control_steps == 80 and trial.missed_deadlines == 0
-    # (the P controller's result is sensitive to timing: 3 mm on the fast path, 2-31 mm here)
+    # (the P controller's result is sensitive to timing: 3 mm on the fast path, 31 mm seen here)
     assert np.linalg.norm(np.subtract(trial.outcome, goal)) < 0.06, trial.outcome
     # The late one: held at its 11th step, the trial failed with the sandbox's reason.
     sent = client.action.send_goal_async(
