@@ -211,4 +211,4 @@ class StreamStats:
     missed_deadlines: int = 0  # steps not published before their start (not sent)
     safety_events: int = 0  # commands clipped or zeroed by the task's limits
     effort: float = 0.0  # integral of |commanded tool velocity|^2 over the episode, m^2/s
-    step_wall_max_s: float = 0.0  # the slowest step, control tick to published (wall s)
+    step_wall_max_s: float = 0.0  # the slowest step, control tick to its trajectory ready (wall s)

@@ -16,7 +16,7 @@ limit, a stale observation: a TrialFailed, and the trial's caller holds the arm.
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -104,7 +104,7 @@ class ClosedLoopStream:
         """
         return self._send_plan(self._segment)
 
-    def run(self, start: float, moving) -> float:
+    def run(self, start: float, moving: Callable[[], None]) -> float:
         """Run the episode from robot time `start`; return the trial window's end.
 
         Args:
@@ -128,11 +128,15 @@ class ClosedLoopStream:
                 self._missed(k, at)  # late before it began: the policy is not asked
                 continue
             here = self._segment.position(at)
-            command, events = np.zeros(2), []
+            command = np.zeros(2)
             if k < config.steps:
                 command, events = self._command(k, now, here, at)
+                self.stats.safety_events += len(events)
             segment = StepSegment(at, here, command, dt)
             plan = self._send_plan(segment)
+            if k < config.steps:
+                elapsed = time.perf_counter() - tick
+                self.stats.step_wall_max_s = max(self.stats.step_wall_max_s, elapsed)
             if cell.clock.now() + DEADLINE_GUARD_S > at:
                 self._missed(k, at)
                 continue
@@ -143,10 +147,7 @@ class ClosedLoopStream:
                 cell.planned.publish(trajectory_message(plan, at))
             self._segment = segment
             if k < config.steps:
-                self.stats.safety_events += len(events)
                 self.stats.effort += segment.energy(at, at + dt)
-                elapsed = time.perf_counter() - tick
-                self.stats.step_wall_max_s = max(self.stats.step_wall_max_s, elapsed)
             self._check('streaming')
         end = start + self._task.trial_duration_s
         self._wait_until(end)
