@@ -176,23 +176,11 @@ class ClosedLoopStream:
         """Build step k's observation from the newest joint state and tracked point."""
         cell, config = self._cell, self.config
         joints = cell.joints.latest(cell.arm.joint_names)
-        if joints is None or now - joints[0] > cell.observation_max_age_s:
-            age = 'never' if joints is None else f'{now - joints[0]:.3f} s ago'
-            raise TrialFailed(
-                Codes.NOT_READY,
-                f'step {k}: the newest joint state on {cell.joint_states_topic} came {age} '
-                f'(observation_max_age_s {cell.observation_max_age_s:g}); held',
-            )
+        self._fresh(k, now, joints, Codes.NOT_READY, f'joint state on {cell.joint_states_topic}')
         joint_stamp, q, qd = joints
         tool, tool_vel = tool_state(cell.arm, q, qd)
         seen = cell.points.latest()
-        if seen is None or now - seen[0] > cell.observation_max_age_s:
-            age = 'never' if seen is None else f'{now - seen[0]:.3f} s ago'
-            raise TrialFailed(
-                Codes.TRACKING_LOST,
-                f'step {k}: the object was last tracked {age} (observation_max_age_s '
-                f'{cell.observation_max_age_s:g}, {cell.points_topic}); held',
-            )
+        self._fresh(k, now, seen, Codes.TRACKING_LOST, f'tracked point on {cell.points_topic}')
         point_stamp, puck, puck_vel = seen
         return observation(
             extrapolate(puck, puck_vel, point_stamp, now),
@@ -202,6 +190,16 @@ class ClosedLoopStream:
             self._goal,
             config.episode_s - k * config.dt,
         )
+
+    def _fresh(self, k: int, now: float, newest: tuple | None, code: int, what: str) -> None:
+        """Fail step k (`code`, held) when the `newest` (stamp, ...) is missing or too old."""
+        max_age = self._cell.observation_max_age_s
+        if newest is None or now - newest[0] > max_age:
+            age = 'none yet' if newest is None else f'{now - newest[0]:.3f} s old'
+            raise TrialFailed(
+                code,
+                f'step {k}: the newest {what}: {age} (observation_max_age_s {max_age:g}); held',
+            )
 
     def _send_plan(self, segment: StepSegment) -> JointPlan:
         """Return the step's checked joint points; a refusal fails the trial (LIMITS)."""

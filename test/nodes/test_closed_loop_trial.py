@@ -12,12 +12,11 @@ import uuid
 
 import numpy as np
 import pytest
-import rclpy
 from geometry_msgs.msg import PoseStamped
 from icpi_interfaces.action import ExecuteTrial
+from node_client import NodeClient, client_on
 from rclpy.action import ActionClient
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
@@ -67,13 +66,11 @@ def graph(tmp_path_factory, repo_root):
     assert not problems, '\n\n'.join(problems)
 
 
-class Client:
+class Client(NodeClient):
     """The test's node: ExecuteTrial goals, ~/abort, and what reaches the arm and the world."""
 
     def __init__(self, context: Context) -> None:
-        self.node = rclpy.create_node('closed_loop_test', context=context)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
+        super().__init__(context, 'closed_loop_test')
         self.sent: list[tuple[float, JointTrajectory]] = []  # (wall time, message)
         self.truth: list[tuple[float, float, float]] = []  # (stamp, x, y)
         self.joints: list[tuple[float, list[float]]] = []  # (wall time, positions)
@@ -99,14 +96,7 @@ class Client:
         self.truth.append((seconds(msg.header.stamp), p.x, p.y))
 
     def spin_until(self, future, timeout: float = 60.0):
-        self.executor.spin_until_future_complete(future, timeout_sec=timeout)
-        assert future.done(), 'no answer in time'
-        return future.result()
-
-    def spin(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.02)
+        return super().spin_until(future, timeout)
 
     def send(self, trial_id: str, theta, goal):
         assert self.action.wait_for_server(timeout_sec=20.0)
@@ -126,23 +116,11 @@ class Client:
         self.node.destroy_client(service)
         return answer
 
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-
 
 @pytest.fixture
 def client(graph, monkeypatch):
-    monkeypatch.setenv('ROS_DOMAIN_ID', str(graph.domain_id))
-    monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    context = Context()
-    rclpy.init(context=context)
-    c = Client(context)
-    try:
+    with client_on(graph.domain_id, monkeypatch, Client) as c:
         yield c
-    finally:
-        c.close()
-        rclpy.try_shutdown(context=context)
 
 
 def test_a_closed_loop_trial_streams_its_steps_and_tracks_the_true_outcome(client):
