@@ -9,10 +9,7 @@ line for a step nobody answered; `icpi dataset from-runs` reads either. A trial 
 `cost`, `status_message`, `start_s` / `end_s` (the trial window on the robot's or the
 simulator's clock), `timing` (seconds), `trajectory` (stamps, points, valid, coverage),
 `improver` and `planner` (the details of the planner step that produced theta: prompt,
-exchanges, ...), and for a closed-loop trial `closed_loop` (`CLOSED_LOOP_KEYS` from the
-graph's executor: control steps, missed deadlines, safety events, effort, the slowest step;
-the fast path's episode summary from `icpi improve --record`). Lines are strict JSON: no NaN
-or infinity.
+exchanges, ...), a closed-loop trial's `closed_loop`. Lines are strict JSON: no NaN or infinity.
 """
 
 import json
@@ -32,7 +29,8 @@ if TYPE_CHECKING:
 
 SUCCEEDED = 'NONE'  # the status of a trial that gave its result (ExecuteTrial.Result.NONE)
 PLANNER_FAILED = 'planner_failed'  # the status of a failed-step line (loop.FailedStep)
-# What a closed-loop trial on the graph reports besides its outcome (TrialResult's fields).
+# What a closed-loop trial on the graph reports besides its outcome (TrialResult's fields);
+# `icpi improve --record` writes the fast path's episode summary instead.
 CLOSED_LOOP_KEYS = (
     'control_steps',
     'missed_deadlines',
@@ -73,8 +71,7 @@ class ExecutedTrial:
     window_s: float = 0.0  # ... while the trial window passed on the robot's clock
     tracker_s: float = 0.0  # ... waiting for the tracker to finish the window
     path: ObjectPath = field(default_factory=ObjectPath)
-    # A closed-loop trial: its CLOSED_LOOP_KEYS (graph) or episode summary (fast path).
-    closed_loop: Mapping[str, Any] = field(default_factory=dict)
+    closed_loop: Mapping[str, Any] = field(default_factory=dict)  # closed loop: its figures
 
     @classmethod
     def from_sim(cls, record: 'TrialRecord', trial_id: str) -> 'ExecutedTrial':
