@@ -28,8 +28,8 @@ REPLAY_S = 30.0
 
 Pending = TypeVar('Pending')
 Result = TypeVar('Result')
-# What makes two goals the same trial: trial_id, task, theta, goal.
-TrialKey = tuple[str, str, tuple[float, ...], tuple[float, ...]]
+# What makes two goals the same trial: trial_id, task, theta, goal, policy source.
+TrialKey = tuple[str, str, tuple[float, ...], tuple[float, ...], str]
 
 
 def plan_to_send(task: TaskSpec, arm, limits: SafetyLimits, theta: np.ndarray) -> JointPlan:
@@ -159,7 +159,11 @@ class PreparedReset(Generic[Pending]):
 
 
 def trial_key(
-    trial_id: str, task: str, theta: Sequence[float], goal: Sequence[float]
+    trial_id: str,
+    task: str,
+    theta: Sequence[float],
+    goal: Sequence[float],
+    policy_source: str = '',
 ) -> TrialKey | None:
     """Return what makes two goals the same trial.
 
@@ -168,14 +172,15 @@ def trial_key(
         task: the task name.
         theta: the requested policy parameters.
         goal: the requested goal (empty: the task's default).
+        policy_source: a closed-loop policy given as code (empty: none).
 
     Returns:
-        (trial_id, task, theta, goal), or None for a goal without a trial id.
+        (trial_id, task, theta, goal, policy_source), or None for a goal without a trial id.
 
     """
     if not trial_id:
         return None
-    return (trial_id, task, tuple(theta), tuple(goal))
+    return (trial_id, task, tuple(theta), tuple(goal), policy_source)
 
 
 def same_trial(key: TrialKey | None, other: TrialKey | None) -> bool:

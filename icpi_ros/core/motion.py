@@ -129,6 +129,21 @@ class JointPlan:
         acc = (12 * s - 6) * p0 + (6 * s - 4) * v0 + (6 - 12 * s) * p1 + (6 * s - 2) * v1
         return np.where(inside, acc / (h * h), 0.0)
 
+    def joined_from(self, lead_s: float, q: np.ndarray, qd: np.ndarray) -> 'JointPlan':
+        """Return the plan preceded by the joint state (q, qd) `lead_s` s before its first sample.
+
+        How joint_trajectory_controller takes a trajectory stamped ahead of now: from the
+        state it had when the trajectory came, interpolated to the first point.
+        """
+        if not lead_s > 0:
+            raise InvalidInput(f'lead_s must be positive, got {lead_s}')
+        return JointPlan(
+            self.joint_names,
+            np.concatenate([[self.times[0] - lead_s], self.times]),
+            np.vstack([q, self.positions]),
+            np.vstack([qd, self.velocities]),
+        )
+
     def decimate(self, stride: int) -> 'JointPlan':
         """Every `stride`-th sample and the last: the points sent to a controller."""
         if stride < 1:
@@ -194,18 +209,48 @@ def plan_motion(
     _, _, _, t0, stroke_time = _segments(motion, theta)
     n = int(round(duration * PLAN_RATE_HZ)) + 1
     times = np.linspace(0.0, (n - 1) / PLAN_RATE_HZ, n)
+    tip = tool_path(motion, theta, times)
+    ahead = tool_path(motion, theta, times + _FD_STEP_S)
+    behind = tool_path(motion, theta, times - _FD_STEP_S)
+    q, qd = joints_along(arm, motion.tool_pitch, tip, ahead, behind, _FD_STEP_S)
+    return JointPlan(arm.joint_names, times, q, qd, tip, (t0, t0 + stroke_time))
+
+
+def joints_along(
+    arm,
+    pitch: float,
+    tip: np.ndarray,
+    ahead: np.ndarray,
+    behind: np.ndarray,
+    step_s: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the joints of tool-tip points and their speeds, checked against the arm's limits.
+
+    Args:
+        arm: the ArmSpec or ModelKinematics.
+        pitch: the tool pitch (rad).
+        tip: the tool tip's points (N, 3), table frame.
+        ahead: where each point is `step_s` later (N, 3) ...
+        behind: ... and `step_s` earlier: the joint speeds are central differences.
+        step_s: that time step (s).
+
+    Returns:
+        Joint positions and velocities (N, dof).
+
+    Raises:
+        PlanRejected: 'unreachable' (a point out of reach) or 'limits' (a joint position or
+            speed over the arm's limits).
+
+    """
     try:
-        tip = tool_path(motion, theta, times)
-        q = arm.inverse(tip, motion.tool_pitch)
-        q_plus = arm.inverse(tool_path(motion, theta, times + _FD_STEP_S), motion.tool_pitch)
-        q_minus = arm.inverse(tool_path(motion, theta, times - _FD_STEP_S), motion.tool_pitch)
+        q = arm.inverse(tip, pitch)
+        qd = (arm.inverse(ahead, pitch) - arm.inverse(behind, pitch)) / (2 * step_s)
     except Unreachable as exc:
         raise PlanRejected('unreachable', str(exc)) from None
-    qd = (q_plus - q_minus) / (2 * _FD_STEP_S)
     for problem in (arm.limit_violation(q), arm.velocity_violation(qd)):
         if problem:
             raise PlanRejected('limits', problem)
-    return JointPlan(arm.joint_names, times, q, qd, tip, (t0, t0 + stroke_time))
+    return q, qd
 
 
 def plan_from_points(

@@ -9,7 +9,7 @@ line for a step nobody answered; `icpi dataset from-runs` reads either. A trial 
 `cost`, `status_message`, `start_s` / `end_s` (the trial window on the robot's or the
 simulator's clock), `timing` (seconds), `trajectory` (stamps, points, valid, coverage),
 `improver` and `planner` (the details of the planner step that produced theta: prompt,
-exchanges, ...). Lines are strict JSON: no NaN or infinity.
+exchanges, ...), a closed-loop trial's `closed_loop`. Lines are strict JSON: no NaN or infinity.
 """
 
 import json
@@ -29,6 +29,15 @@ if TYPE_CHECKING:
 
 SUCCEEDED = 'NONE'  # the status of a trial that gave its result (ExecuteTrial.Result.NONE)
 PLANNER_FAILED = 'planner_failed'  # the status of a failed-step line (loop.FailedStep)
+# What a closed-loop trial on the graph reports besides its outcome (TrialResult's fields);
+# `icpi improve --record` writes the fast path's episode summary instead.
+CLOSED_LOOP_KEYS = (
+    'control_steps',
+    'missed_deadlines',
+    'safety_events',
+    'effort',
+    'step_wall_max_s',
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,7 @@ class ExecutedTrial:
     window_s: float = 0.0  # ... while the trial window passed on the robot's clock
     tracker_s: float = 0.0  # ... waiting for the tracker to finish the window
     path: ObjectPath = field(default_factory=ObjectPath)
+    closed_loop: Mapping[str, Any] = field(default_factory=dict)  # closed loop: its figures
 
     @classmethod
     def from_sim(cls, record: 'TrialRecord', trial_id: str) -> 'ExecutedTrial':
@@ -90,6 +100,7 @@ class ExecutedTrial:
             end_s=times[-1] if times else None,
             wall_s=record.wall_s,
             path=ObjectPath(times, record.object_positions.tolist(), [True] * len(times), 1.0),
+            closed_loop=dict(record.closed_loop),
         )
 
 
@@ -160,6 +171,7 @@ def trial_line(
         },
         'improver': iteration.improver,
         'planner': iteration.details,
+        **({'closed_loop': dict(trial.closed_loop)} if trial.closed_loop else {}),
     }
 
 

@@ -82,8 +82,11 @@ def score_trajectory(
     goal: np.ndarray,
     end_s: float,
     final_window_s: float = FINAL_WINDOW_S,
+    effort: float = 0.0,
 ) -> Score:
     """Outcome = the last valid point (outcome axes), seen within `final_window_s` of the end.
+
+    The cost is the task's (`trial_cost`): a closed-loop trial passes its `effort`.
 
     Raises:
         TrackingLost: no valid point, or the last one is too early to be the final position.
@@ -111,4 +114,4 @@ def score_trajectory(
     axes = [AXIS[name] for name in task.outcome_names]
     outcome = np.asarray(points[last], dtype=float)[axes]
     error = outcome - goal
-    return Score(outcome, error, COST_FUNCTIONS[task.cost](outcome, goal))
+    return Score(outcome, error, trial_cost(task, outcome, goal, effort))

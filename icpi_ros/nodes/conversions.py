@@ -8,7 +8,7 @@ from builtin_interfaces.msg import Duration, Time
 from icpi_interfaces.action import ExecuteTrial
 from icpi_interfaces.msg import TrialResult
 
-from icpi_ros.core.run_lines import ExecutedTrial, ObjectPath
+from icpi_ros.core.run_lines import CLOSED_LOOP_KEYS, ExecutedTrial, ObjectPath
 
 
 def to_time(seconds: float) -> Time:
@@ -64,5 +64,8 @@ def executed_trial(trial: TrialResult) -> ExecutedTrial:
             [(p.x, p.y, p.z) for p in path.points],
             list(path.valid),
             path.coverage,
+        ),
+        closed_loop=(
+            {key: getattr(trial, key) for key in CLOSED_LOOP_KEYS} if trial.control_steps else {}
         ),
     )

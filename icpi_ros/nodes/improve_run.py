@@ -20,6 +20,7 @@ from icpi_ros.core.loop import Iteration, Stopped, run_loop
 from icpi_ros.core.planning import PolicyStep
 from icpi_ros.core.records import RunRecord
 from icpi_ros.core.run_lines import failed_trial_line, iteration_line, trial_line, trial_timing
+from icpi_ros.core.scoring import Score
 from icpi_ros.core.tasks import TaskSpec
 from icpi_ros.core.validation import InvalidInput
 from icpi_ros.nodes.conversions import executed_trial
@@ -180,14 +181,17 @@ class ImproveRun:
         """Whether the goal was canceled or the node is stopping."""
         return self.handle.is_cancel_requested or stop_requested().is_set()
 
-    def _trial(self, task: TaskSpec, goal: np.ndarray, theta: np.ndarray, i: int) -> np.ndarray:
-        """Run iteration `i`'s trial through the executor; return its outcome."""
+    def _trial(self, task: TaskSpec, goal: np.ndarray, theta: np.ndarray, i: int) -> Score:
+        """Run iteration `i`'s trial through the executor; return its outcome and cost.
+
+        The cost is the executor's: the task's cost, with a closed-loop trial's effort term.
+        """
         request = ExecuteTrial.Goal(
             task=task.name, theta=list(theta), goal=list(goal), trial_id=f'{self.record.run_id}-{i}'
         )
         trial = self.trials.execute(request, self._stopping)
         self.results[i] = trial
-        return np.array(trial.outcome)
+        return Score(np.array(trial.outcome), np.array(trial.error), float(trial.cost))
 
     def _plan(self, query, improver: str) -> PolicyStep:
         """One NextPolicy call, timed for the record."""

@@ -45,6 +45,23 @@ def stop_requested() -> StopSignal:
     return _STOP
 
 
+class YieldingMultiThreadedExecutor(MultiThreadedExecutor):
+    """rclpy's MultiThreadedExecutor, giving its worker threads the GIL after each dispatch.
+
+    rclpy 9 (Kilted) hands a ready task to its thread pool and, until a worker has started it,
+    yields the same task again at once instead of waiting (ros2/rclpy#1452): with a stream such
+    as /clock at 100 Hz the spin thread busy-loops, holding the GIL the workers need to start.
+    Measured here (`python scripts/executor_yield_check.py`: a node on a 100 Hz /clock, 8
+    threads): 69 % of a core and up to 1 s from a tick to the node's clock showing it (p90
+    92 ms), against 6 % and 4 ms with this yield, the fix of ros2/rclpy#1547 (one thread: 4 %,
+    0.7 ms).
+    """
+
+    def _spin_once_impl(self, timeout_sec=None, wait_condition=lambda: False) -> None:
+        super()._spin_once_impl(timeout_sec, wait_condition)
+        time.sleep(0)  # release the GIL: a worker starts what was just submitted
+
+
 def run_node(
     make_node: Callable[[], Node], args: Sequence[str] | None = None, threads: int = 1
 ) -> int:
@@ -71,7 +88,9 @@ def run_node(
         # One thread: callbacks never overlap and none is in flight when the loop stops.
         # Nothing may block in a callback; waits are coroutines (see trajectory_tracker).
         executor = (
-            SingleThreadedExecutor() if threads == 1 else MultiThreadedExecutor(num_threads=threads)
+            SingleThreadedExecutor()
+            if threads == 1
+            else YieldingMultiThreadedExecutor(num_threads=threads)
         )
         node = make_node()
         executor.add_node(node)

@@ -9,12 +9,11 @@ Physics runs in its own thread, paced by `realtime_factor` (0: as fast as possib
 thread dies the node stops and exits with code PHYSICS_FAILED, the reason in its log: a bridge
 without physics would keep answering while /clock stands still.
 
-A trajectory whose start (header.stamp, when the arm leaves its current pose) is already past
-on the simulation clock when it arrives is refused: sampling it at `now - start` would start
-it part-way through, a jump. A zero stamp means "now", as for joint_trajectory_controller.
-
-The parameters are declared in `sim_bridge_params`; when to idle, how fast to run, when each
-stream publishes and whether a trajectory starts in the past: `core.sim.pacing`.
+A trajectory whose start (header.stamp) is already past on the simulation clock when it
+arrives is refused: it would start part-way through, a jump (a zero stamp means "now"). One
+stamped ahead replaces the running one at once and, as joint_trajectory_controller does, is
+joined from the state commanded then to its first point (a closed-loop stream has no seams).
+Parameters: `sim_bridge_params`; idling, pacing, stream times, late starts: `core.sim.pacing`.
 
 Test only: the environment variable ICPI_TEST_PHYSICS_FAULT_S (simulated seconds) makes the
 physics thread raise after that long, so the tests can see the node exit. Nothing else reads it.
@@ -61,6 +60,8 @@ RESET_TIMEOUT_S = 10.0
 PHYSICS_FAILED = 3
 # Test-only fault injection (see the module docstring): simulated seconds until a fault.
 FAULT_ENV = 'ICPI_TEST_PHYSICS_FAULT_S'
+# Behind wall time by more than this (s), the simulation goes on from where it is.
+MAX_LAG_S = 0.02
 
 
 def camera_info(camera: CameraModel, stamp: Time) -> CameraInfo:
@@ -195,12 +196,20 @@ class SimBridge(Node):
             now = self._sim_time()  # the physics thread may have stepped since
             start = trajectory_start(stamp, now)
             if not start.late:
+                if start.start > now:  # from the state commanded now to the first point
+                    plan = plan.joined_from(start.start - now, *self._commanded(now))
                 self._plan, self._plan_start = plan, start.start
         self._mark_busy()
         if start.late:
             self.get_logger().error(start.refusal(stamp, now, self._idle_rate))
             return
         self.get_logger().debug(f'accepted trajectory: {len(points)} points, {plan.duration:.2f} s')
+
+    def _commanded(self, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """Return the joint positions and velocities the servos get at `now` (under the lock)."""
+        if self._plan is None:
+            return self._hold, np.zeros_like(self._hold)
+        return self._plan.sample(now - self._plan_start)
 
     def _on_reset(self, request: ResetScene.Request, response: ResetScene.Response):
         try:
@@ -230,15 +239,14 @@ class SimBridge(Node):
             if task.name != self._sim.task.name:
                 self._sim.close()
                 self._sim = Simulator(task)
+                if self.params.publish_camera:  # the renderer starts now, not in the trial
+                    self._sim.render()
             self._time_offset += float(self._sim.data.time)
             self._sim.reset(goal, seed)
             self._camera = self._sim.camera_model()
             self._plan, self._hold = None, self._sim.joint_positions()
-            self._reset_result = (
-                True,
-                f'{task.name} reset, goal {goal.tolist()}',
-                self._sim_time(),
-            )
+            message = f'{task.name} reset, goal {goal.tolist()}'
+            self._reset_result = (True, message, self._sim_time())
         except Exception as exc:  # keep the bridge alive; the caller gets the reason
             self._reset_result = (False, f'reset failed: {exc}', self._sim_time())
         self._reset_done.set()
@@ -301,18 +309,19 @@ class SimBridge(Node):
                 # A frame while a reset waits would only delay it (the scene is about to go).
                 may_render = self.params.publish_camera and self._pending_reset is None
                 render = streams.frame_due(now, idle, idle_rate, may_render)
-                frame = self._sim.render() if render else None
                 if self._viewer is not None and self._viewer.is_running():
                     self._viewer.sync()
             if publish:
                 self._publish_state(now, q, qd, obj)
-            if frame is not None:
-                self._publish_frame(now, frame)
+            if render:  # outside the lock (only this thread steps the scene): a trajectory
+                self._publish_frame(now, self._sim.render())  # arriving meanwhile is taken
             # Idle, the simulation runs at most at real time (also when realtime_factor is 0).
             delay = pacer.delay(pace(self._rtf, idle), now, time.monotonic())
             if delay > 0:
                 self._wake.wait(delay)
                 self._wake.clear()
+            elif delay < -MAX_LAG_S:  # stalled: go on from here, not racing to catch up (a
+                pacer.restart(time.monotonic(), now)  # controller on this clock could not)
 
     def _reset_between_steps(self, pacer: Pacer, streams: StreamSchedule) -> None:
         """Apply the pending reset; time the new scene from here; a new scene, a new viewer."""

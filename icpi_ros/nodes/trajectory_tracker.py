@@ -6,7 +6,9 @@ Tracks the coloured marker in every image it receives and keeps the detections o
 `buffer_s` seconds; `~/get_trajectory` answers at once for any window [start, end] of image
 stamps (`complete` false until a frame at or after `end` has been tracked: the caller asks
 again), and publishes the trajectory of each answer that is complete (also one that fails,
-e.g. below `min_coverage`) on `~/trajectory`. Bad images and missing calibration are
+e.g. below `min_coverage`) on `~/trajectory`. Each frame where the marker was seen is also
+published at once on `~/point` (on the configured plane, the image's stamp): the live
+estimate a closed-loop trial's policy observes. Bad images and missing calibration are
 reported, never a crash.
 """
 
@@ -15,7 +17,7 @@ from dataclasses import replace
 
 import cv2
 import numpy as np
-from geometry_msgs.msg import Point
+from geometry_msgs.msg import Point, PointStamped
 from icpi_interfaces.msg import ObjectTrajectory
 from icpi_interfaces.srv import GetTrajectory
 from rclpy.event_handler import SubscriptionEventCallbacks
@@ -96,6 +98,7 @@ class TrajectoryTracker(Node):
         )
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self._traj_pub = self.create_publisher(ObjectTrajectory, '~/trajectory', reliable)
+        self._point_pub = self.create_publisher(PointStamped, '~/point', reliable)
         self._debug_pub = (
             self.create_publisher(Image, '~/debug_image', qos_profile_sensor_data)
             if self.params.publish_debug_image
@@ -184,6 +187,11 @@ class TrajectoryTracker(Node):
         detection = tracker.detect(bgr)
         stamp = seconds(msg.header.stamp)
         self._detections.add(stamp, detection)
+        if detection.valid:
+            point = PointStamped()
+            point.header.stamp, point.header.frame_id = msg.header.stamp, TABLE_FRAME
+            point.point.x, point.point.y, point.point.z = (float(v) for v in detection.point)
+            self._point_pub.publish(point)
         if self._debug_pub is not None:
             self._publish_debug(msg, bgr, detection)
 

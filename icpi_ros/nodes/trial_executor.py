@@ -5,16 +5,20 @@
 Per goal: validate, clip theta, plan the stroke and check it against the arm's limits (core,
 shared with the fast path), reset the scene (sim: ResetScene), publish one JointTrajectory a
 little ahead of the clock, wait for the trial window to pass on the robot's clock (sim time
-under `use_sim_time`), ask the tracker for the window's trajectory, and score it. A canceled
+under `use_sim_time`), ask the tracker for the window's trajectory, and score it. A
+closed-loop task (push-gc) instead streams one checked trajectory per control step from its
+policy (`trial_stream`), observing the tracker's live points and /joint_states. A canceled
 trial sends an empty trajectory (hold position) at once.
 
 The node wires things up and answers its services; the rest lives beside it: the parameters
 (`trial_executor_params`), the goals (`trial_goals`: one trial at a time, resends), one trial's
-phases (`trial_run`), what a trial talks to (`trial_io`) and the rules (`core.execution`).
+phases (`trial_run`; `trial_stream` for closed loop), what a trial talks to (`trial_io`) and the
+rules (`core.execution`, `core.streaming`).
 """
 
 import threading
 
+from geometry_msgs.msg import PointStamped
 from icpi_interfaces.action import ExecuteTrial
 from icpi_interfaces.srv import GetTrajectory, ResetScene
 from rcl_interfaces.msg import SetParametersResult
@@ -27,7 +31,9 @@ from std_msgs.msg import Bool
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from icpi_ros.core.streaming import TrackedPoints
 from icpi_ros.core.tasks import load_tasks
+from icpi_ros.nodes.conversions import seconds
 from icpi_ros.nodes.runtime import run_node
 from icpi_ros.nodes.trial_executor_params import RUNTIME_FLAGS, declare_params
 from icpi_ros.nodes.trial_goals import RunningTrial, TrialGoals
@@ -94,10 +100,17 @@ class TrialExecutor(Node):
         active = self.create_publisher(Bool, '~/trial_active', LATCHED)
         active.publish(Bool(data=False))
         joints = JointStates(params.start_tolerance_rad)
-        if params.start_tolerance_rad > 0:
-            self.create_subscription(
-                JointState, params.joint_states_topic, joints.on_message, 10, callback_group=group
-            )
+        states = self.create_subscription(
+            JointState, params.joint_states_topic, joints.on_message, 10, callback_group=group
+        )
+        points = TrackedPoints()
+        tracked = self.create_subscription(
+            PointStamped,
+            params.tracked_point_topic,
+            lambda m: points.add(seconds(m.header.stamp), (m.point.x, m.point.y)),
+            reliable,
+            callback_group=group,
+        )
         return TrialCell(
             tasks=tasks,
             arm=arm,
@@ -117,6 +130,11 @@ class TrialExecutor(Node):
             logger=self.get_logger(),
             enable_service=self.resolve_topic_name('~/enable'),
             planned_topic=self.resolve_topic_name('~/planned_trajectory'),
+            points=points,
+            points_topic=tracked.topic_name,
+            joint_states_topic=states.topic_name,
+            control_lead_s=params.control_lead_s,
+            observation_max_age_s=params.observation_max_age_s,
         )
 
     def _log_ready(self) -> None:

@@ -75,6 +75,9 @@ class TrialExecutorParams:
     reset_timeout_s: float
     start_tolerance_rad: float
     joint_states_topic: str
+    tracked_point_topic: str
+    control_lead_s: float
+    observation_max_age_s: float
 
 
 def declare_params(node: Node) -> TrialExecutorParams:
@@ -186,8 +189,34 @@ def declare_params(node: Node) -> TrialExecutorParams:
             node,
             'joint_states_topic',
             '/joint_states',
-            'JointState topic of the arm (for the start-pose check).',
+            'JointState topic of the arm (the start-pose check; the tool state of closed-loop '
+            'trials).',
             read_only=True,
+        ),
+        tracked_point_topic=declare(
+            node,
+            'tracked_point_topic',
+            '/trajectory_tracker/point',
+            "PointStamped topic of the tracker's live object position (closed-loop trials).",
+            read_only=True,
+        ),
+        control_lead_s=declare(
+            node,
+            'control_lead_s',
+            0.04,
+            'Closed loop: each step is computed and sent this long before its start (robot '
+            "clock, s); shorter than the task's control period.",
+            read_only=True,
+            float_range=(0.005, 1.0),
+        ),
+        observation_max_age_s=declare(
+            node,
+            'observation_max_age_s',
+            0.25,
+            'Closed loop: the oldest tracked point or joint state a step may use (robot clock, '
+            's); older, the arm holds and the trial fails.',
+            read_only=True,
+            float_range=(0.01, 10.0),
         ),
     )
 

@@ -31,8 +31,8 @@ WAIT_POLL_S = 0.1
 
 
 def request_key(goal: ExecuteTrial.Goal) -> TrialKey | None:
-    """Return what makes two goals the same trial: id, task, theta, goal (None: no id)."""
-    return trial_key(goal.trial_id, goal.task, goal.theta, goal.goal)
+    """Return what makes two goals the same trial: id, task, theta, goal, source (None: no id)."""
+    return trial_key(goal.trial_id, goal.task, goal.theta, goal.goal, goal.policy_source)
 
 
 class RunningTrial:

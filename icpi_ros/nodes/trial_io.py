@@ -16,14 +16,16 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from icpi_interfaces.action import ExecuteTrial
 from icpi_interfaces.srv import GetTrajectory, ResetScene
+from rclpy.clock import JumpThreshold
+from rclpy.duration import Duration
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-from trajectory_msgs.msg import JointTrajectory
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from icpi_ros.core.errors import IcpiError
-from icpi_ros.core.execution import PreparedReset, start_pose
+from icpi_ros.core.execution import PreparedReset, start_pose, trajectory_points
 from icpi_ros.core.motion import JointPlan
-from icpi_ros.nodes.conversions import seconds, to_time
+from icpi_ros.nodes.conversions import seconds, to_duration, to_time
 from icpi_ros.nodes.runtime import WaitAborted, wait_for
 
 Codes = ExecuteTrial.Result
@@ -46,32 +48,61 @@ class TrialFailed(IcpiError):
         self.code = code
 
 
+def trajectory_message(plan: JointPlan, start: float) -> JointTrajectory:
+    """Return the JointTrajectory of the (decimated, checked) points, from `start`."""
+    msg = JointTrajectory(joint_names=list(plan.joint_names))
+    msg.header.stamp = to_time(start)
+    for point in trajectory_points(plan):
+        msg.points.append(
+            JointTrajectoryPoint(
+                positions=point.positions,
+                velocities=point.velocities,
+                time_from_start=to_duration(point.time_from_start),
+            )
+        )
+    return msg
+
+
 class ControllerOutput:
     """The controller topic's publisher, which knows whether what it sent may still move.
 
     `moving()` is true until the end (robot clock) of the last trajectory published; a hold
     (an empty trajectory) ends it at once. ~/abort in dry run asks it: a hold is needed only
-    for a trajectory still running (one sent before dry run was switched on).
+    for a trajectory still running (one sent before dry run was switched on). A closed-loop
+    trial streams with `publish(msg, holds)`: nothing goes out after a hold sent since
+    (~/abort's, from another thread), so a step computed meanwhile cannot move the arm again.
     """
 
     def __init__(self, publisher, now: Callable[[], float]) -> None:
         self._publisher, self._now = publisher, now
         self._until = -np.inf  # robot-clock end of the last trajectory sent
+        self._lock = threading.Lock()
+        self.holds = 0  # holds sent so far
 
     @property
     def topic_name(self) -> str:
         """The topic as resolved (remapped), where the trajectories really go."""
         return self._publisher.topic_name
 
-    def publish(self, msg: JointTrajectory) -> None:
-        """Publish a trajectory (empty: hold) and remember until when it moves the arm."""
+    def publish(self, msg: JointTrajectory, holds: int | None = None) -> bool:
+        """Publish a trajectory (empty: hold) and remember until when it moves the arm.
+
+        With `holds` (the count when the stream began) nothing is published once another
+        hold has been sent. Returns whether it was published.
+        """
         if msg.points:
             start = seconds(msg.header.stamp) or self._now()  # a zero stamp means now
             until = start + seconds(msg.points[-1].time_from_start)
         else:
             until = -np.inf
-        self._until = until  # before it goes: moving() errs towards a hold
-        self._publisher.publish(msg)
+        with self._lock:
+            if holds is not None and holds != self.holds:
+                return False
+            if not msg.points:
+                self.holds += 1
+            self._until = until  # before it goes: moving() errs towards a hold
+            self._publisher.publish(msg)
+        return True
 
     def hold(self) -> None:
         """Send an empty trajectory: the arm holds its current position."""
@@ -87,6 +118,38 @@ class RobotClock:
 
     def __init__(self, node: Node) -> None:
         self._node = node
+        # Every /clock tick wakes `wait_until` (a jump callback: the time source calls it).
+        self._ticks = 0
+        self._ticked = threading.Condition()
+        self._on_tick_handle = node.get_clock().create_jump_callback(
+            JumpThreshold(min_forward=Duration(nanoseconds=1), min_backward=None),
+            post_callback=self._on_tick,
+        )
+
+    def _on_tick(self, _jump) -> None:
+        with self._ticked:
+            self._ticks += 1
+            self._ticked.notify_all()
+
+    def wait_until(self, t: float, check: Check, doing: str) -> None:
+        """Return once the robot clock reads `t` (s), calling `check(doing)` meanwhile.
+
+        Simulated time wakes on each /clock tick; the wall clock sleeps. Either way the
+        trial is checked at least every CLOCK_POLL_S * 4 of wall time.
+        """
+        simulated = self._node.get_parameter('use_sim_time').value
+        while True:
+            ticks = self._ticks
+            now = self.now()
+            if now >= t:
+                return
+            check(doing)
+            if not simulated:
+                time.sleep(min(t - now, 4 * CLOCK_POLL_S))
+                continue
+            with self._ticked:
+                if self._ticks == ticks:  # no tick since `now` was read
+                    self._ticked.wait(4 * CLOCK_POLL_S)
 
     def now(self) -> float:
         """Return the robot clock's time (s)."""
@@ -174,25 +237,30 @@ class SceneReset:
             request = ResetScene.Request(task=task, goal=goal.tolist())
             self._prepared.store(task, goal, self._service.client.call_async(request))
 
-    def reset(self, task: str, goal: np.ndarray, check: Check) -> None:
-        """Reset the scene for a trial of `task` at `goal` (or wait for the operator's)."""
+    def reset(self, task: str, goal: np.ndarray, check: Check) -> float | None:
+        """Reset the scene for a trial of `task` at `goal` (or wait for the operator's).
+
+        Returns the scene's time right after a service reset (its answer's stamp), else None.
+        """
         if self._mode == 'none':
-            return
+            return None
         if self._mode == 'operator':
             self._wait_for_operator(check)
-            return
+            return None
         if self._service is None:
-            return
+            return None
         prepared = self._prepared.take(task, goal)
         if prepared is not None:
             try:
-                if wait_for(prepared, self._service.timeout_s, self._service.what).success:
-                    return  # reset right after the previous trial, for this task and goal
+                answer = wait_for(prepared, self._service.timeout_s, self._service.what)
+                if answer.success:
+                    return seconds(answer.stamp)  # reset after the previous trial, for this one
             except WaitAborted:
                 pass  # reset again below, and fail there if it cannot be done
         answer = self._service(ResetScene.Request(task=task, goal=goal.tolist()))
         if not answer.success:
             raise TrialFailed(Codes.NOT_READY, f'scene reset failed: {answer.message}')
+        return seconds(answer.stamp)
 
     def _wait_for_operator(self, check: Check) -> None:
         """Ask the operator to reset the cell and wait for ~/confirm_reset."""
@@ -228,15 +296,33 @@ class TrackerClient:
 
 
 class JointStates:
-    """The arm's latest joint positions (/joint_states), for the start-pose check."""
+    """The arm's latest joint state (/joint_states): the start-pose check, the tool's state."""
 
     def __init__(self, tolerance_rad: float) -> None:
         self.tolerance_rad = tolerance_rad  # 0: no check
         self._positions: dict[str, float] = {}
+        self._velocities: dict[str, float] = {}
+        self._stamp = -np.inf  # of the newest message
+        self._lock = threading.Lock()
 
     def on_message(self, msg: JointState) -> None:
-        """Keep the positions of a JointState message."""
-        self._positions.update(zip(msg.name, msg.position, strict=False))
+        """Keep the positions (and velocities, if given) of a JointState message."""
+        with self._lock:
+            self._positions.update(zip(msg.name, msg.position, strict=False))
+            self._velocities.update(zip(msg.name, msg.velocity, strict=False))
+            self._stamp = max(self._stamp, seconds(msg.header.stamp))
+
+    def latest(self, names) -> tuple[float, np.ndarray, np.ndarray] | None:
+        """Return the newest stamp, positions and velocities of joints `names` (in order).
+
+        None while a joint has no position yet; a joint without a velocity has 0.
+        """
+        with self._lock:
+            if any(n not in self._positions for n in names):
+                return None
+            q = np.array([self._positions[n] for n in names])
+            qd = np.array([self._velocities.get(n, 0.0) for n in names])
+            return self._stamp, q, qd
 
     def check_start(self, plan: JointPlan) -> None:
         """Refuse a trial whose arm is not at the plan's start (NOT_READY, LIMITS)."""
@@ -245,7 +331,8 @@ class JointStates:
         # The state may still show the arm before the reset (or settling): give it a moment.
         deadline = time.monotonic() + START_POSE_WAIT_S
         while True:
-            pose = start_pose(self._positions, plan, self.tolerance_rad)
+            with self._lock:
+                pose = start_pose(dict(self._positions), plan, self.tolerance_rad)
             if pose.ok:
                 return
             if time.monotonic() > deadline:

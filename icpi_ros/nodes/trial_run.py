@@ -18,17 +18,17 @@ from icpi_interfaces.action import ExecuteTrial
 from rclpy.impl.rcutils_logger import RcutilsLogger
 from rclpy.publisher import Publisher
 from std_msgs.msg import Bool
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from icpi_ros.core.arm import ArmSpec
-from icpi_ros.core.execution import plan_to_send, trajectory_points
+from icpi_ros.core.execution import plan_to_send
 from icpi_ros.core.kinematics import ModelKinematics
 from icpi_ros.core.motion import JointPlan, PlanRejected
 from icpi_ros.core.safety import SafetyLimits
 from icpi_ros.core.scoring import TrackingLost, score_trajectory
+from icpi_ros.core.streaming import TrackedPoints
 from icpi_ros.core.tasks import TaskRegistry, TaskSpec
 from icpi_ros.core.validation import InvalidInput
-from icpi_ros.nodes.conversions import seconds, to_duration, to_time
+from icpi_ros.nodes.conversions import seconds, to_time
 from icpi_ros.nodes.runtime import stop_requested
 from icpi_ros.nodes.trial_goals import RunningTrial
 from icpi_ros.nodes.trial_io import (
@@ -39,27 +39,16 @@ from icpi_ros.nodes.trial_io import (
     SceneReset,
     TrackerClient,
     TrialFailed,
+    trajectory_message,
 )
+from icpi_ros.nodes.trial_stream import ClosedLoopStream, open_policy
 
 Codes = ExecuteTrial.Result
 Feedback = ExecuteTrial.Feedback
 # Feedback is published at least this often (wall clock, s) while a trial runs.
 HEARTBEAT_S = 0.5
-
-
-def trajectory_message(plan: JointPlan, start: float) -> JointTrajectory:
-    """Return the JointTrajectory of the (decimated, checked) points, from `start`."""
-    msg = JointTrajectory(joint_names=list(plan.joint_names))
-    msg.header.stamp = to_time(start)
-    for point in trajectory_points(plan):
-        msg.points.append(
-            JointTrajectoryPoint(
-                positions=point.positions,
-                velocities=point.velocities,
-                time_from_start=to_duration(point.time_from_start),
-            )
-        )
-    return msg
+# How long a closed-loop trial waits for the tracker's first point after the reset (wall s).
+OBJECT_WAIT_S = 5.0
 
 
 @dataclass
@@ -84,6 +73,12 @@ class TrialCell:
     logger: RcutilsLogger
     enable_service: str  # ~/enable, resolved
     planned_topic: str  # ~/planned_trajectory, resolved
+    # Closed-loop trials: the tracker's live points, and how they are used.
+    points: TrackedPoints
+    points_topic: str  # tracked_point_topic, resolved
+    joint_states_topic: str  # resolved
+    control_lead_s: float
+    observation_max_age_s: float
 
 
 class Heartbeat:
@@ -151,10 +146,13 @@ class TrialRun:
         cell.aborted.clear()
         try:
             self.admit()
-            plan = self.plan()
-            self.reset(plan)
-            start, end = self.move(plan)
-            self.score(self.observe(start, end), start, end)
+            if self.task.closed_loop is not None:
+                self.closed_loop()
+            else:
+                plan = self.plan()
+                self.reset(plan)
+                start, end = self.move(plan)
+                self.score(self.observe(start, end), start, end)
         except TrialFailed as exc:
             self._stop_arm()
             trial.status, trial.status_message = exc.code, str(exc)
@@ -195,7 +193,15 @@ class TrialRun:
             )
         try:
             self.task = cell.tasks[goal.task]
-            self.theta, self.clipped = self.task.clip(self.task.check_theta(goal.theta))
+            if goal.policy_source and self.task.closed_loop is None:
+                raise InvalidInput(
+                    f'policy_source: task {self.task.name!r} is not a closed-loop task (motion '
+                    'kind push): its policy is theta'
+                )
+            if goal.policy_source and not len(goal.theta):  # the code is the policy
+                self.theta, self.clipped = np.zeros(0), False
+            else:
+                self.theta, self.clipped = self.task.clip(self.task.check_theta(goal.theta))
             self.goal = self.task.check_goal(
                 goal.goal if len(goal.goal) else self.task.default_goal
             )
@@ -221,14 +227,18 @@ class TrialRun:
             )
         return plan
 
-    def reset(self, plan: JointPlan) -> None:
-        """Reset the scene, then check that the arm stands at the plan's start."""
+    def reset(self, plan: JointPlan) -> float:
+        """Reset the scene, then check that the arm stands at the plan's start.
+
+        Returns when the scene was reset on the robot clock (now, if the reset says not).
+        """
         self._heartbeat.phase(Feedback.PHASE_RESETTING)
         mark = time.monotonic()
-        self._cell.scene.reset(self.task.name, self.goal, self.check)
+        stamp = self._cell.scene.reset(self.task.name, self.goal, self.check)
         self.check('resetting')
         self._trial.reset_wall_s = time.monotonic() - mark
         self._cell.joints.check_start(plan)
+        return max(stamp or 0.0, self._cell.clock.now())
 
     def move(self, plan: JointPlan) -> tuple[float, float]:
         """Send the trajectory just after a clock tick; wait for the window; return it."""
@@ -253,6 +263,57 @@ class TrialRun:
         self._trial.window_wall_s = time.monotonic() - mark
         return start, end
 
+    def closed_loop(self) -> None:
+        """Run a closed-loop trial: check, reset, stream the episode (`trial_stream`), score."""
+        cell = self._cell
+        self._heartbeat.phase(Feedback.PHASE_PLANNING)
+        source = self._running.request.policy_source
+        with open_policy(self.task, self.theta, source) as policy:
+            stream = ClosedLoopStream(
+                cell, self.task, self.goal, policy, self.check, self._publish_plan
+            )
+            first = stream.first_plan()
+            if self._dry_run:
+                cell.planned.publish(trajectory_message(first, cell.clock.now() + cell.lead_s))
+                raise TrialFailed(
+                    Codes.DRY_RUN,
+                    'dry run: a closed-loop trial is computed step by step as it runs; its '
+                    f'home pose was checked (published on {cell.planned_topic}), nothing sent '
+                    'to the arm',
+                )
+            self._wait_for_object(self.reset(first))
+            mark = time.monotonic()
+            start = cell.clock.fresh_now(self.check) + cell.lead_s
+            self._heartbeat.phase(Feedback.PHASE_MOVING)
+            end = stream.run(start, self._started_moving)
+        self._moving = False
+        self._trial.window_wall_s = time.monotonic() - mark
+        stats = stream.stats
+        trial = self._trial
+        trial.control_steps, trial.missed_deadlines = stats.control_steps, stats.missed_deadlines
+        trial.safety_events, trial.effort = stats.safety_events, stats.effort
+        trial.step_wall_max_s = stats.step_wall_max_s
+        self.score(self.observe(start, end), start, end, stats.effort)
+
+    def _wait_for_object(self, reset_at: float) -> None:
+        """Wait until the tracker has seen the object since the reset (NOT_READY if not)."""
+        cell = self._cell
+        cell.points.forget(reset_at)  # what the camera saw before the reset
+        deadline = time.monotonic() + OBJECT_WAIT_S
+        while cell.points.latest() is None:
+            self.check('waiting for the tracker to see the object')
+            if time.monotonic() > deadline:
+                raise TrialFailed(
+                    Codes.NOT_READY,
+                    f'the tracker saw no object on {cell.points_topic} within '
+                    f'{OBJECT_WAIT_S:g} s of the reset',
+                )
+            time.sleep(CLOCK_POLL_S)
+
+    def _started_moving(self) -> None:
+        """From now on a failed trial holds the arm."""
+        self._moving = True
+
     def observe(self, start: float, end: float):
         """Wait for the tracker to have tracked the whole window; return its answer."""
         self._heartbeat.phase(Feedback.PHASE_SETTLING)
@@ -261,8 +322,11 @@ class TrialRun:
         self._trial.tracker_wall_s = time.monotonic() - mark
         return answer
 
-    def score(self, answer, start: float, end: float) -> None:
-        """Score the tracked window; fill in the result; prepare the next trial's reset."""
+    def score(self, answer, start: float, end: float, effort: float = 0.0) -> None:
+        """Score the tracked window; fill in the result; prepare the next trial's reset.
+
+        A closed-loop trial's cost has its `effort` term (the task's cost function).
+        """
         self._heartbeat.phase(Feedback.PHASE_SCORING)
         trial, traj = self._trial, answer.trajectory
         trial.trajectory = traj
@@ -271,7 +335,9 @@ class TrialRun:
         if not answer.success:
             raise TrialFailed(Codes.TRACKING_LOST, answer.message)
         try:
-            score = score_trajectory(self.task, times, points, np.array(traj.valid), self.goal, end)
+            score = score_trajectory(
+                self.task, times, points, np.array(traj.valid), self.goal, end, effort=effort
+            )
         except TrackingLost as exc:
             raise TrialFailed(Codes.TRACKING_LOST, str(exc)) from None
         trial.outcome, trial.error = score.outcome.tolist(), score.error.tolist()
@@ -281,10 +347,17 @@ class TrialRun:
         trial.status_message = 'clipped to bounds' if self.clipped else ''
         self.result.error_code = Codes.NONE
         self._cell.scene.prepare_next(self.task.name, self.goal)
+        stream = ''
+        if trial.control_steps:
+            stream = (
+                f'; {trial.control_steps} steps, {trial.missed_deadlines} missed deadlines, '
+                f'{trial.safety_events} safety events, slowest step '
+                f'{1000 * trial.step_wall_max_s:.1f} ms'
+            )
         self._cell.logger.info(
             f'trial {trial.trial_id} {self.task.name}: theta '
             f'{np.round(self.theta, 4).tolist()} -> outcome '
-            f'{np.round(score.outcome, 4).tolist()} cost {score.cost:.4f}'
+            f'{np.round(score.outcome, 4).tolist()} cost {score.cost:.4f}{stream}'
         )
 
     def _stop_arm(self) -> None:

@@ -114,11 +114,14 @@ def test_a_prepared_reset_is_taken_once_and_only_for_its_task_and_goal():
 def test_goals_without_a_trial_id_are_never_the_same_trial():
     assert trial_key('', 'slide-gc', [0.1], []) is None
     key = trial_key('t1', 'slide-gc', [0.1, 0.2], [])
-    assert key == ('t1', 'slide-gc', (0.1, 0.2), ())
+    assert key == ('t1', 'slide-gc', (0.1, 0.2), (), '')
     assert same_trial(key, trial_key('t1', 'slide-gc', (0.1, 0.2), ()))
     assert not same_trial(None, None)
     assert not same_trial(key, trial_key('t1', 'slide-gc', [0.1, 0.3], []))  # another theta
     assert not same_trial(key, trial_key('t1', 'roll-gc', [0.1, 0.2], []))
+    code = trial_key('t1', 'push-gc', [], [], 'class Policy: ...')
+    assert same_trial(code, trial_key('t1', 'push-gc', [], [], 'class Policy: ...'))
+    assert not same_trial(code, trial_key('t1', 'push-gc', [], [], 'class Policy: pass'))
 
 
 def test_an_arriving_goal_is_first_a_resend_or_busy():

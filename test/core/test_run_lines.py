@@ -269,3 +269,34 @@ def test_a_sim_trial_as_an_executed_trial():
     assert trial.theta == sim.theta.tolist() and trial.outcome == sim.outcome.tolist()
     assert trial.start_s == 0.0 and trial.end_s == pytest.approx(task.trial_duration_s)
     assert isinstance(trial.path, ObjectPath) and len(trial.path.points) == len(sim.times)
+
+
+def test_a_closed_loop_graph_trial_line_reports_its_deadlines_and_safety_events():
+    from icpi_interfaces.msg import TrialResult
+
+    from icpi_ros.core.run_lines import CLOSED_LOOP_KEYS
+    from icpi_ros.nodes.conversions import executed_trial
+
+    msg = TrialResult(trial_id='run-0', task='push-gc', theta=[3.0, 2.0, 1.0], cost=0.004)
+    msg.goal, msg.outcome, msg.error = [0.6, 0.0], [0.597, 0.001], [-0.003, 0.001]
+    msg.control_steps, msg.missed_deadlines, msg.safety_events = 80, 2, 19
+    msg.effort, msg.step_wall_max_s = 0.064, 0.0031
+    it = Iteration(0, np.array([3.0, 2.0, 1.0]), np.array([0.597, 0.001]), 0.004)
+    line = trial_line(executed_trial(msg), it)
+    assert list(line) == [*LINE_KEYS, 'closed_loop']
+    assert line['closed_loop'] == {
+        'control_steps': 80,
+        'missed_deadlines': 2,
+        'safety_events': 19,
+        'effort': 0.064,
+        'step_wall_max_s': 0.0031,
+    }
+    assert tuple(line['closed_loop']) == CLOSED_LOOP_KEYS
+    # The fast path's push-gc trial carries its episode summary the same way.
+    from icpi_ros.core.sim.simulator import run_trial
+    from icpi_ros.core.tasks import load_tasks
+
+    task = load_tasks()['push-gc']
+    sim = run_trial(task, task.theta_middle(), np.array(task.default_goal))
+    fast = trial_line(ExecutedTrial.from_sim(sim, 'x-0'), it)
+    assert fast['closed_loop'] == sim.closed_loop and fast['closed_loop']['missed_deadlines'] == 0

@@ -13,15 +13,14 @@ import time
 import uuid
 
 import pytest
-import rclpy
 from action_msgs.msg import GoalStatus
 from icpi_interfaces.action import ExecuteTrial, Improve
 from icpi_interfaces.srv import GetTrajectory
+from node_client import NodeClient, client_on
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.action import ActionClient
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -35,27 +34,15 @@ ACTION = '/trial_executor/execute_trial'
 THETA = [0.0, 0.1, 0.3]
 
 
-class Client:
+class Client(NodeClient):
     """An rclpy node in the test process, on the graph's domain."""
 
     def __init__(self, context: Context) -> None:
-        self.node = rclpy.create_node('safety_test', context=context)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
+        super().__init__(context, 'safety_test')
         self.sent: list[JointTrajectory] = []
         self.node.create_subscription(JointTrajectory, CONTROLLER, self.sent.append, 10)
         self.action = ActionClient(self.node, ExecuteTrial, ACTION)
         self.feedback: dict[str, list[int]] = {}
-
-    def spin_until(self, future, timeout: float = 20.0):
-        self.executor.spin_until_future_complete(future, timeout_sec=timeout)
-        assert future.done(), 'no answer in time'
-        return future.result()
-
-    def spin(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.05)
 
     def send(self, trial_id: str, theta=THETA, name: str = ''):
         assert self.action.wait_for_server(timeout_sec=10.0)
@@ -83,23 +70,11 @@ class Client:
         self.node.destroy_client(client)
         return answer.successful, answer.reason
 
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-
 
 @pytest.fixture
 def client(ros_graph, monkeypatch):
-    monkeypatch.setenv('ROS_DOMAIN_ID', str(ros_graph.domain_id))
-    monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    context = Context()
-    rclpy.init(context=context)
-    c = Client(context)
-    try:
+    with client_on(ros_graph.domain_id, monkeypatch, Client) as c:
         yield c
-    finally:
-        c.close()
-        rclpy.try_shutdown(context=context)
 
 
 def _executor(ros_graph, more=()):

@@ -1,0 +1,52 @@
+# Copyright 2026 icpi_ros maintainers
+# SPDX-License-Identifier: Apache-2.0
+"""Shared by the node tests that talk to a graph from the test process itself."""
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+
+
+class NodeClient:
+    """An rclpy node in the test process, on the graph's domain, spun on demand."""
+
+    def __init__(self, context: Context, name: str) -> None:
+        self.node = rclpy.create_node(name, context=context)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+
+    def spin_until(self, future, timeout: float = 20.0):
+        """Spin until `future` is done (fail after `timeout` s); return its result."""
+        self.executor.spin_until_future_complete(future, timeout_sec=timeout)
+        assert future.done(), 'no answer in time'
+        return future.result()
+
+    def spin(self, seconds: float) -> None:
+        """Spin for `seconds` (the subscriptions' callbacks run)."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.02)
+
+    def close(self) -> None:
+        """Stop spinning and destroy the node."""
+        self.executor.shutdown()
+        self.node.destroy_node()
+
+
+@contextlib.contextmanager
+def client_on(domain_id: int, monkeypatch, make: Callable[[Context], NodeClient]) -> Iterator:
+    """Yield `make(context)` on the graph's ROS_DOMAIN_ID; close it and its context after."""
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(domain_id))
+    monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    context = Context()
+    rclpy.init(context=context)
+    client = make(context)
+    try:
+        yield client
+    finally:
+        client.close()
+        rclpy.try_shutdown(context=context)
