@@ -132,8 +132,20 @@ def _closed_loop_promptpo(args: argparse.Namespace, task, llm) -> int:
         seed=args.seed,
     )
     out = sys.stderr if args.json else sys.stdout
+    given = (('--goal', args.goal), ('--theta0', args.theta0), ('--tolerance', args.tolerance))
+    ignored = [flag for flag, value in given if value]
+    if ignored:
+        print(
+            f'icpi improve: warning: {", ".join(ignored)} not used by the closed-loop PromptPO '
+            '(it draws its evaluation goals from --seed)',
+            file=sys.stderr,
+        )
+    rounds: list[dict] = []  # as they end: the record keeps them if the run is cut short
 
     def show(round_log: dict) -> None:
+        rounds.append(round_log)
+        if args.record:
+            write_atomic(args.record, dumps({'status': 'running', 'rounds': rounds}) + '\n')
         tried = [c for c in round_log['candidates'] if 'mean_cost' in c]
         winner, best = round_log.get('winner'), round_log.get('best')
         cost = f'{winner["mean_cost"]:.4f}' if winner else 'none ran'

@@ -11,6 +11,7 @@ promptpo` runs on a closed-loop task.
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from icpi_ros.core.closed_loop import ClosedLoopEpisode, rollout
 from icpi_ros.core.llm import LLMConfig
@@ -49,25 +50,21 @@ def make_evaluate(
         SandboxUnavailable: kernel isolation is asked for and is missing here.
 
     """
-    from dataclasses import replace
-
     from icpi_ros.core.sim.simulator import Simulator
 
     require_isolation(isolation)
     limits = replace(EPISODE_LIMITS, isolation=isolation)
-    simulators: list[Simulator] = []  # one, made on first use and reused
+    sim = Simulator(task)  # one for every episode (rollout resets it)
 
     def evaluate(
         source: str, goals: Sequence[Sequence[float]], seeds: Sequence[int]
     ) -> list[ClosedLoopEpisode]:
-        if not simulators:
-            simulators.append(Simulator(task))
         episodes = []
         for goal, seed in zip(goals, seeds, strict=True):
             with PolicyProcess(source, limits, step_timeout_s) as policy:
                 if policy.stage == 'static':  # refused before it ran: no rollout
                     raise SandboxFailed(policy.failure, policy.stage)
-                episodes.append(rollout(task, policy, goal, seed, sim=simulators[0]))
+                episodes.append(rollout(task, policy, goal, seed, sim=sim))
         return episodes
 
     return evaluate
@@ -75,8 +72,6 @@ def make_evaluate(
 
 def make_summarise(isolation: str = 'kernel') -> Summarise:
     """Return `summarise(source, episode) -> statistics`: the LLM's Feedback, sandboxed."""
-    from dataclasses import replace
-
     limits = replace(FEEDBACK_LIMITS, isolation=isolation)
     return lambda source, episode: summarise_trajectory(source, episode, limits)
 
