@@ -83,6 +83,10 @@ def main() -> int:
         start_s = stamp_s(seen['clock'][-1].clock) + 3.0
         pub.publish(trajectory(JOINTS, [(1.0, target)], start_s))
         spin_until(lambda: abs(seen['joints'][-1].position[0] - target[0]) < 0.01, 'the move')
+        # The pose at the end of the move, before the resets below bring another scene's home.
+        end_s = start_s + 1.2
+        spin_until(lambda: stamp_s(seen['joints'][-1].header.stamp) >= end_s, 'the end of the move')
+        final = list(seen['joints'][-1].position)
         n_images = len(seen['images'])
         states = [(stamp_s(m.header.stamp), m.position[0]) for m in seen['joints']]
         reached_s = min(t for t, q in states if abs(q - target[0]) < 0.01)
@@ -98,7 +102,7 @@ def main() -> int:
             json.dumps(
                 {
                     'home': home.tolist(),
-                    'final': list(seen['joints'][-1].position),
+                    'final': final,
                     'move_sim_s': reached_s - start_s,
                     'moved_before_start': early,
                     'images_during_move': n_images,
