@@ -87,6 +87,7 @@ def main() -> int:
         end_s = start_s + 1.2
         spin_until(lambda: stamp_s(seen['joints'][-1].header.stamp) >= end_s, 'the end of the move')
         final = list(seen['joints'][-1].position)
+        puck = seen['pose'][-1].pose.position  # still the first scene's (slide-gc) puck
         n_images = len(seen['images'])
         states = [(stamp_s(m.header.stamp), m.position[0]) for m in seen['joints']]
         reached_s = min(t for t, q in states if abs(q - target[0]) < 0.01)
@@ -109,7 +110,7 @@ def main() -> int:
                     'image': [image.height, image.width, image.encoding, image.step],
                     'image_mean': float(np.frombuffer(image.data, np.uint8).mean()),
                     'camera_k': list(seen['info'][-1].k),
-                    'object': [seen['pose'][-1].pose.position.x, seen['pose'][-1].pose.position.y],
+                    'object': [puck.x, puck.y],
                     'bad_reset': [bad.result().success, bad.result().message],
                     'good_reset': [good.result().success, good.result().message],
                 }
