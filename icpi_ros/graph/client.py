@@ -3,6 +3,7 @@
 """A Python client for a running icpi_ros graph (used by the `icpi` command and scripts)."""
 
 import time
+import uuid
 from collections.abc import Callable, Sequence
 
 import rclpy
@@ -10,13 +11,17 @@ from action_msgs.msg import GoalStatus
 from icpi_interfaces.action import Improve
 from icpi_interfaces.srv import NextPolicy
 from rclpy.action import ActionClient
+from rclpy.action.client import ClientGoalHandle
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
+from unique_identifier_msgs.msg import UUID
 
 from icpi_ros.core.errors import IcpiError
 
 # How long a canceled run may take to stop its trial and answer.
 CANCEL_TIMEOUT_S = 30.0
+# An unanswered Improve goal is sent again (same goal id) after this long.
+GOAL_ANSWER_S = 2.0
 
 
 class GraphUnavailable(IcpiError, RuntimeError):
@@ -86,11 +91,7 @@ class ICPIClient:
             seed=seed,
         )
         forward = (lambda message: on_feedback(message.feedback)) if on_feedback else None
-        sent = self._improve.send_goal_async(request, feedback_callback=forward)
-        rclpy.spin_until_future_complete(self.node, sent, timeout_sec=server_timeout_s)
-        if not sent.done():
-            raise GraphUnavailable('the improvement loop did not answer the goal')
-        self._goal_handle = sent.result()
+        self._goal_handle = self._send_goal(request, forward, server_timeout_s)
         if not self._goal_handle.accepted:
             return GoalStatus.STATUS_ABORTED, Improve.Result(
                 error_msg='goal rejected (no reason given)'
@@ -105,6 +106,39 @@ class ICPIClient:
             raise GraphUnavailable(f'no result within {timeout_s} s')
         answer = result.result()
         return answer.status, answer.result
+
+    def _send_goal(self, request: Improve.Goal, forward, timeout_s: float) -> ClientGoalHandle:
+        """Send the goal, resending the same goal id while it is unanswered; return its handle.
+
+        `wait_for_server` only says this client has matched the server: a goal (or its
+        answer) sent before the server has matched this client back is lost (seen under
+        load: 20 s without an answer). The server ignores a copy of a goal id it already
+        holds (rclpy rejects the duplicate), so a resend never starts a second run; a
+        rejected copy after an unanswered one means the first was accepted and its answer
+        lost, and the run is followed by its goal id.
+        """
+        goal_id = UUID(uuid=list(uuid.uuid4().bytes))
+        deadline = time.monotonic() + timeout_s
+        sent = []
+        while time.monotonic() < deadline:
+            sent.append(
+                self._improve.send_goal_async(request, feedback_callback=forward, goal_uuid=goal_id)
+            )
+            answer_by = min(deadline, time.monotonic() + GOAL_ANSWER_S)
+            while time.monotonic() < answer_by:
+                rclpy.spin_once(self.node, timeout_sec=0.05)
+                answered = [future.result() for future in sent if future.done()]
+                if any(handle.accepted for handle in answered):
+                    return next(handle for handle in answered if handle.accepted)
+                if answered and len(sent) == 1:
+                    return answered[0]  # rejected at the first try: the server's own answer
+                if answered:  # a rejected copy: the lost first one runs
+                    accepted = Improve.Impl.SendGoalService.Response(accepted=True)
+                    return ClientGoalHandle(self._improve, goal_id, accepted)
+        raise GraphUnavailable(
+            f'the improvement loop did not answer the goal in {timeout_s:g} s '
+            f'({len(sent)} copies sent)'
+        )
 
     def cancel(self) -> None:
         """Ask the running Improve goal to stop (it ends after the current trial is stopped)."""
