@@ -84,7 +84,7 @@ MODULE_OF = {
 }
 # Pinned ahead of the code that imports them: the run recorder of issue 20 (MCAP bags) is
 # being written on another branch. Drop a name here once the package imports it.
-NOT_YET_IMPORTED = {'mcap', 'mcap-ros2-support', 'ray'}
+NOT_YET_IMPORTED = {'mcap', 'mcap-ros2-support'}
 # requirements.in sections that package.xml does not mirror: what the ROS wheels need to build
 # the interfaces (colcon, ament_cmake's and rosidl's parts, which a ROS install brings with
 # ament_cmake and rosidl_default_generators).
