@@ -13,6 +13,7 @@ Runs already finished (a resumed sweep, `journal`) are skipped.
 
 import abc
 import multiprocessing
+import os
 import signal
 import sys
 from collections import deque
@@ -23,6 +24,8 @@ from icpi_ros.core.bench.harness import RunSpec, run_one
 from icpi_ros.core.bench.methods import NETWORK_METHODS
 
 EXECUTORS = ('pool', 'ray')
+# The thread counts of the numerical libraries, set to 1 for the pool's worker processes.
+THREAD_VARIABLES = ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS')
 
 
 class Executor(abc.ABC):
@@ -79,26 +82,38 @@ def _ignore_sigint() -> None:
 
 
 class ProcessPool(Executor):
-    """Spawned worker processes: `workers` for CPU-bound runs plus `llm_concurrency` more.
+    """Spawned worker processes: `workers` for CPU-bound runs, `llm_concurrency` for LLM runs.
 
-    The LLM runs wait on the network, so they get processes of their own beyond the cores
-    (a process each: a run's simulator is not shared between threads).
+    The LLM runs wait on the network, so they get a pool of their own beyond the cores (a
+    process each: a run's simulator is not shared between threads), started at their first
+    run. The CPU-bound pool keeps its processes warm (imports, simulators, datasets).
     """
 
     name = 'pool'
 
-    def __init__(self, workers: int, llm_concurrency: int = 0) -> None:
+    def __init__(self, workers: int, llm_concurrency: int = 1) -> None:
+        # One numerical thread per worker (the workers inherit this environment), as Ray
+        # gives its tasks: with a BLAS/OpenMP thread per core in each, the workers of a
+        # full pool oversubscribe the cores (bayes_opt and gp_model sweeps: up to 2x slower).
+        for name in THREAD_VARIABLES:
+            os.environ.setdefault(name, '1')
         self.cpu_slots = max(1, workers)
-        # spawn: workers start clean (no inherited MuJoCo/GL state or helper threads).
-        self._pool = ProcessPoolExecutor(
-            self.cpu_slots + max(0, llm_concurrency),
-            mp_context=multiprocessing.get_context('spawn'),
-            initializer=_ignore_sigint,
-        )
+        self._sizes = {False: self.cpu_slots, True: max(1, llm_concurrency)}
+        self._pools: dict[bool, ProcessPoolExecutor] = {}
+
+    def _pool(self, network: bool) -> ProcessPoolExecutor:
+        if network not in self._pools:
+            # spawn: workers start clean (no inherited MuJoCo/GL state or helper threads).
+            self._pools[network] = ProcessPoolExecutor(
+                self._sizes[network],
+                mp_context=multiprocessing.get_context('spawn'),
+                initializer=_ignore_sigint,
+            )
+        return self._pools[network]
 
     def submit(self, spec: RunSpec, network: bool) -> Hashable:
         """Start one run (`Executor.submit`)."""
-        return self._pool.submit(run_one, spec)
+        return self._pool(network).submit(run_one, spec)
 
     def ready(self, handles: Sequence[Hashable]) -> list[Hashable]:
         """Return the handles whose runs ended (`Executor.ready`)."""
@@ -110,7 +125,8 @@ class ProcessPool(Executor):
 
     def close(self) -> None:
         """Release the workers (`Executor.close`)."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for pool in self._pools.values():
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def make_executor(
@@ -122,7 +138,7 @@ def make_executor(
         name: 'pool' (worker processes) or 'ray'.
         workers: CPU-bound runs at once (pool: processes; 1: every run in this process, one
             after the other; ray: 0 means the cluster's CPUs).
-        llm_concurrency: the pool's extra processes for LLM runs.
+        llm_concurrency: the pool's processes for LLM runs (beside the `workers`).
         address: the Ray cluster's address (None: start a local Ray instance).
 
     Returns:

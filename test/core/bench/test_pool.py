@@ -3,6 +3,7 @@
 """run_grid over a scripted executor (what is in flight, Ctrl-C, resume) and the journal."""
 
 import json
+import os
 import sys
 
 import pytest
@@ -108,3 +109,16 @@ def test_journal_keeps_finished_runs_and_cuts_a_torn_last_line(tmp_path):
         journal.open(resume=True)
     journal.remove()
     assert not journal.path.exists()
+
+
+def test_the_pool_gives_its_workers_one_numerical_thread_and_starts_lazily(monkeypatch):
+    for name in pool.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv('OMP_NUM_THREADS', '3')  # a user's own setting is kept
+    executor = pool.ProcessPool(2, 4)
+    try:
+        assert os.environ['OMP_NUM_THREADS'] == '3'
+        assert os.environ['OPENBLAS_NUM_THREADS'] == '1' == os.environ['MKL_NUM_THREADS']
+        assert executor.cpu_slots == 2 and executor._pools == {}  # no process before a run
+    finally:
+        executor.close()
