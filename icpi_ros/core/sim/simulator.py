@@ -10,8 +10,9 @@ import mujoco
 import numpy as np
 
 from icpi_ros.core.arm import ArmSpec
+from icpi_ros.core.builtin_plugin import AXIS
 from icpi_ros.core.motion import JointPlan, plan_motion
-from icpi_ros.core.scoring import AXIS, Score
+from icpi_ros.core.scoring import Score
 from icpi_ros.core.sim.scenes import (
     CAMERA_HEIGHT,
     CAMERA_WIDTH,
@@ -98,7 +99,9 @@ class Simulator:
         self.object_site = m.site('object').id
         self.tip_site = m.site('tip').id
         self.goal_mocap = m.body_mocapid[m.body('goal').id]
-        self.outcome_axes = [AXIS[n] for n in task.outcome_names]
+        # The axes a tracking check compares on: the outcome's, or all for a non-positional one.
+        named = all(n in AXIS for n in task.outcome_names)
+        self.outcome_axes = [AXIS[n] for n in task.outcome_names] if named else [0, 1, 2]
         self.camera = 'side' if task.sim_object == 'rope' else 'top'
         self._renderer: mujoco.Renderer | None = None
         self._object_qpos = self._object_dof = None
@@ -122,12 +125,9 @@ class Simulator:
         if self._object_qpos is not None and start_noise_m > 0:
             jitter = np.random.default_rng(seed).normal(0.0, start_noise_m, 2)
             self.data.qpos[self._object_qpos : self._object_qpos + 2] += jitter
-        marker = np.zeros(3)
-        for axis, value in zip(self.outcome_axes, goal, strict=True):
-            marker[axis] = value
-        if 2 not in self.outcome_axes:
-            marker[2] = 0.0005
-        self.data.mocap_pos[self.goal_mocap] = marker
+        marker = self.task.goal_marker(goal)
+        # A goal that is no place (a plugin's outcome) is shown below the table.
+        self.data.mocap_pos[self.goal_mocap] = marker if marker is not None else (0.0, 0.0, -1.0)
         mujoco.mj_forward(self.model, self.data)
 
     def object_position(self) -> np.ndarray:
@@ -300,7 +300,7 @@ class TrialRunner:
         frames: list[np.ndarray] = []
         on_frame = (lambda t: frames.append(self.sim.render())) if render else None
         times, objects, tips = self.sim.run_plan(plan, task.trial_duration_s, on_frame)
-        outcome = objects[-1, self.sim.outcome_axes]
+        outcome = task.outcome_of(times, objects)
         error = outcome - goal_vec
         planned = np.stack([np.interp(times, plan.times, plan.tip[:, i]) for i in range(3)], -1)
         return TrialRecord(
