@@ -216,3 +216,16 @@ def check_outcome(extractor: OutcomeExtractor, task: Any, value: Any) -> np.ndar
             f'expected {len(task.outcome_names)} finite values ({", ".join(task.outcome_names)})'
         )
     return out
+
+
+def shipped_datasets_dir(plugin: str) -> Path | None:
+    """Return the folder with the datasets that plugin `plugin` ships (built-in: data/), if any."""
+    loaded = plugin_registry().plugins.get(plugin)
+    return None if loaded is None or loaded.datasets_dir is None else Path(loaded.datasets_dir)
+
+
+def theta_corners(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Return the 2^d corners of the box [low, high] (d = len(low)), one a row."""
+    d = len(low)
+    picks = (np.arange(2**d)[:, None] >> np.arange(d)) & 1
+    return np.where(picks == 1, np.asarray(high, float), np.asarray(low, float))
