@@ -98,14 +98,17 @@ class PluginRegistry:
     outcomes: dict[str, tuple[str, OutcomeExtractor]] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)  # plugin name -> why
 
-    def add(self, plugin: TaskPlugin, origin: str) -> None:
-        """Register `plugin` (from `origin`, for messages); refuse it whole on any problem."""
+    def add(self, plugin: TaskPlugin, origin: str, key: str = '') -> None:
+        """Register `plugin` (from `origin`, for messages); refuse it whole on any problem.
+
+        A refusal is kept under `key` (the entry point's name), else the plugin's name.
+        """
         try:
             problem = _problems(plugin, self)
         except Exception as exc:  # a plugin object of the wrong shape
             problem = f'not a TaskPlugin ({type(exc).__name__}: {exc})'
         if problem:
-            self.refused[getattr(plugin, 'name', origin) or origin] = f'{origin}: {problem}'
+            self.refused[key or getattr(plugin, 'name', '') or origin] = f'{origin}: {problem}'
             return
         self.plugins[plugin.name] = plugin
         for motion in plugin.motions:
@@ -138,7 +141,7 @@ class PluginRegistry:
 def _problems(plugin: TaskPlugin, registry: PluginRegistry) -> str:
     """Say what is wrong with `plugin` beside the plugins in `registry` ('' if nothing)."""
     if not isinstance(plugin, TaskPlugin):
-        return f'expected an icpi_ros.core.task_plugins.TaskPlugin, got {type(plugin).__name__}'
+        return f'expected a TaskPlugin (icpi_ros.core.task_plugins), got {type(plugin).__name__}'
     if not plugin.name or not isinstance(plugin.name, str):
         return 'name: expected a non-empty string'
     if plugin.name in registry.plugins:
@@ -189,7 +192,7 @@ def plugin_registry() -> PluginRegistry:
             except Exception as exc:
                 registry.refused[entry.name] = f'{origin}: its factory failed: {exc}'
                 continue
-        registry.add(loaded, origin)
+        registry.add(loaded, origin, entry.name)
     return registry
 
 

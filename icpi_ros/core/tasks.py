@@ -284,6 +284,9 @@ class TaskRegistry(Mapping[str, TaskSpec]):
                 f'unknown task {name!r}; known tasks: {known}{self._refused}'
             ) from None
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
     def __iter__(self):
         return iter(self._tasks)
 
