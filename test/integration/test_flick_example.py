@@ -6,40 +6,16 @@ pip installs it (into a folder of its own, put on PYTHONPATH: the venv stays as 
 `icpi` sees its task, checks it, collects a dataset for it and improves it in simulation.
 """
 
-import os
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from example_plugin import install_flick
 
 
 @pytest.fixture(scope='module')
 def flick_env(tmp_path_factory):
-    site = tmp_path_factory.mktemp('site')
-    done = subprocess.run(
-        [
-            sys.executable,
-            '-m',
-            'pip',
-            'install',
-            '-q',
-            '--no-deps',
-            '--target',
-            str(site),
-            str(ROOT / 'examples' / 'icpi_flick'),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join([str(site), env.get('PYTHONPATH', '')])
-    return env
+    return install_flick(tmp_path_factory.mktemp('site'))
 
 
 def _icpi(env, *args, timeout=120):

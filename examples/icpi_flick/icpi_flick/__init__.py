@@ -3,8 +3,9 @@
 """icpi_flick: a task plugin for icpi_ros, the example of docs/own_task.md.
 
 The flick: theta = (speed, angle, release_time). The tip starts touching the puck and pushes it
-along `angle`; its speed rises smoothly (smoothstep) to `speed` at `release_time`, then it
-brakes to rest in `brake_time` while lifting by `lift`, and the puck slides on alone. The
+along `angle`; its speed rises smoothly (smoothstep) to `speed` at `release_time`, then falls
+smoothly to rest in `brake_time` while the tip lifts by `lift`, and the puck slides on alone.
+No jump in the acceleration: an arm controller follows the path as planned. The
 outcome `travel` is the distance the puck ended from where it started.
 """
 
@@ -19,7 +20,7 @@ HERE = Path(__file__).parent
 
 
 def flick_path(motion, theta: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """The tool tip's points (len(t), 3): approach, pause, smooth push, brake and lift."""
+    """Return the tool tip's points (len(t), 3): approach, pause, smooth push, brake, lift."""
     speed, angle, release = theta
     brake, lift = motion.setting('brake_time'), motion.setting('lift')
     u = np.array([np.cos(angle), np.sin(angle), 0.0])
@@ -29,15 +30,15 @@ def flick_path(motion, theta: np.ndarray, t: np.ndarray) -> np.ndarray:
     approach = min_jerk(t / motion.approach_time)[:, None]
     tau = np.clip((t - stroke_start(motion)) / release, 0.0, 1.0)
     pushed = speed * release * (tau**3 - tau**4 / 2)  # velocity speed * smoothstep(tau)
-    after = np.clip(t - stroke_start(motion) - release, 0.0, brake)
-    braked = speed * (after - after**2 / (2 * brake))  # velocity falls linearly to 0
+    sigma = np.clip((t - stroke_start(motion) - release) / brake, 0.0, 1.0)
+    braked = speed * brake * (sigma - sigma**3 + sigma**4 / 2)  # speed * (1 - smoothstep)
     along = (pushed + braked)[:, None] * u
-    up = (lift * min_jerk(after / brake))[:, None] * np.array([0.0, 0.0, 1.0])
+    up = (lift * min_jerk(sigma))[:, None] * np.array([0.0, 0.0, 1.0])
     return home + (start - home) * approach + along + up
 
 
 def flick_stroke(motion, theta: np.ndarray) -> tuple[float, float]:
-    """The push: from the stroke's start to the release."""
+    """Return when the push starts and ends (the release)."""
     t0 = stroke_start(motion)
     return t0, t0 + float(theta[2])
 
