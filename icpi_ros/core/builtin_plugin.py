@@ -6,13 +6,21 @@ Motions: `strike` (theta = angle, distance, time: a straight minimum-jerk stroke
 object's start position in direction `angle`), `swing` (theta = reach, move_time, lift: the
 tool moves out by `reach` and up by `lift`), both after a minimum-jerk approach from home and
 a pause; `push` (closed loop: core/closed_loop.py). Outcome: `final_position`, where the
-object ends on the named axes (x, y, z).
+object ends on the named axes (x, y, z). Costs: `euclidean` (distance to the goal) and
+`euclidean_effort` (plus the closed-loop effort term): core/scoring.py.
 """
 
 import numpy as np
 
 from icpi_ros.core.paths import config_file, data_dir
-from icpi_ros.core.task_plugins import BUILTIN, MotionPrimitive, OutcomeExtractor, TaskPlugin
+from icpi_ros.core.scoring import euclidean_cost, euclidean_effort_cost
+from icpi_ros.core.task_plugins import (
+    BUILTIN,
+    CostFunction,
+    MotionPrimitive,
+    OutcomeExtractor,
+    TaskPlugin,
+)
 
 AXIS = {'x': 0, 'y': 1, 'z': 2}
 # Height of a goal marker shown on the table (a goal with no z).
@@ -110,5 +118,9 @@ PLUGIN = TaskPlugin(
     tasks_file=config_file('tasks.yaml'),
     motions=(STRIKE, SWING, PUSH),
     outcomes=(FINAL_POSITION,),
+    costs=(
+        CostFunction('euclidean', euclidean_cost),
+        CostFunction('euclidean_effort', euclidean_effort_cost, uses_effort=True),
+    ),
     datasets_dir=data_dir(),
 )

@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """Score an observed trial: the outcome from a tracked trajectory, error and cost."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from icpi_ros.core.errors import IcpiError
+from icpi_ros.core.task_plugins import plugin_registry
 from icpi_ros.core.tasks import TaskSpec
 
 # The object must have been seen this close to the end of the trial window (s), and at rest
@@ -39,8 +41,9 @@ def euclidean_effort_cost(
     return euclidean_cost(outcome, goal) + effort_weight * effort
 
 
-# Cost of a trial by the name in the task definition (TaskSpec.cost, tasks.COSTS).
-COST_FUNCTIONS = {'euclidean': euclidean_cost, 'euclidean_effort': euclidean_effort_cost}
+def cost_function(task: TaskSpec) -> Callable[..., float]:
+    """Return the function of the task's cost kind (`cost:`, a CostFunction of its plugin)."""
+    return plugin_registry().cost(task.cost, f'task {task.name}').function
 
 
 def trial_cost(task: TaskSpec, outcome: np.ndarray, goal: np.ndarray, effort: float = 0.0) -> float:
@@ -55,9 +58,10 @@ def trial_cost(task: TaskSpec, outcome: np.ndarray, goal: np.ndarray, effort: fl
     Returns:
         The cost.
     """
-    if task.cost == 'euclidean_effort':
-        return euclidean_effort_cost(outcome, goal, effort, task.effort_weight)
-    return COST_FUNCTIONS[task.cost](outcome, goal)
+    kind = plugin_registry().cost(task.cost, f'task {task.name}')
+    if kind.uses_effort:
+        return float(kind.function(outcome, goal, effort, task.effort_weight))
+    return float(kind.function(outcome, goal))
 
 
 class TrackingLost(IcpiError, ValueError):

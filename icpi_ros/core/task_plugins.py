@@ -78,6 +78,21 @@ class OutcomeExtractor:
 
 
 @dataclass(frozen=True)
+class CostFunction:
+    """A cost kind (a task's `cost:`): lower is better.
+
+    `function(outcome, goal)` returns the cost of a trial; with `uses_effort`,
+    `function(outcome, goal, effort, effort_weight)` (effort: the closed-loop command's
+    integral, m^2/s; the task's `effort_weight` is then required). PromptPO shows the LLM
+    its source.
+    """
+
+    name: str
+    function: Callable[..., float]
+    uses_effort: bool = False
+
+
+@dataclass(frozen=True)
 class TaskPlugin:
     """What a package adds: a tasks file, motion and outcome kinds, shipped datasets."""
 
@@ -85,6 +100,7 @@ class TaskPlugin:
     tasks_file: Path | None = None
     motions: tuple[MotionPrimitive, ...] = ()
     outcomes: tuple[OutcomeExtractor, ...] = ()
+    costs: tuple[CostFunction, ...] = ()
     # Folder with the shipped improvement datasets of its tasks (`<task>.json`), if any.
     datasets_dir: Path | None = None
 
@@ -96,6 +112,7 @@ class PluginRegistry:
     plugins: dict[str, TaskPlugin] = field(default_factory=dict)
     motions: dict[str, tuple[str, MotionPrimitive]] = field(default_factory=dict)
     outcomes: dict[str, tuple[str, OutcomeExtractor]] = field(default_factory=dict)
+    costs: dict[str, tuple[str, CostFunction]] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)  # plugin name -> why
 
     def add(self, plugin: TaskPlugin, origin: str, key: str = '') -> None:
@@ -115,6 +132,8 @@ class PluginRegistry:
             self.motions[motion.name] = (plugin.name, motion)
         for outcome in plugin.outcomes:
             self.outcomes[outcome.name] = (plugin.name, outcome)
+        for cost in plugin.costs:
+            self.costs[cost.name] = (plugin.name, cost)
 
     def motion(self, kind: Any, where: str) -> MotionPrimitive:
         """Return the motion kind `kind`, or raise InvalidInput naming `where` and the kinds."""
@@ -129,6 +148,13 @@ class PluginRegistry:
             known = ', '.join(self.outcomes)
             raise InvalidInput(f'{where}.kind: expected one of {known}, got {kind!r}')
         return self.outcomes[kind][1]
+
+    def cost(self, kind: Any, where: str) -> CostFunction:
+        """Return the cost kind `kind`, or raise InvalidInput naming `where` and the kinds."""
+        if kind not in self.costs:
+            known = ', '.join(self.costs)
+            raise InvalidInput(f'{where}: unknown cost {kind!r}; known: {known}')
+        return self.costs[kind][1]
 
     def refusal_note(self) -> str:
         """Return a sentence on the refused plugins ('' when none), for an unknown-task error."""
@@ -151,6 +177,7 @@ def _problems(plugin: TaskPlugin, registry: PluginRegistry) -> str:
     for label, items, kind, known in (
         ('motions', plugin.motions, MotionPrimitive, registry.motions),
         ('outcomes', plugin.outcomes, OutcomeExtractor, registry.outcomes),
+        ('costs', plugin.costs, CostFunction, registry.costs),
     ):
         for i, item in enumerate(items):
             if not isinstance(item, kind):

@@ -23,7 +23,6 @@ from icpi_ros.core.task_plugins import (
 from icpi_ros.core.validation import InvalidInput, as_vector
 
 SUPPORTED_VERSION = 1
-COSTS = ('euclidean', 'euclidean_effort')
 SIM_OBJECTS = ('puck', 'ball', 'rope')
 
 
@@ -196,14 +195,13 @@ def parse_task(
         raise InvalidInput(f'{where}.goal.default: must lie inside [low, high]')
 
     cost = str(raw.get('cost', 'euclidean'))
-    if cost not in COSTS:
-        raise InvalidInput(f'{where}.cost: unknown cost {cost!r}; known: {", ".join(COSTS)}')
+    cost_kind = registry.cost(cost, f'{where}.cost')
     duration = _number(_field(raw, 'trial_duration_s', where), f'{where}.trial_duration_s')
     if duration <= 0:
         raise InvalidInput(f'{where}.trial_duration_s: must be positive')
 
     effort_weight = 0.0
-    if cost == 'euclidean_effort':
+    if cost_kind.uses_effort:
         effort_weight = _number(_field(raw, 'effort_weight', where), f'{where}.effort_weight')
         if effort_weight < 0:
             raise InvalidInput(f'{where}.effort_weight: must be at least 0')

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from icpi_ros.core import task_plugins
+from icpi_ros.core.scoring import trial_cost
 from icpi_ros.core.task_check import check_task
 from icpi_ros.core.task_plugins import ENTRY_POINT_GROUP, plugin_registry, theta_corners
 from icpi_ros.core.tasks import load_tasks
@@ -30,6 +31,7 @@ TASK = {
     'outcome': {'names': ['distance'], 'unit': 'm', 'kind': 'reach_travel'},
     'goal': {'default': [0.1], 'low': [0.0], 'high': [0.5]},
     'trial_duration_s': 2.0,
+    'cost': 'squared',
     'motion': {
         'kind': 'poke',
         'home': [0.22, 0.0, 0.02],
@@ -44,7 +46,7 @@ PLUGIN_SOURCE = """
 import numpy as np
 from pathlib import Path
 from icpi_ros.core.builtin_plugin import straight_stroke, stroke_start
-from icpi_ros.core.task_plugins import MotionPrimitive, OutcomeExtractor, TaskPlugin
+from icpi_ros.core.task_plugins import CostFunction, MotionPrimitive, OutcomeExtractor, TaskPlugin
 
 def poke_path(motion, theta, t):
     reach, duration = theta
@@ -58,6 +60,9 @@ def poke_stroke(motion, theta):
 def travel(task, times, points):
     return {size}
 
+def squared(outcome, goal):
+    return float(np.sum((np.asarray(outcome) - goal) ** 2))
+
 PLUGIN = TaskPlugin(
     name={name!r},
     tasks_file=Path(__file__).with_suffix('.yaml'),
@@ -65,6 +70,7 @@ PLUGIN = TaskPlugin(
         MotionPrimitive('{motion}', poke_path, poke_stroke, settings=('scale',), theta_dim=2),
     ),
     outcomes=(OutcomeExtractor('{outcome}', travel, names=('distance',)),),
+    costs=(CostFunction('{cost}', squared),),
 )
 """
 GOOD_OUTCOME = 'np.array([np.linalg.norm(points[-1, :2] - points[0, :2])])'
@@ -79,9 +85,11 @@ def _module(
     outcome='reach_travel',
     size=GOOD_OUTCOME,
     source=None,
+    cost='squared',
 ):
     (tmp_path / f'{module}.py').write_text(
-        source or PLUGIN_SOURCE.format(name=name, motion=motion, outcome=outcome, size=size)
+        source
+        or PLUGIN_SOURCE.format(name=name, motion=motion, outcome=outcome, size=size, cost=cost)
     )
     (tmp_path / f'{module}.yaml').write_text(
         yaml.safe_dump({'version': 1, 'tasks': tasks or {'poke': TASK}})
@@ -116,6 +124,7 @@ def test_a_plugin_adds_a_task_with_its_own_motion_and_outcome(installed, tmp_pat
     assert task.plugin == 'poker' and task.motion.kind == 'poke'
     assert task.outcome_kind == 'reach_travel' and task.motion.setting('scale') == 1.0
     assert 'slide-gc' in load_tasks()  # beside the built-in ones
+    assert trial_cost(task, np.array([0.3]), np.array([0.1])) == pytest.approx(0.04)  # its cost
     found = check_task(task)
     assert found.problems == () and found.plans == 5  # 4 corners and the middle
     assert 0.0 < found.outcome[0] < 0.5  # the puck was poked forward
@@ -148,19 +157,25 @@ def test_a_bad_tasks_file_refuses_its_plugin_naming_the_field(installed, tmp_pat
     [
         ('motion', "kind 'strike' is already defined by plugin 'icpi_ros'"),
         ('outcome', "kind 'final_position' is already defined by plugin 'icpi_ros'"),
+        ('cost', "kind 'euclidean' is already defined by plugin 'icpi_ros'"),
     ],
 )
 def test_a_kind_defined_twice_is_refused(installed, tmp_path, kind, message):
-    clash = {'motion': {'motion': 'strike'}, 'outcome': {'outcome': 'final_position'}}[kind]
+    clash = {
+        'motion': {'motion': 'strike'},
+        'outcome': {'outcome': 'final_position'},
+        'cost': {'cost': 'euclidean'},
+    }[kind]
     installed.append(_module(tmp_path, f'plug_clash_{kind}', 'clash', **clash))
     assert message in plugin_registry().refused['clash']
 
 
 def test_a_task_name_defined_by_two_plugins_names_both(installed, tmp_path):
     installed.append(_module(tmp_path, 'plug_one', 'one'))
-    other = _module(tmp_path, 'plug_two', 'two', motion='poke2', outcome='travel2')
+    other = _module(tmp_path, 'plug_two', 'two', motion='poke2', outcome='travel2', cost='sq2')
     text = (tmp_path / 'plug_two.yaml').read_text().replace('poke\n', 'poke2\n')
-    (tmp_path / 'plug_two.yaml').write_text(text.replace('reach_travel', 'travel2'))
+    text = text.replace('reach_travel', 'travel2').replace('squared', 'sq2')
+    (tmp_path / 'plug_two.yaml').write_text(text)
     installed.append(other)
     with pytest.raises(
         InvalidInput, match=r"task 'poke' is defined twice: by plugin 'one' and by plugin 'two'"

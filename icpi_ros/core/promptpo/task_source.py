@@ -13,7 +13,7 @@ import dataclasses
 import inspect
 import re
 
-from icpi_ros.core.scoring import COST_FUNCTIONS
+from icpi_ros.core.scoring import cost_function
 from icpi_ros.core.tasks import TaskSpec
 
 # MotionConfig fields that a kind touching no object on the table (a swing) does not use.
@@ -114,7 +114,7 @@ def render_task_source(task: TaskSpec) -> str:
     thing = task.sim_object or 'object'
     primitive = task.motion.primitive
     header = inspect.getdoc(inspect.getmodule(primitive.tool_path)) or ''
-    cost = COST_FUNCTIONS[task.cost]
+    cost = cost_function(task)
     parts = [
         f'"""Task {task.name}: {task.description}\n\n{header}\n"""',
         '',
