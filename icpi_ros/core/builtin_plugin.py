@@ -7,8 +7,11 @@ object's start position in direction `angle`), `swing` (theta = reach, move_time
 tool moves out by `reach` and up by `lift`), both after a minimum-jerk approach from home and
 a pause; `push` (closed loop: core/closed_loop.py). Outcome: `final_position`, where the
 object ends on the named axes (x, y, z). Costs: `euclidean` (distance to the goal) and
-`euclidean_effort` (plus the closed-loop effort term): core/scoring.py.
+`euclidean_effort` (plus the closed-loop effort term): core/scoring.py. Objects: `puck`,
+`ball`, `rope` (their MJCF: core/sim/scenes.py).
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,9 +22,32 @@ from icpi_ros.core.task_plugins import (
     CostFunction,
     MotionPrimitive,
     OutcomeExtractor,
+    SimObject,
     TaskPlugin,
 )
 
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    """Physical constants of the simulated objects."""
+
+    puck_radius: float = 0.04
+    puck_height: float = 0.04
+    puck_mass: float = 0.12
+    puck_friction: float = 0.12
+    ball_radius: float = 0.03
+    ball_mass: float = 0.06
+    ball_friction: float = 0.6
+    ball_rolling_friction: float = 0.003
+    rope_segments: int = 15
+    rope_segment_length: float = 0.02
+    rope_radius: float = 0.006
+    rope_damping: float = 0.0004
+    marker_colour: tuple[float, float, float] = (0.9, 0.05, 0.05)
+
+
+# The built-in objects' constants (scenes.py's MJCF and the marker planes below).
+OBJECTS = ObjectSpec()
 AXIS = {'x': 0, 'y': 1, 'z': 2}
 # Height of a goal marker shown on the table (a goal with no z).
 TABLE_MARKER_Z = 0.0005
@@ -113,6 +139,29 @@ def _marker(task, goal: np.ndarray) -> np.ndarray:
 
 FINAL_POSITION = OutcomeExtractor('final_position', _final_position, _marker, tuple(AXIS))
 
+
+def _body(builder: str):
+    def body_xml(task, context) -> str:
+        from icpi_ros.core.sim import scenes  # MuJoCo-side code, imported when a scene is built
+
+        return getattr(scenes, builder)(task, context)
+
+    body_xml.__name__ = builder
+    return body_xml
+
+
+def _objects() -> tuple[SimObject, ...]:
+    """Return the built-in objects, sized by OBJECTS."""
+    puck_top = OBJECTS.puck_height + 0.002  # the marker disc on the cap
+    ball_centre = OBJECTS.ball_radius  # the whole ball is the marker
+    return (
+        SimObject('puck', _body('puck_body'), (0.0, 0.0, 1.0, puck_top)),
+        SimObject('ball', _body('ball_body'), (0.0, 0.0, 1.0, ball_centre)),
+        # The rope hangs from the tool and swings in the vertical x-z plane.
+        SimObject('rope', _body('rope_body'), (0.0, 1.0, 0.0, 0.0), on_tool=True, camera='side'),
+    )
+
+
 PLUGIN = TaskPlugin(
     name=BUILTIN,
     tasks_file=config_file('tasks.yaml'),
@@ -122,5 +171,6 @@ PLUGIN = TaskPlugin(
         CostFunction('euclidean', euclidean_cost),
         CostFunction('euclidean_effort', euclidean_effort_cost, uses_effort=True),
     ),
+    objects=_objects(),
     datasets_dir=data_dir(),
 )

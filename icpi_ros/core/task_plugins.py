@@ -1,12 +1,13 @@
 # Copyright 2026 icpi_ros maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""The task plugin interface: motions, outcomes and task files that a package contributes.
+"""The task plugin interface: what a package contributes to the tasks icpi_ros knows.
 
 A plugin is a `TaskPlugin` named by a Python entry point in the group `icpi_ros.tasks`
 (`[project.entry-points."icpi_ros.tasks"] flick = "icpi_flick:PLUGIN"`). Its tasks file has
 the schema of config/tasks.yaml; its tasks may use its own motion kinds (`MotionPrimitive`:
-theta -> tool path) and outcome kinds (`OutcomeExtractor`: object trajectory -> outcome),
-and the built-in ones. The built-in tasks are the plugin `icpi_ros` (core/builtin_plugin.py),
+theta -> tool path), outcome kinds (`OutcomeExtractor`: object trajectory -> outcome), cost
+kinds (`CostFunction`) and simulated objects (`SimObject`: MJCF the sim scene includes), and
+the built-in ones. The built-in tasks are the plugin `icpi_ros` (core/builtin_plugin.py),
 loaded through this same interface. A plugin that cannot be loaded is refused: its tasks are
 missing, and the reason is kept (`refused`) and said when one of them is asked for.
 """
@@ -78,6 +79,36 @@ class OutcomeExtractor:
 
 
 @dataclass(frozen=True)
+class SceneContext:
+    """What a SimObject's MJCF may need of the scene it goes into."""
+
+    marker_rgba: str  # 'r g b a' of the marker colour the camera tracker segments
+    tip_in_tool: tuple[float, float, float]  # the tool tip in the tool body's frame (m)
+
+
+@dataclass(frozen=True)
+class SimObject:
+    """A simulated object kind (a task's `sim_object:`): its MJCF and how it is seen.
+
+    `body_xml(task, context)` returns MJCF that must contain a geom named `object` (what the
+    tool tip touches: one contact pair tip-object), a site named `object` (the tracked point,
+    the ground truth) and a marker geom in `context.marker_rgba` (what the camera tracker
+    sees). A free object is one `<body>` with a `<freejoint name="NAME"/>` (NAME: this kind's
+    name) placed at the task's `motion.object_start`, and goes into the world; an `on_tool`
+    object (the rope) is attached to the tool body at `context.tip_in_tool`. `marker_plane`:
+    (nx, ny, nz, offset), the plane the visible marker moves in (table frame); `camera`: the
+    simulated camera that watches it ('top' or 'side').
+    """
+
+    name: str
+    body_xml: Callable[[Any, SceneContext], str]
+    marker_plane: tuple[float, float, float, float]
+    on_tool: bool = False
+    camera: str = 'top'
+    timestep: float = 0.001  # s, the physics step of its scene
+
+
+@dataclass(frozen=True)
 class CostFunction:
     """A cost kind (a task's `cost:`): lower is better.
 
@@ -101,6 +132,7 @@ class TaskPlugin:
     motions: tuple[MotionPrimitive, ...] = ()
     outcomes: tuple[OutcomeExtractor, ...] = ()
     costs: tuple[CostFunction, ...] = ()
+    objects: tuple[SimObject, ...] = ()
     # Folder with the shipped improvement datasets of its tasks (`<task>.json`), if any.
     datasets_dir: Path | None = None
 
@@ -113,6 +145,7 @@ class PluginRegistry:
     motions: dict[str, tuple[str, MotionPrimitive]] = field(default_factory=dict)
     outcomes: dict[str, tuple[str, OutcomeExtractor]] = field(default_factory=dict)
     costs: dict[str, tuple[str, CostFunction]] = field(default_factory=dict)
+    objects: dict[str, tuple[str, SimObject]] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)  # plugin name -> why
 
     def add(self, plugin: TaskPlugin, origin: str, key: str = '') -> None:
@@ -134,6 +167,8 @@ class PluginRegistry:
             self.outcomes[outcome.name] = (plugin.name, outcome)
         for cost in plugin.costs:
             self.costs[cost.name] = (plugin.name, cost)
+        for obj in plugin.objects:
+            self.objects[obj.name] = (plugin.name, obj)
 
     def motion(self, kind: Any, where: str) -> MotionPrimitive:
         """Return the motion kind `kind`, or raise InvalidInput naming `where` and the kinds."""
@@ -155,6 +190,13 @@ class PluginRegistry:
             known = ', '.join(self.costs)
             raise InvalidInput(f'{where}: unknown cost {kind!r}; known: {known}')
         return self.costs[kind][1]
+
+    def sim_object(self, kind: Any, where: str) -> SimObject:
+        """Return the object kind `kind`, or raise InvalidInput naming `where` and the kinds."""
+        if kind not in self.objects:
+            known = ', '.join(self.objects)
+            raise InvalidInput(f'{where}: expected one of {known}, got {kind!r}')
+        return self.objects[kind][1]
 
     def refusal_note(self) -> str:
         """Return a sentence on the refused plugins ('' when none), for an unknown-task error."""
@@ -178,6 +220,7 @@ def _problems(plugin: TaskPlugin, registry: PluginRegistry) -> str:
         ('motions', plugin.motions, MotionPrimitive, registry.motions),
         ('outcomes', plugin.outcomes, OutcomeExtractor, registry.outcomes),
         ('costs', plugin.costs, CostFunction, registry.costs),
+        ('objects', plugin.objects, SimObject, registry.objects),
     ):
         for i, item in enumerate(items):
             if not isinstance(item, kind):

@@ -23,7 +23,6 @@ from icpi_ros.core.task_plugins import (
 from icpi_ros.core.validation import InvalidInput, as_vector
 
 SUPPORTED_VERSION = 1
-SIM_OBJECTS = ('puck', 'ball', 'rope')
 
 
 @dataclass(frozen=True)
@@ -207,8 +206,8 @@ def parse_task(
             raise InvalidInput(f'{where}.effort_weight: must be at least 0')
 
     sim_object = raw.get('sim_object')
-    if sim_object is not None and sim_object not in SIM_OBJECTS:
-        raise InvalidInput(f'{where}.sim_object: expected one of {", ".join(SIM_OBJECTS)}')
+    if sim_object is not None:
+        registry.sim_object(sim_object, f'{where}.sim_object')
 
     motion = MotionConfig.parse(name, _field(raw, 'motion', where), registry)
     wanted = motion.primitive.theta_dim

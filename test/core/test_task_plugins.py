@@ -110,10 +110,36 @@ def installed(tmp_path, monkeypatch):
         del sys.modules[name]
 
 
+BLOCK_SOURCE = (
+    PLUGIN_SOURCE.replace(
+        'costs=(',
+        """objects=(SimObject('block', block_xml, (0.0, 0.0, 1.0, 0.041)),),
+    costs=(""",
+    )
+    .replace(
+        'def squared(',
+        """def block_xml(task, context):
+    x, y = task.motion.object_start
+    return (
+        '<body name="block" pos="%g %g 0.02"><freejoint name="block"/>'
+        '<geom name="object" type="box" size="0.035 0.035 0.02" mass="0.1"'
+        ' friction="0.15 0.005 0.0001"/>'
+        '<geom name="marker" type="box" size="0.025 0.025 0.001" pos="0 0 0.021" mass="0"'
+        ' contype="0" conaffinity="0" rgba="%s"/>'
+        '<site name="object" pos="0 0 0.02" size="0.004"/></body>'
+    ) % (x, y, context.marker_rgba)
+
+def squared(""",
+    )
+    .replace('CostFunction, MotionPrimitive', 'CostFunction, MotionPrimitive, SimObject')
+)
+
+
 def test_the_built_in_tasks_come_through_the_plugin_interface():
     registry = plugin_registry()
     assert list(registry.plugins)[0] == 'icpi_ros'
     assert {'strike', 'swing', 'push'} <= set(registry.motions)
+    assert set(registry.objects) >= {'puck', 'ball', 'rope'}
     assert registry.outcomes['final_position'][0] == 'icpi_ros'
     assert {task.plugin for task in load_tasks().values()} >= {'icpi_ros'}
 
@@ -212,3 +238,29 @@ def test_a_motion_over_the_limits_at_a_corner_is_named(installed, tmp_path):
 def test_theta_corners_are_every_combination():
     corners = theta_corners(np.array([0.0, 1.0]), np.array([2.0, 3.0]))
     assert sorted(map(tuple, corners)) == [(0, 1), (0, 3), (2, 1), (2, 3)]
+
+
+def test_a_plugin_brings_its_own_simulated_object(installed, tmp_path):
+    block = dict(
+        TASK, sim_object='block', tracking={'plane_normal': [0, 0, 1.0], 'plane_offset': 0.041}
+    )
+    point = _module(tmp_path, 'plug_block', 'blocks', tasks={'poke': block})
+    (tmp_path / 'plug_block.py').write_text(
+        BLOCK_SOURCE.format(
+            name='blocks', motion='poke', outcome='reach_travel', size=GOOD_OUTCOME, cost='squared'
+        )
+    )
+    installed.append(point)
+    task = load_tasks()['poke']
+    found = check_task(task)  # plans, then one simulated trial in the plugin's scene
+    assert found.problems == () and 0.0 < found.outcome[0] < 0.5, found
+    from icpi_ros.core.sim.simulator import TrialRunner
+
+    runner = TrialRunner(task)
+    try:
+        normal, offset = runner.sim.marker_plane()
+        assert offset == pytest.approx(0.041) and runner.sim.camera == 'top'
+        runner.sim.reset(np.array(task.default_goal))
+        assert runner.sim.object_position() == pytest.approx([0.42, 0.0, 0.04], abs=1e-3)
+    finally:
+        runner.close()

@@ -16,9 +16,9 @@ from icpi_ros.core.scoring import Score
 from icpi_ros.core.sim.scenes import (
     CAMERA_HEIGHT,
     CAMERA_WIDTH,
-    ObjectSpec,
     markers_xml,
     scene_xml,
+    sim_object_of,
 )
 from icpi_ros.core.tasks import TaskSpec
 from icpi_ros.core.vision.calibration import MarkerLayout
@@ -80,14 +80,13 @@ class Simulator:
         self,
         task: TaskSpec,
         arm: ArmSpec | None = None,
-        obj: ObjectSpec | None = None,
         markers: MarkerLayout | None = None,
     ):
         self.task = task
         self.arm = arm or ArmSpec()
-        self.obj = obj or ObjectSpec()
+        self.kind = sim_object_of(task)
         assets, bodies, files = markers_xml(markers)
-        xml = scene_xml(task, self.arm, self.obj, markers=bodies, assets=assets)
+        xml = scene_xml(task, self.arm, markers=bodies, assets=assets)
         self.model = mujoco.MjModel.from_xml_string(xml, files)
         self.data = mujoco.MjData(self.model)
         m = self.model
@@ -102,10 +101,10 @@ class Simulator:
         # The axes a tracking check compares on: the outcome's, or all for a non-positional one.
         named = all(n in AXIS for n in task.outcome_names)
         self.outcome_axes = [AXIS[n] for n in task.outcome_names] if named else [0, 1, 2]
-        self.camera = 'side' if task.sim_object == 'rope' else 'top'
+        self.camera = self.kind.camera
         self._renderer: mujoco.Renderer | None = None
         self._object_qpos = self._object_dof = None
-        if task.sim_object != 'rope':
+        if not self.kind.on_tool:
             free = m.joint(task.sim_object)
             self._object_qpos = m.jnt_qposadr[free.id]
             self._object_dof = m.jnt_dofadr[free.id]
@@ -222,11 +221,8 @@ class Simulator:
 
     def marker_plane(self) -> tuple[np.ndarray, float]:
         """Plane (normal, offset) the visible marker moves in, for the tracker."""
-        if self.task.sim_object == 'rope':
-            return np.array([0.0, 1.0, 0.0]), 0.0  # the rope swings in the x-z plane
-        if self.task.sim_object == 'puck':
-            return np.array([0.0, 0.0, 1.0]), self.obj.puck_height + 0.002  # top of the cap
-        return np.array([0.0, 0.0, 1.0]), self.obj.ball_radius  # the ball's centre
+        *normal, offset = self.kind.marker_plane
+        return np.array(normal, dtype=float), float(offset)
 
     def close(self) -> None:
         """Release the renderer's GL context (before interpreter exit, to keep it quiet)."""
