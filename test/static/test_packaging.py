@@ -17,6 +17,7 @@ def test_package_manifests_are_format_3_with_valid_maintainers():
     for path, build_type in (
         (ROOT / 'package.xml', 'ament_python'),
         (ROOT / 'icpi_interfaces' / 'package.xml', 'ament_cmake'),
+        (ROOT / 'examples' / 'icpi_flick' / 'package.xml', 'ament_python'),
     ):
         root = ET.parse(path).getroot()
         assert root.get('format') == '3'
