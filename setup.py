@@ -21,6 +21,7 @@ NODES = {
     'trajectory_tracker': 'icpi_ros.nodes.entry:trajectory_tracker',
     'trial_executor': 'icpi_ros.nodes.entry:trial_executor',
     'improvement_loop': 'icpi_ros.nodes.entry:improvement_loop',
+    'run_recorder': 'icpi_ros.nodes.entry:run_recorder',
 }
 
 setup(

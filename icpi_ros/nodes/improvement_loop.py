@@ -13,6 +13,8 @@ from pathlib import Path
 from icpi_interfaces.action import Improve
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import String
 
 from icpi_ros.core.records import default_runs_dir
 from icpi_ros.core.tasks import load_tasks
@@ -22,6 +24,10 @@ from icpi_ros.nodes.loop_clients import Codes, PlannerClient, TrialClient
 from icpi_ros.nodes.runtime import OneGoalAtATime, run_node
 
 NODE_NAME = 'improvement_loop'
+# `~/run`: the folder of the run going on, empty between runs (the run recorder's cue).
+LATCHED = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
 
 
 class ImprovementLoop(Node):
@@ -45,6 +51,8 @@ class ImprovementLoop(Node):
             'run',
             lambda message: Improve.Result(error_code=Codes.BUSY, error_msg=message),
         )
+        self._run_pub = self.create_publisher(String, '~/run', LATCHED)
+        self._run_pub.publish(String(data=''))
         self.get_logger().info(
             f'ready: action {self.resolve_topic_name("~/improve")}, runs in {self._runs}'
         )
@@ -54,7 +62,12 @@ class ImprovementLoop(Node):
         self._goals.drain(timeout_s)
 
     def _run(self, handle) -> Improve.Result:
-        """Execute one Improve goal (an executor thread)."""
+        """Execute one Improve goal (an executor thread); `~/run` names its folder meanwhile."""
+
+        def describe(text: str) -> None:  # told once the run's record is open
+            self._goals.describe_running(text)
+            self._run_pub.publish(String(data=str(run.record.path.resolve())))
+
         run = ImproveRun(
             handle,
             self._tasks,
@@ -62,9 +75,12 @@ class ImprovementLoop(Node):
             self._trials,
             self._planner,
             self.get_logger(),
-            self._goals.describe_running,
+            describe,
         )
-        return run.execute()
+        try:
+            return run.execute()
+        finally:
+            self._run_pub.publish(String(data=''))
 
 
 def main(args: list[str] | None = None) -> None:

@@ -20,6 +20,7 @@ import threading
 
 from geometry_msgs.msg import PointStamped
 from icpi_interfaces.action import ExecuteTrial
+from icpi_interfaces.msg import TrialResult
 from icpi_interfaces.srv import GetTrajectory, ResetScene
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -74,6 +75,12 @@ class TrialExecutor(Node):
         self.create_service(Trigger, '~/abort', self._on_abort, callback_group=group)
         self.create_service(
             Trigger, '~/confirm_reset', self._on_confirm_reset, callback_group=group
+        )
+        # Every trial's result, also a failed one's (the run recorder keeps them in the bag).
+        self._results = self.create_publisher(
+            TrialResult,
+            '~/trial_result',
+            QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE),
         )
         self._goals = TrialGoals(self, self._run, group, params.trial_timeout_s + 30.0)
         self._log_ready()
@@ -241,7 +248,9 @@ class TrialExecutor(Node):
 
     def _run(self, running: RunningTrial) -> ExecuteTrial.Result:
         """Run one trial for the goals watching `running`, with the flags as they are now."""
-        return TrialRun(self._cell, running, self._dry_run, self._publish_plan).execute()
+        result = TrialRun(self._cell, running, self._dry_run, self._publish_plan).execute()
+        self._results.publish(result.trial)
+        return result
 
 
 def main(args: list[str] | None = None) -> None:
