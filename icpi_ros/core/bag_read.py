@@ -140,7 +140,7 @@ def summarize(path: Path) -> BagSummary:
     summary.chunks, summary.complete = state['chunks'], state['complete']
     if not summary.complete:
         why = state['problem'] or 'no footer'
-        summary.problem = f'truncated: read up to its last complete chunk ({why})'
+        summary.problem = f'truncated ({why}): read up to its last complete chunk'
     return summary
 
 
