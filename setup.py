@@ -34,7 +34,7 @@ setup(
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),
         (f'share/{PACKAGE}/launch', _data('launch', '*.launch.py')),
-        (f'share/{PACKAGE}/config', _data('config', '*.yaml')),
+        (f'share/{PACKAGE}/config', _data('config', '*.yaml') + _data('config', '*.json')),
         (f'share/{PACKAGE}/data', _data('data', '*.json') + ['data/README.md']),
     ],
     install_requires=['setuptools'],
