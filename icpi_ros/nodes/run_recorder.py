@@ -188,7 +188,7 @@ def _message_class(type_name: str):
 
 def main(args: list[str] | None = None) -> None:
     """Run the recorder until Ctrl-C."""
-    raise SystemExit(run_node(RunRecorder, args))
+    raise SystemExit(run_node(RunRecorder, args, events=True))
 
 
 if __name__ == '__main__':
