@@ -13,7 +13,6 @@ from pathlib import Path
 from icpi_interfaces.action import Improve
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
 from icpi_ros.core.records import default_runs_dir
@@ -21,13 +20,9 @@ from icpi_ros.core.tasks import load_tasks
 from icpi_ros.nodes.improve_run import ImproveRun
 from icpi_ros.nodes.improvement_loop_params import declare_params
 from icpi_ros.nodes.loop_clients import Codes, PlannerClient, TrialClient
-from icpi_ros.nodes.runtime import OneGoalAtATime, run_node
+from icpi_ros.nodes.runtime import LATCHED, OneGoalAtATime, run_node
 
 NODE_NAME = 'improvement_loop'
-# `~/run`: the folder of the run going on, empty between runs (the run recorder's cue).
-LATCHED = QoSProfile(
-    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
 
 
 class ImprovementLoop(Node):
@@ -51,6 +46,7 @@ class ImprovementLoop(Node):
             'run',
             lambda message: Improve.Result(error_code=Codes.BUSY, error_msg=message),
         )
+        # The folder of the run going on, empty between runs (the run recorder's cue).
         self._run_pub = self.create_publisher(String, '~/run', LATCHED)
         self._run_pub.publish(String(data=''))
         self.get_logger().info(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
@@ -24,7 +24,7 @@ from std_msgs.msg import String
 from icpi_ros.core.bag import BAG_NAME, BagWriter, RateCap, compress_frame
 from icpi_ros.core.validation import InvalidInput
 from icpi_ros.nodes.run_recorder_params import declare_params
-from icpi_ros.nodes.runtime import run_node
+from icpi_ros.nodes.runtime import LATCHED, run_node
 
 NODE_NAME = 'run_recorder'
 RUN_TOPIC = '/improvement_loop/run'
@@ -39,9 +39,6 @@ TOPICS: dict[str, str] = {
     '/trial_executor/trial_result': 'icpi_interfaces/msg/TrialResult',
     '/sim/object_pose': 'geometry_msgs/msg/PoseStamped',  # sim only: no channel elsewhere
 }
-LATCHED = QoSProfile(
-    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
 
 
 def bag_file(folder: Path) -> Path:

@@ -24,6 +24,7 @@ from rclpy.executors import (
 )
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from rclpy.task import Future
 
@@ -32,6 +33,10 @@ from icpi_ros.core.validation import InvalidInput
 from icpi_ros.nodes import entry
 from icpi_ros.process.stop_signal import StopSignal
 
+# Latched state (~/trial_active, the loop's ~/run): a late subscriber gets the current value.
+LATCHED = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
 # How often the spin loop checks for a stop request (s); bounds the reaction to Ctrl-C.
 STOP_POLL_S = 0.1
 # Set by SIGINT/SIGTERM: one node per process, so one event; long waits inside callbacks (LLM

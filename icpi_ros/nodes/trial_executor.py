@@ -26,7 +26,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import SetBool, Trigger
@@ -35,7 +35,7 @@ from trajectory_msgs.msg import JointTrajectory
 from icpi_ros.core.streaming import TrackedPoints
 from icpi_ros.core.tasks import load_tasks
 from icpi_ros.nodes.conversions import seconds
-from icpi_ros.nodes.runtime import run_node
+from icpi_ros.nodes.runtime import LATCHED, run_node
 from icpi_ros.nodes.trial_executor_params import RUNTIME_FLAGS, declare_params
 from icpi_ros.nodes.trial_goals import RunningTrial, TrialGoals
 from icpi_ros.nodes.trial_io import (
@@ -51,10 +51,6 @@ from icpi_ros.nodes.trial_run import TrialCell, TrialRun
 NODE_NAME = 'trial_executor'
 # Executor threads: up to 5 copies of a goal waiting, plus the service answers of the trial.
 EXECUTOR_THREADS = 8
-# The latched ~/trial_active: a late subscriber (the simulator) gets the current state.
-LATCHED = QoSProfile(
-    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
 
 
 class TrialExecutor(Node):

@@ -10,38 +10,14 @@ import time
 
 import cv2
 import numpy as np
-import pytest
-import rclpy
-from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 
 from icpi_ros.core.bag_read import read_messages, summarize
+from icpi_ros.nodes.runtime import LATCHED
 
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-LATCHED = QoSProfile(
-    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
-
-
-@pytest.fixture
-def node(ros_graph, monkeypatch):
-    """An rclpy node in the test process, on the graph's domain, and its executor."""
-    monkeypatch.setenv('ROS_DOMAIN_ID', str(ros_graph.domain_id))
-    monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    context = Context()
-    rclpy.init(context=context)
-    test_node = rclpy.create_node('recorder_test', context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(test_node)
-    try:
-        yield test_node, executor
-    finally:
-        executor.shutdown()
-        test_node.destroy_node()
-        rclpy.try_shutdown(context=context)
 
 
 def _recording(ros_graph, node, run, preroll: float = 0.0):
