@@ -11,6 +11,8 @@ and a chunk is ended every `flush_period_s`: a SIGKILL leaves the bag readable u
 chunk; Ctrl-C closes it with its summary. The file format is core/bag.py.
 """
 
+import contextlib
+import importlib
 from collections import deque
 from pathlib import Path
 
@@ -93,7 +95,10 @@ class RunRecorder(Node):
     def _write(self, topic: str, type_name: str, data: bytes) -> None:
         now = self._now_ns()
         if self._bag is not None:
-            self._bag.write(topic, type_name, data, now, now)
+            try:
+                self._bag.write(topic, type_name, data, now, now)
+            except OSError as exc:
+                self._give_up(exc)
             return
         preroll, oldest = self._preroll, now - int(self.params.preroll_s * 1e9)
         preroll.append((topic, type_name, data, now))
@@ -158,7 +163,17 @@ class RunRecorder(Node):
 
     def _sync(self) -> None:
         if self._bag is not None:
-            self._bag.sync()
+            try:
+                self._bag.sync()
+            except OSError as exc:
+                self._give_up(exc)
+
+    def _give_up(self, exc: OSError) -> None:
+        """Stop recording this run (a full disk, a removed folder): the bag keeps what it has."""
+        bag, self._bag = self._bag, None
+        self.get_logger().error(f'recording of {bag.path} stopped: {exc}')
+        with contextlib.suppress(OSError, ValueError):
+            bag.close()
 
     def _close(self) -> None:
         """Finish the bag being written, if any, and say what it holds."""
@@ -179,8 +194,7 @@ class RunRecorder(Node):
 def _message_class(type_name: str):
     """Return the Python class of 'pkg/msg/Name'."""
     package, _, name = type_name.split('/')
-    module = __import__(f'{package}.msg', fromlist=[name])
-    return getattr(module, name)
+    return getattr(importlib.import_module(f'{package}.msg'), name)
 
 
 def main(args: list[str] | None = None) -> None:
