@@ -127,4 +127,5 @@ def _improve(
     )
     print(f'[demo] summary: {run / "summary.json"}')
     print(f'[demo] plot:    {run / "costs.png"}')
+    print(f'[demo] bag:     {run / "run.mcap"} (icpi bag info {result.run_id}; Foxglove)')
     return EXIT_OK, run

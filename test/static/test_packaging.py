@@ -38,6 +38,7 @@ DECLARED_AS = {
     'tqdm': 'python3-tqdm',
     'bayes_opt': 'bayesian-optimization',
     'sklearn': 'python3-sklearn',
+    'mcap_ros2': 'mcap-ros2-support',
 }
 
 
