@@ -36,6 +36,7 @@ DECLARED_AS = {
     'PIL': 'python3-pil',
     'tqdm': 'python3-tqdm',
     'bayes_opt': 'bayesian-optimization',
+    'mcap_ros2': 'mcap-ros2-support',
     'sklearn': 'python3-sklearn',
 }
 
