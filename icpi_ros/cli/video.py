@@ -10,24 +10,12 @@ from icpi_ros.cli.exit_codes import EXIT_OK
 
 def _cmd_video(args: argparse.Namespace) -> int:
     from icpi_ros.core.records import RunRecord, default_runs_dir
-    from icpi_ros.core.tasks import load_tasks
     from icpi_ros.core.video import make_video
 
     run = RunRecord.open(Path(args.runs_dir) if args.runs_dir else default_runs_dir(), args.run)
-    tasks = load_tasks()
-    name = str(run.config.get('task'))
-    task = tasks[name] if name in list(tasks) else None  # unknown task: no goal drawn
     fmt = args.format or (Path(args.out).suffix.lstrip('.').lower() if args.out else 'mp4')
     which = 'all' if args.all else args.trial if args.trial is not None else 'best'
-    result = make_video(
-        run,
-        which,
-        args.out,
-        fmt,
-        args.calibration,
-        task.marker_plane if task else None,
-        args.scale,
-    )
+    result = make_video(run, which, args.out, fmt, args.calibration, args.scale)
     shown = ', '.join(str(i) for i in result.iterations)
     print(f'{result.path}  ({result.frames} frames at {result.fps:.1f} fps; trials {shown})')
     return EXIT_OK

@@ -106,6 +106,14 @@ def select_trials(trials: Sequence[dict], which: str | int) -> list[dict]:
     raise InvalidInput(f"trial choice must be 'best', 'all' or an iteration, got {which!r}")
 
 
+def marker_plane(task: object) -> tuple[float, ...] | None:
+    """Return the tracked marker's plane of a task of config/tasks.yaml (None: unknown)."""
+    from icpi_ros.core.tasks import load_tasks
+
+    tasks = load_tasks()
+    return tasks[task].marker_plane if task in list(tasks) else None
+
+
 def goal_point(trial: dict, plane: Sequence[float] | None) -> np.ndarray | None:
     """Return the goal as a table-frame point on a horizontal marker plane, or None.
 
@@ -161,7 +169,6 @@ def make_video(
     out: Path | str | None = None,
     fmt: str = 'mp4',
     calibration: Path | str | None = None,
-    plane: Sequence[float] | None = None,
     scale: float = 1.0,
 ) -> VideoResult:
     """Write the video of some trials of a recorded run, one after the other.
@@ -172,7 +179,6 @@ def make_video(
         out: The video file; default `<run>/video-<which>.<fmt>`.
         fmt: 'mp4' or 'gif'.
         calibration: The camera pose file; default: the run's (`calibration_path`).
-        plane: The task's marker plane (nx, ny, nz, offset), for the goal's cross.
         scale: Size of the video relative to the bag's images (0 < scale <= 1).
 
     Returns:
@@ -189,6 +195,7 @@ def make_video(
     if not 0.0 < scale <= 1.0:
         raise InvalidInput(f'video scale must be in (0, 1], got {scale}')
     trials = select_trials(run.trials(), which)
+    plane = marker_plane(run.config.get('task'))
     images = read_bag_images(run.path / BAG_FILE)
     rotation, translation = load_extrinsics(calibration_path(run, calibration))
     camera = CameraModel(images.width, images.height, images.k, images.dist, rotation, translation)

@@ -7,10 +7,12 @@ import subprocess
 import cv2
 import pytest
 from PIL import Image
-from synthetic_bag import FPS, make_run
+from synthetic_bag import FPS, camera, make_run
 
 from icpi_ros.cli import main
 from icpi_ros.cli.exit_codes import EXIT_OK, EXIT_REJECTED
+from icpi_ros.core.vision.camera import save_extrinsics
+from icpi_ros.graph.demo import write_run_video
 
 
 def test_icpi_video_writes_the_best_trial_next_to_the_run(tmp_path):
@@ -51,3 +53,18 @@ def test_icpi_video_refuses_an_unknown_trial_a_run_without_bag_and_both_choices(
     with pytest.raises(SystemExit) as exc:
         main(['video', run.run_id, '--best', '--all'])
     assert exc.value.code == 2
+
+
+def test_the_demo_keeps_its_calibration_in_the_run_and_writes_every_trial(tmp_path):
+    run = make_run(tmp_path / 'runs', calibration=False)
+    calibration = tmp_path / 'calibration.yaml'
+    cam = camera()
+    save_extrinsics(calibration, cam.rotation, cam.translation)
+    video, line = write_run_video(run.path, calibration)
+    assert video == run.path / 'video-all.mp4' and line.startswith(
+        f'{video} ({2 * (FPS + 1)} frames'
+    )
+    assert (run.path / 'calibration.yaml').read_text() == calibration.read_text()
+    (run.path / 'run.mcap').unlink()
+    video, line = write_run_video(run.path, calibration)
+    assert video is None and 'no run.mcap' in line and 'without the recorder' in line

@@ -108,7 +108,7 @@ def test_goal_only_on_a_horizontal_plane():
 
 def test_mp4_of_every_trial_reads_back_with_its_frames_and_the_path(tmp_path):
     run = make_run(tmp_path)
-    result = make_video(run, 'all', plane=PLANE)
+    result = make_video(run, 'all')
     assert result.path == run.path / 'video-all.mp4' and result.iterations == (0, 1)
     frames = _frames(result.path)
     assert len(frames) == result.frames == 2 * (FPS + 1)  # two windows of 1 s, ends included
@@ -117,6 +117,9 @@ def test_mp4_of_every_trial_reads_back_with_its_frames_and_the_path(tmp_path):
     end = np.rint(camera().project(puck(3.5))[0]).astype(int)
     b, g, r = frames[-1][end[1], end[0]].astype(int)
     assert g > 150 and r < 100 and b < 100
+    goal = np.rint(camera().project(np.array([0.8, 0.05, PLANE[3]]))[0]).astype(int)
+    b, g, r = frames[-1][goal[1], goal[0]].astype(int)  # slide-gc's plane: the goal's cross
+    assert b > 150 and r < 100
 
 
 def test_gif_of_the_best_trial_and_a_scaled_one(tmp_path):
