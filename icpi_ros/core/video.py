@@ -216,5 +216,5 @@ def make_video(
 
     name = which if isinstance(which, str) else f'trial-{which}'
     path = Path(out) if out else run.path / f'video-{name}.{fmt}'
-    count = write_video(render(), path, fps, fmt)
+    count = write_video(render(), path, fps, fmt, (PATH_BGR, GOAL_BGR, TEXT_BGR))
     return VideoResult(path, count, fps, tuple(int(t['iteration']) for t in trials))

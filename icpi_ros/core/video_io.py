@@ -158,14 +158,24 @@ def frame_rate(frames: Sequence[Frame]) -> float:
     return float(np.clip(1.0 / np.median(gaps), 1.0, 60.0)) if len(gaps) else 30.0
 
 
-def write_video(images: Iterable[np.ndarray], path: Path | str, fps: float, fmt: str) -> int:
+def write_video(
+    images: Iterable[np.ndarray],
+    path: Path | str,
+    fps: float,
+    fmt: str,
+    colours: Sequence[tuple] = (),
+) -> int:
     """Write BGR images as an MP4 (`mp4v`) or a GIF; atomically (temporary file, rename).
+
+    A GIF has one palette, made from the first frame and `colours`; frames are converted
+    as they come, so memory holds the paletted frames only.
 
     Args:
         images: The frames, all of one size.
         path: The file to write.
         fps: Frames per second.
         fmt: 'mp4' or 'gif'.
+        colours: BGR colours a GIF's palette holds exactly (the overlay's).
 
     Returns:
         The number of frames written.
@@ -180,7 +190,10 @@ def write_video(images: Iterable[np.ndarray], path: Path | str, fps: float, fmt:
     path = Path(path)
     tmp = path.with_name(f'.{path.stem}.{os.getpid()}.tmp.{fmt}')
     try:
-        count = (_write_mp4 if fmt == 'mp4' else _write_gif)(iter(images), tmp, fps)
+        if fmt == 'mp4':
+            count = _write_mp4(iter(images), tmp, fps)
+        else:
+            count = _write_gif(iter(images), tmp, fps, colours)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -218,13 +231,40 @@ def _write_mp4(images: Iterator[np.ndarray], path: Path, fps: float) -> int:
     return count
 
 
-def _write_gif(images: Iterator[np.ndarray], path: Path, fps: float) -> int:
+def _write_gif(
+    images: Iterator[np.ndarray], path: Path, fps: float, colours: Sequence[tuple]
+) -> int:
     from PIL import Image
 
-    _, frames = _sized(images)
-    pictures = [Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)) for image in frames]
+    first, frames = _sized(images)
+    palette = _gif_palette(first, colours)
+    count = 0
+
+    def pictures() -> Iterator[Image.Image]:  # one at a time, as paletted images
+        nonlocal count
+        for image in frames:
+            count += 1
+            rgb = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+            yield rgb.quantize(palette=palette, dither=Image.Dither.NONE)
+
+    sequence = pictures()
     duration = max(20, int(round(1000.0 / fps / 10.0)) * 10)  # GIF delays are centiseconds
-    pictures[0].save(
-        path, format='GIF', save_all=True, append_images=pictures[1:], duration=duration, loop=0
+    next(sequence).save(
+        path, format='GIF', save_all=True, append_images=sequence, duration=duration, loop=0
     )
-    return len(pictures)
+    return count
+
+
+def _gif_palette(first: np.ndarray, colours: Sequence[tuple]):
+    """One palette for every frame: the first frame's colours plus `colours` (BGR) exactly."""
+    from PIL import Image
+
+    free = 256 - len(colours)
+    rgb = Image.fromarray(cv2.cvtColor(first, cv2.COLOR_BGR2RGB))
+    entries = rgb.quantize(colors=free, dither=Image.Dither.NONE).getpalette()[: 3 * free]
+    entries += [0] * (3 * free - len(entries))
+    for b, g, r in colours:
+        entries += [r, g, b]
+    palette = Image.new('P', (1, 1))
+    palette.putpalette(entries)
+    return palette

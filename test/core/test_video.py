@@ -129,6 +129,12 @@ def test_gif_of_the_best_trial_and_a_scaled_one(tmp_path):
     with Image.open(result.path) as gif:
         assert gif.n_frames == result.frames == FPS + 1
         assert gif.size == (320, 240)
+    full = make_video(run, 'best', out=tmp_path / 'best.gif', fmt='gif')
+    with Image.open(full.path) as gif:
+        gif.seek(gif.n_frames - 1)
+        last = np.asarray(gif.convert('RGB'))
+    u, v = np.rint(camera().project(puck(3.5))[0]).astype(int)
+    assert tuple(last[v, u]) == PATH_BGR[::-1]  # the palette holds the path's colour exactly
     one = make_video(run, 0, out=tmp_path / 'first.mp4')
     assert one.path == tmp_path / 'first.mp4' and len(_frames(one.path)) == FPS + 1
     assert not list(run.path.glob('.*tmp*'))  # no temporary files left
