@@ -16,6 +16,7 @@ import numpy as np
 
 from icpi_ros.core.records import RunRecord
 from icpi_ros.core.video_io import BAG_FILE, CAMERA_INFO_TOPIC, IMAGE_TOPIC
+from icpi_ros.core.vision.calibration import load_layout
 from icpi_ros.core.vision.camera import CameraModel, save_extrinsics
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,10 +31,10 @@ FPS = 10
 
 
 def camera() -> CameraModel:
-    """A 640x480 camera 1 m above the table, looking straight down."""
+    """A 640x480 camera 1.2 m above the table, looking straight down at the markers."""
     k = np.array([[500.0, 0.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]])
     rotation = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
-    return CameraModel(640, 480, k, np.zeros(5), rotation, np.array([0.6, 0.0, 1.0]))
+    return CameraModel(640, 480, k, np.zeros(5), rotation, np.array([0.72, 0.0, 1.2]))
 
 
 def msgdef(datatype: str) -> str:
@@ -67,11 +68,35 @@ def msgdef(datatype: str) -> str:
     return '\n'.join(parts)
 
 
-def scene(cam: CameraModel, point: np.ndarray) -> bytes:
-    """JPEG of the grey table with a red puck (radius 12 px) at the table point."""
+def table(cam: CameraModel, markers: bool) -> np.ndarray:
+    """The grey table, with the ArUco markers of config/calibration_markers.yaml if asked."""
     image = np.full((cam.height, cam.width, 3), 90, np.uint8)
+    if not markers:
+        return image
+    layout = load_layout()
+    for marker in layout.markers:
+        picture = cv2.cvtColor(layout.marker_image(marker.id, 120), cv2.COLOR_GRAY2BGR)
+        pad = (picture.shape[0] - 120) / 2  # the black square's corners, pixel edges
+        square = np.array([[0, 0], [120, 0], [120, 120], [0, 120]], np.float32) + pad - 0.5
+        to = cam.project(marker.corners()).astype(np.float32)
+        h = cv2.getPerspectiveTransform(square, to)
+        size = (cam.width, cam.height)
+        warped = cv2.warpPerspective(picture, h, size)
+        inside = cv2.warpPerspective(np.ones(picture.shape[:2], np.uint8), h, size) > 0
+        image[inside] = warped[inside]
+    return image
+
+
+def scene(cam: CameraModel, point: np.ndarray, markers: bool = True, shrink: int = 1) -> bytes:
+    """JPEG of the grey table (its markers) with a red puck (radius 12 px) at the table point.
+
+    `shrink`: the image stored that many times smaller (as the recorder downsamples).
+    """
+    image = table(cam, markers)
     u, v = np.rint(cam.project(point)[0]).astype(int)
     cv2.circle(image, (int(u), int(v)), 12, (0, 0, 220), -1)
+    if shrink > 1:
+        image = cv2.resize(image, (cam.width // shrink, cam.height // shrink), cv2.INTER_AREA)
     ok, data = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, 90])
     assert ok
     return data.tobytes()
@@ -84,7 +109,13 @@ def puck(t: float) -> np.ndarray:
 
 
 def write_bag(
-    path: Path, cam: CameraModel, start: float = 0.5, end: float = 4.5, chunk_size: int = 1 << 20
+    path: Path,
+    cam: CameraModel,
+    start: float = 0.5,
+    end: float = 4.5,
+    chunk_size: int = 1 << 20,
+    markers: bool = True,
+    shrink: int = 1,
 ) -> list[float]:
     """Write camera frames every 1/FPS s from `start` to `end` (s); return their stamps."""
     from mcap_ros2.writer import Writer
@@ -113,7 +144,11 @@ def write_bag(
                 'r': np.eye(3).ravel().tolist(),
                 'p': np.hstack([cam.k, np.zeros((3, 1))]).ravel().tolist(),
             }
-            image = {'header': header, 'format': 'jpeg', 'data': scene(cam, puck(t))}
+            image = {
+                'header': header,
+                'format': 'jpeg',
+                'data': scene(cam, puck(t), markers, shrink),
+            }
             log = ns + 5_000_000  # received 5 ms after capture
             writer.write_message(CAMERA_INFO_TOPIC, info_schema, info, log, log)
             writer.write_message(IMAGE_TOPIC, image_schema, image, log, log)
@@ -140,14 +175,16 @@ def trial_line(iteration: int, start: float, end: float, cost: float) -> dict:
     }
 
 
-def make_run(root: Path, bag: bool = True, calibration: bool = True) -> RunRecord:
+def make_run(
+    root: Path, bag: bool = True, calibration: bool = True, markers: bool = True, shrink: int = 1
+) -> RunRecord:
     """A slide-gc run of two trials (windows 1-2 s, cost 20 mm; 3-4 s, 5 mm) with its bag."""
     cam = camera()
     run = RunRecord.create(root, {'task': 'slide-gc', 'goal': [0.8, 0.05]}, run_id='synthetic')
     run.append(trial_line(0, 1.0, 2.0, 0.020))
     run.append(trial_line(1, 3.0, 4.0, 0.005))
     if bag:
-        write_bag(run.path / BAG_FILE, cam)
+        write_bag(run.path / BAG_FILE, cam, markers=markers, shrink=shrink)
     if calibration:
         save_extrinsics(run.path / 'calibration.yaml', cam.rotation, cam.translation)
     return run

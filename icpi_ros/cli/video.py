@@ -18,6 +18,7 @@ def _cmd_video(args: argparse.Namespace) -> int:
     result = make_video(run, which, args.out, fmt, args.calibration, args.scale)
     shown = ', '.join(str(i) for i in result.iterations)
     print(f'{result.path}  ({result.frames} frames at {result.fps:.1f} fps; trials {shown})')
+    print(f'camera pose: {result.pose_from}')
     return EXIT_OK
 
 
@@ -43,7 +44,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         '--calibration',
         default=None,
         help="camera pose YAML (icpi calibrate); default: the run's calibration.yaml, "
-        "else config.json's calibration_file",
+        "else config.json's calibration_file, else the ArUco markers in the first frame",
     )
     p.add_argument(
         '--scale', type=float, default=1.0, help="size relative to the bag's images, (0, 1]"

@@ -22,12 +22,14 @@ from icpi_ros.core.validation import InvalidInput
 from icpi_ros.core.video_io import (
     BAG_FILE,
     FORMATS,
+    BagImages,
     decode,
     frame_rate,
     frames_in_window,
     read_bag_images,
     write_video,
 )
+from icpi_ros.core.vision.calibration import calibrate, load_layout
 from icpi_ros.core.vision.camera import CameraModel, load_extrinsics
 
 CALIBRATION_FILE = 'calibration.yaml'  # the calibration a run used, copied into its folder
@@ -44,6 +46,7 @@ class VideoResult:
     frames: int
     fps: float
     iterations: tuple[int, ...]
+    pose_from: str  # the calibration file used, or the markers of the first frame
 
 
 def calibration_path(run: RunRecord, given: Path | str | None = None) -> Path:
@@ -75,6 +78,34 @@ def calibration_path(run: RunRecord, given: Path | str | None = None) -> Path:
         f'no calibration for run {run.run_id}: neither {candidates[0]} nor a '
         f'calibration_file in its {CONFIG_FILE} names a file; give one with --calibration'
     )
+
+
+def camera_pose(
+    run: RunRecord, images: BagImages, given: Path | str | None = None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Return the camera pose (rotation, translation) of a run's bag and where it came from.
+
+    The run's calibration file (`calibration_path`); without one, the ArUco markers of
+    config/calibration_markers.yaml found in the bag's first frame (`vision.calibration`).
+
+    Raises:
+        InvalidInput: `given` does not exist, or no calibration file and no markers seen.
+
+    """
+    try:
+        path = calibration_path(run, given)
+    except InvalidInput as no_file:
+        if given or not images.frames:
+            raise
+        first = decode(images.frames[0])
+        k = images.k.copy()
+        k[:2] *= np.array([[first.shape[1] / images.width], [first.shape[0] / images.height]])
+        try:
+            pose = calibrate(cv2.cvtColor(first, cv2.COLOR_BGR2GRAY), k, images.dist, load_layout())
+        except InvalidInput as exc:
+            raise InvalidInput(f'{no_file}; and in the first camera frame: {exc}') from None
+        return pose.rotation, pose.translation, 'the ArUco markers of the first frame'
+    return (*load_extrinsics(path), str(path))
 
 
 def select_trials(trials: Sequence[dict], which: str | int) -> list[dict]:
@@ -178,15 +209,15 @@ def make_video(
         which: 'best', 'all' or an iteration number (`select_trials`).
         out: The video file; default `<run>/video-<which>.<fmt>`.
         fmt: 'mp4' or 'gif'.
-        calibration: The camera pose file; default: the run's (`calibration_path`).
+        calibration: The camera pose file; default: the run's (`camera_pose`).
         scale: Size of the video relative to the bag's images (0 < scale <= 1).
 
     Returns:
         The file written, its frame count and rate, and the iterations shown.
 
     Raises:
-        InvalidInput: no bag, no calibration, an unknown trial, a trial without frames, bad
-            arguments.
+        InvalidInput: no bag, no camera pose (`camera_pose`), an unknown trial, a trial
+            without frames, bad arguments.
         Failed: the video could not be written.
 
     """
@@ -197,7 +228,7 @@ def make_video(
     trials = select_trials(run.trials(), which)
     plane = marker_plane(run.config.get('task'))
     images = read_bag_images(run.path / BAG_FILE)
-    rotation, translation = load_extrinsics(calibration_path(run, calibration))
+    rotation, translation, pose_from = camera_pose(run, images, calibration)
     camera = CameraModel(images.width, images.height, images.k, images.dist, rotation, translation)
     shots = [
         (TrialPainter(camera, t, goal_point(t, plane)), frames_in_window(images, t)) for t in trials
@@ -217,4 +248,4 @@ def make_video(
     name = which if isinstance(which, str) else f'trial-{which}'
     path = Path(out) if out else run.path / f'video-{name}.{fmt}'
     count = write_video(render(), path, fps, fmt, (PATH_BGR, GOAL_BGR, TEXT_BGR))
-    return VideoResult(path, count, fps, tuple(int(t['iteration']) for t in trials))
+    return VideoResult(path, count, fps, tuple(int(t['iteration']) for t in trials), pose_from)

@@ -14,6 +14,7 @@ from icpi_ros.core.video import (
     PATH_BGR,
     TrialPainter,
     calibration_path,
+    camera_pose,
     goal_point,
     make_video,
     select_trials,
@@ -144,8 +145,10 @@ def test_clear_errors_no_bag_no_calibration_bad_arguments(tmp_path):
     run = make_run(tmp_path / 'a', bag=False)
     with pytest.raises(InvalidInput, match='recorded before bags existed or without the recorder'):
         make_video(run)
-    run = make_run(tmp_path / 'b', calibration=False)
-    with pytest.raises(InvalidInput, match='no calibration for run synthetic.*--calibration'):
+    run = make_run(tmp_path / 'b', calibration=False, markers=False)
+    with pytest.raises(
+        InvalidInput, match=r'no calibration for run synthetic.*--calibration.*first camera frame'
+    ):
         make_video(run)
     with pytest.raises(InvalidInput, match='does not exist'):
         calibration_path(run, tmp_path / 'missing.yaml')
@@ -159,6 +162,23 @@ def test_clear_errors_no_bag_no_calibration_bad_arguments(tmp_path):
         make_video(run)
 
 
+@pytest.mark.parametrize('shrink', [1, 2])
+def test_without_a_calibration_file_the_markers_of_the_first_frame_give_the_pose(tmp_path, shrink):
+    run = make_run(tmp_path, calibration=False, shrink=shrink)  # 2: stored at 320x240
+    images = read_bag_images(run.path / BAG_FILE)
+    rotation, translation, source = camera_pose(run, images)
+    assert source == 'the ArUco markers of the first frame'
+    np.testing.assert_allclose(translation, camera().translation, atol=0.005 * shrink)
+    np.testing.assert_allclose(rotation, camera().rotation, atol=0.005 * shrink)
+    result = make_video(run, 1)
+    assert result.pose_from == source
+    last = _frames(result.path)[-1]
+    assert last.shape == (480 // shrink, 640 // shrink, 3)
+    u, v = np.rint(camera().project(puck(3.5))[0] / shrink).astype(int)
+    b, g, r = last[v, u].astype(int)
+    assert g > 150 and r < 100 and b < 100
+
+
 def test_calibration_named_in_the_config_is_used(tmp_path):
     run = make_run(tmp_path, calibration=False)
     elsewhere = tmp_path / 'cal.yaml'
@@ -169,7 +189,8 @@ def test_calibration_named_in_the_config_is_used(tmp_path):
     config = {**run.config, 'calibration_file': str(elsewhere)}
     run = RunRecord(run.path, run.run_id, config, 0)
     assert calibration_path(run) == elsewhere
-    assert make_video(run, 1).frames == FPS + 1
+    result = make_video(run, 1)
+    assert result.frames == FPS + 1 and result.pose_from == str(elsewhere)
 
 
 def test_write_video_refuses_no_frames_and_mixed_sizes(tmp_path):
