@@ -21,12 +21,26 @@ from icpi_ros.cli import (
     sandbox,
     sim,
     tasks,
+    video,
     vision,
 )
 from icpi_ros.cli.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTED
 from icpi_ros.core.errors import Failed, IcpiError, Rejected
 
-COMMAND_GROUPS = (tasks, graph, sim, vision, dataset, improve, bench, llm, sandbox, demo, bag)
+COMMAND_GROUPS = (
+    tasks,
+    graph,
+    sim,
+    vision,
+    video,
+    dataset,
+    improve,
+    bench,
+    llm,
+    sandbox,
+    demo,
+    bag,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

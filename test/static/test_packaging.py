@@ -37,8 +37,8 @@ DECLARED_AS = {
     'PIL': 'python3-pil',
     'tqdm': 'python3-tqdm',
     'bayes_opt': 'bayesian-optimization',
-    'sklearn': 'python3-sklearn',
     'mcap_ros2': 'mcap-ros2-support',
+    'sklearn': 'python3-sklearn',
 }
 
 
