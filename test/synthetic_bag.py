@@ -3,28 +3,23 @@
 """A small synthetic recorded run for the video tests: a run folder with an MCAP bag.
 
 The bag holds what the recorder writes for the camera (JPEG `CompressedImage` frames of a
-drawn scene: a red puck moving over a grey table, and `CameraInfo`), with the ROS 2 schemas
-built from the installed .msg files; the run's trial lines carry the tracked path (the puck's
-true positions) and the trial windows; `calibration.yaml` is the camera's pose.
+drawn scene: a red puck moving over a grey table, and `CameraInfo`), written with the
+recorder's `BagWriter` (schemas from core.bag's `message_definition`); the run's trial lines
+carry the tracked path (the puck's true positions) and the trial windows; `calibration.yaml`
+is the camera's pose.
 """
 
-import re
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from icpi_ros.core.bag import BagWriter
 from icpi_ros.core.records import RunRecord
 from icpi_ros.core.video_io import BAG_FILE, CAMERA_INFO_TOPIC, IMAGE_TOPIC
 from icpi_ros.core.vision.calibration import load_layout
 from icpi_ros.core.vision.camera import CameraModel, save_extrinsics
 
-REPO = Path(__file__).resolve().parents[1]
-MSG_DIRS = (REPO / '.venv' / 'share', REPO / 'install' / 'icpi_interfaces' / 'share')
-PRIMITIVES = {
-    'bool', 'byte', 'char', 'float32', 'float64', 'int8', 'uint8', 'int16', 'uint16',
-    'int32', 'uint32', 'int64', 'uint64', 'string', 'wstring',
-}  # fmt: skip
 PUCK_Z = 0.042
 PLANE = (0.0, 0.0, 1.0, PUCK_Z)
 FPS = 10
@@ -35,37 +30,6 @@ def camera() -> CameraModel:
     k = np.array([[500.0, 0.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]])
     rotation = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
     return CameraModel(640, 480, k, np.zeros(5), rotation, np.array([0.72, 0.0, 1.2]))
-
-
-def msgdef(datatype: str) -> str:
-    """The ros2msg schema text of `datatype` (pkg/Type) with its dependencies."""
-    seen: dict[str, str] = {}
-
-    def visit(name: str) -> None:
-        package, short = name.split('/')[0], name.split('/')[-1]
-        path = next(
-            d / package / 'msg' / f'{short}.msg' for d in MSG_DIRS if (d / package).is_dir()
-        )
-        text = path.read_text()
-        seen[name] = text
-        for line in text.splitlines():
-            words = line.split('#')[0].split()
-            if len(words) < 2 or '=' in words[1]:
-                continue  # blank, comment or constant
-            base = re.sub(r'(\[.*\]|<=\d+)$', '', words[0])
-            if base in PRIMITIVES or base.startswith(('string<', 'wstring<')):
-                continue
-            dep = base if '/' in base else f'{package}/{base}'
-            dep = f'{dep.split("/")[0]}/msg/{dep.split("/")[-1]}'
-            if dep not in seen:
-                visit(dep)
-
-    visit(datatype)
-    main, *deps = seen.items()
-    parts = [main[1]]
-    for name, text in deps:
-        parts.append('=' * 80 + f'\nMSG: {name.replace("/msg/", "/")}\n{text}')
-    return '\n'.join(parts)
 
 
 def table(cam: CameraModel, markers: bool) -> np.ndarray:
@@ -118,42 +82,37 @@ def write_bag(
     shrink: int = 1,
 ) -> list[float]:
     """Write camera frames every 1/FPS s from `start` to `end` (s); return their stamps."""
-    from mcap_ros2.writer import Writer
+    from rclpy.serialization import serialize_message
+    from sensor_msgs.msg import CameraInfo, CompressedImage
 
     stamps = []
-    with path.open('wb') as f:
-        writer = Writer(f, chunk_size=chunk_size)
-        image_schema = writer.register_msgdef(
-            'sensor_msgs/msg/CompressedImage', msgdef('sensor_msgs/msg/CompressedImage')
-        )
-        info_schema = writer.register_msgdef(
-            'sensor_msgs/msg/CameraInfo', msgdef('sensor_msgs/msg/CameraInfo')
-        )
+    bag = BagWriter(path, chunk_size=chunk_size)
+    try:
         for i in range(round(start * FPS), round(end * FPS) + 1):
             ns = i * (1_000_000_000 // FPS)
-            stamp = {'sec': ns // 1_000_000_000, 'nanosec': ns % 1_000_000_000}
-            header = {'stamp': stamp, 'frame_id': 'camera_optical'}
+            info = CameraInfo(
+                width=cam.width,
+                height=cam.height,
+                distortion_model='plumb_bob',
+                d=cam.dist.tolist(),
+                k=cam.k.ravel().tolist(),
+                r=np.eye(3).ravel().tolist(),
+                p=np.hstack([cam.k, np.zeros((3, 1))]).ravel().tolist(),
+            )
             t = ns * 1e-9
-            info = {
-                'header': header,
-                'width': cam.width,
-                'height': cam.height,
-                'distortion_model': 'plumb_bob',
-                'd': cam.dist.tolist(),
-                'k': cam.k.ravel().tolist(),
-                'r': np.eye(3).ravel().tolist(),
-                'p': np.hstack([cam.k, np.zeros((3, 1))]).ravel().tolist(),
-            }
-            image = {
-                'header': header,
-                'format': 'jpeg',
-                'data': scene(cam, puck(t), markers, shrink),
-            }
+            image = CompressedImage(format='jpeg', data=scene(cam, puck(t), markers, shrink))
+            for msg in (info, image):
+                msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(ns, 1_000_000_000)
+                msg.header.frame_id = 'camera_optical'
             log = ns + 5_000_000  # received 5 ms after capture
-            writer.write_message(CAMERA_INFO_TOPIC, info_schema, info, log, log)
-            writer.write_message(IMAGE_TOPIC, image_schema, image, log, log)
+            for topic, type_name, msg in (
+                (CAMERA_INFO_TOPIC, 'sensor_msgs/msg/CameraInfo', info),
+                (IMAGE_TOPIC, 'sensor_msgs/msg/CompressedImage', image),
+            ):
+                bag.write(topic, type_name, serialize_message(msg), log, log)
             stamps.append(t)
-        writer.finish()
+    finally:
+        bag.close()
     return stamps
 
 

@@ -6,14 +6,14 @@ import argparse
 import json
 import sys
 
+from icpi_ros.cli.args import add_runs_dir, runs_dir
 from icpi_ros.cli.exit_codes import EXIT_FAILED, EXIT_OK
 
 
 def _cmd_bag_info(args: argparse.Namespace) -> int:
     from icpi_ros.core.bag_read import bag_path, summarize
-    from icpi_ros.core.records import default_runs_dir
 
-    summary = summarize(bag_path(args.target, default_runs_dir()))
+    summary = summarize(bag_path(args.target, runs_dir(args)))
     state = 'closed' if summary.complete else 'NOT CLOSED'
     if args.json:
         print(
@@ -67,7 +67,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     info.add_argument(
         'target',
-        help='a run id (under $ICPI_RUNS_DIR or ./runs), latest, a run folder or an .mcap file',
+        help='a run id (under the runs folder) or latest, a run folder or an .mcap file',
     )
     info.add_argument('--json', action='store_true', help='print JSON')
+    add_runs_dir(info)
     info.set_defaults(func=_cmd_bag_info)

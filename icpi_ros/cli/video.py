@@ -5,14 +5,15 @@
 import argparse
 from pathlib import Path
 
+from icpi_ros.cli.args import add_runs_dir, runs_dir
 from icpi_ros.cli.exit_codes import EXIT_OK
 
 
 def _cmd_video(args: argparse.Namespace) -> int:
-    from icpi_ros.core.records import RunRecord, default_runs_dir
+    from icpi_ros.core.records import RunRecord
     from icpi_ros.core.video import make_video
 
-    run = RunRecord.open(Path(args.runs_dir) if args.runs_dir else default_runs_dir(), args.run)
+    run = RunRecord.open(runs_dir(args), args.run)
     fmt = args.format or (Path(args.out).suffix.lstrip('.').lower() if args.out else 'mp4')
     which = 'all' if args.all else args.trial if args.trial is not None else 'best'
     result = make_video(run, which, args.out, fmt, args.calibration, args.scale)
@@ -49,5 +50,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         '--scale', type=float, default=1.0, help="size relative to the bag's images, (0, 1]"
     )
-    p.add_argument('--runs-dir', default='', help='default: $ICPI_RUNS_DIR, else ./runs')
+    add_runs_dir(p)
     p.set_defaults(func=_cmd_video)

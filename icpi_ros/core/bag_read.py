@@ -71,7 +71,17 @@ def bag_path(target: str, runs_dir: Path) -> Path:
     raise InvalidInput(f'no bag for {target!r}: neither a file nor {runs_dir / target / BAG_NAME}')
 
 
-def _records(path: Path, state: dict) -> Iterator[Any]:
+@dataclass
+class ReadState:
+    """How a read of a bag went, filled in as it goes; final once the last record is read."""
+
+    chunks: int = 0  # complete chunks read
+    complete: bool = False  # the footer was read: the bag was closed cleanly
+    problem: str = ''  # why the reading stopped early (a torn or bad record), else ''
+    bad_start: bool = False  # it stopped before any chunk (or on the magic bytes)
+
+
+def _records(path: Path, state: ReadState) -> Iterator[Any]:
     """Every record of the data section, chunks opened; stops at a torn or bad record."""
     with open(path, 'rb') as stream:
         reader = StreamReader(stream, emit_chunks=True)
@@ -79,27 +89,29 @@ def _records(path: Path, state: dict) -> Iterator[Any]:
             for record in reader.records:
                 if isinstance(record, Chunk):
                     inner = breakup_chunk(record, validate_crc=True)
-                    state['chunks'] += 1
+                    state.chunks += 1
                     yield from inner
                 else:
                     yield record
                 if isinstance(record, Footer):
-                    state['complete'] = True
+                    state.complete = True
         except (McapError, CRCValidationError, EOFError, ValueError, struct.error) as exc:
-            state['problem'] = f'{type(exc).__name__}: {exc}'.rstrip(': ')
-            state['bad_magic'] = isinstance(exc, InvalidMagic) or state['chunks'] == 0
+            state.problem = f'{type(exc).__name__}: {exc}'.rstrip(': ')
+            state.bad_start = isinstance(exc, InvalidMagic) or state.chunks == 0
 
 
-def _read(path: Path) -> tuple[Iterator[Any], dict]:
+def _read(path: Path, state: ReadState) -> Iterator[Any]:
     if not path.is_file():
         raise InvalidInput(f'no bag at {path}')
-    state = {'chunks': 0, 'complete': False, 'problem': ''}
-    return _records(path, state), state
+    return _records(path, state)
 
 
-def _head(path: Path) -> bytes:
+def _check_mcap(path: Path, state: ReadState) -> None:
+    """Raise InvalidInput if the read stopped at the start of a file that is not MCAP."""
     with open(path, 'rb') as stream:
-        return stream.read(len(MCAP_MAGIC))
+        head = stream.read(len(MCAP_MAGIC))
+    if state.bad_start and head != MCAP_MAGIC:
+        raise InvalidInput(f'{path} is not an MCAP file ({state.problem})')
 
 
 def summarize(path: Path) -> BagSummary:
@@ -115,7 +127,8 @@ def summarize(path: Path) -> BagSummary:
         InvalidInput: no file at `path`, or not an MCAP file.
 
     """
-    records, state = _read(path)
+    state = ReadState()
+    records = _read(path, state)
     summary = BagSummary(path, path.stat().st_size)
     schemas: dict[int, str] = {}
     channels: dict[int, str] = {}
@@ -135,17 +148,16 @@ def summarize(path: Path) -> BagSummary:
                 summary.end_ns = time if summary.end_ns is None else max(summary.end_ns, time)
     finally:
         records.close()
-    if state.get('bad_magic') and _head(path) != MCAP_MAGIC:
-        raise InvalidInput(f'{path} is not an MCAP file ({state["problem"]})')
-    summary.chunks, summary.complete = state['chunks'], state['complete']
+    _check_mcap(path, state)
+    summary.chunks, summary.complete = state.chunks, state.complete
     if not summary.complete:
-        why = state['problem'] or 'no footer'
+        why = state.problem or 'no footer'
         summary.problem = f'truncated ({why}): read up to its last complete chunk'
     return summary
 
 
 def read_messages(
-    path: Path, topics: Iterable[str] | None = None
+    path: Path, topics: Iterable[str] | None = None, state: ReadState | None = None
 ) -> Iterator[tuple[str, int, Any]]:
     """Yield (topic, log time ns, decoded ROS 2 message) in file order, up to the last chunk.
 
@@ -154,20 +166,23 @@ def read_messages(
     Args:
         path: an MCAP file with `ros2msg` schemas and `cdr` messages.
         topics: only these topics; None: every one.
+        state: filled in as the file is read; once the messages are exhausted it says
+            whether the bag was closed (`complete`) and, if not, why the reading stopped.
 
     Yields:
         (topic, log_time_ns, message) with message as mcap_ros2 decodes it (attributes
         named as the fields).
 
     Raises:
-        InvalidInput: no file at `path`.
+        InvalidInput: no file at `path`, or not an MCAP file (once the messages are read).
 
     """
     from mcap_ros2.decoder import DecoderFactory
 
     wanted = None if topics is None else set(topics)
     factory = DecoderFactory()
-    records, _ = _read(path)
+    state = ReadState() if state is None else state
+    records = _read(path, state)
     schemas: dict[int, Schema] = {}
     channels: dict[int, tuple[Channel, Any]] = {}
     try:
@@ -184,3 +199,4 @@ def read_messages(
                     yield channel.topic, record.log_time, decoder(record.data)
     finally:
         records.close()
+    _check_mcap(path, state)

@@ -15,11 +15,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from icpi_ros.core.bag import BAG_NAME
+from icpi_ros.core.bag_read import ReadState, read_messages
 from icpi_ros.core.errors import Failed
 from icpi_ros.core.validation import InvalidInput
 from icpi_ros.core.vision.camera import intrinsics_from_camera_info
 
-BAG_FILE = 'run.mcap'
+BAG_FILE = BAG_NAME
 IMAGE_TOPIC = '/camera/image_raw/compressed'
 CAMERA_INFO_TOPIC = '/camera/camera_info'
 FORMATS = ('mp4', 'gif')
@@ -45,7 +47,7 @@ class BagImages:
 
 
 def read_bag_images(path: Path | str) -> BagImages:
-    """Read the camera frames and intrinsics of an MCAP bag.
+    """Read the camera frames and intrinsics of an MCAP bag (with core.bag_read).
 
     A frame's time is its header stamp (the capture time the tracker stamps its points
     with), or the log time when the stamp is zero.
@@ -58,48 +60,32 @@ def read_bag_images(path: Path | str) -> BagImages:
         its summary (its recorder killed) is read up to its last complete chunk.
 
     Raises:
-        InvalidInput: the bag is missing or unreadable, or holds no camera_info.
+        InvalidInput: the bag is missing or unreadable (not MCAP, or cut short before its
+            first frame), or holds no camera_info.
 
     """
-    from mcap.reader import NonSeekingReader, make_reader
-
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(
             f'no bag {path}: the run was recorded before bags existed or without the recorder'
         )
-    frames, info, error = _camera_messages(path, make_reader)
-    if error is not None:  # no summary (a killed recorder): what streams up to the damage
-        frames, info, _ = _camera_messages(path, NonSeekingReader)
-        if not frames:
-            raise InvalidInput(f'cannot read bag {path}: {error}')
+    frames, info, state = [], None, ReadState()
+    try:
+        for topic, log_ns, msg in read_messages(path, (IMAGE_TOPIC, CAMERA_INFO_TOPIC), state):
+            if topic == CAMERA_INFO_TOPIC:
+                info = info or msg
+                continue
+            stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+            frames.append(Frame(stamp or log_ns * 1e-9, bytes(msg.data)))
+    except InvalidInput as exc:  # not an MCAP file
+        raise InvalidInput(f'cannot read bag: {exc}') from None
+    if not frames and not state.complete:  # cut short before its first complete chunk
+        raise InvalidInput(f'cannot read bag {path}: {state.problem or "no footer"}')
     if info is None:
         raise InvalidInput(f'bag {path} has no {CAMERA_INFO_TOPIC}: no intrinsics to draw with')
     k, dist = intrinsics_from_camera_info(info.width, info.height, list(info.k), list(info.d))
-    frames.sort(key=lambda f: f.stamp_s)
+    frames.sort(key=lambda f: f.stamp_s)  # file order is log time: sorted by capture time
     return BagImages(tuple(frames), int(info.width), int(info.height), k, dist)
-
-
-def _camera_messages(path: Path, open_reader) -> tuple[list[Frame], object, Exception | None]:
-    """Read the frames and first camera_info with `open_reader`; stop at the first error."""
-    from mcap.exceptions import McapError
-    from mcap_ros2.decoder import DecoderFactory
-
-    frames, info = [], None
-    try:
-        with path.open('rb') as f:
-            reader = open_reader(f, decoder_factories=[DecoderFactory()])
-            topics = [IMAGE_TOPIC, CAMERA_INFO_TOPIC]
-            messages = reader.iter_decoded_messages(topics=topics, log_time_order=False)
-            for _, channel, message, msg in messages:  # sorted by capture time below
-                if channel.topic == CAMERA_INFO_TOPIC:
-                    info = info or msg
-                    continue
-                stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-                frames.append(Frame(stamp or message.log_time * 1e-9, bytes(msg.data)))
-    except (McapError, OSError, ValueError, KeyError) as exc:
-        return frames, info, exc
-    return frames, info, None
 
 
 def trial_window(trial: dict) -> tuple[float, float]:

@@ -13,7 +13,7 @@ from sensor_msgs.msg import JointState
 
 from icpi_ros.cli import main
 from icpi_ros.core.bag import BagWriter, RateCap, compress_frame, message_definition
-from icpi_ros.core.bag_read import bag_path, read_messages, summarize
+from icpi_ros.core.bag_read import ReadState, bag_path, read_messages, summarize
 from icpi_ros.core.validation import InvalidInput
 
 SEPARATOR = '=' * 80
@@ -105,13 +105,22 @@ def test_a_truncated_bag_is_read_up_to_its_last_complete_chunk(tmp_path):
         cut.write_bytes(data[:size])
         summary = summarize(cut)
         assert not summary.complete and 'truncated' in summary.problem
-        positions = [m.position[0] for _, _, m in read_messages(cut, ['/joint_states'])]
+        state = ReadState()
+        read = read_messages(cut, ['/joint_states'], state)
+        positions = [m.position[0] for _, _, m in read]
         assert positions == [float(i) for i in range(len(positions))]  # a prefix, in order
+        assert not state.complete and state.problem and state.chunks == summary.chunks
         assert summary.messages >= len(positions)
         seen.append(len(positions))
     assert seen[0] == 150 and 0 < seen[1] < 150 and seen[2:] == [0, 0]
     bag.close()
     assert summarize(path).complete
+    state = ReadState()
+    assert len(list(read_messages(path, None, state))) == 204
+    assert state.complete and state.problem == ''
+    (tmp_path / 'text.mcap').write_text('not a bag at all')
+    with pytest.raises(InvalidInput, match='not an MCAP file'):
+        list(read_messages(tmp_path / 'text.mcap'))
 
 
 def test_bag_info_says_what_a_bag_holds_and_flags_a_cut_one(tmp_path, capsys, monkeypatch):

@@ -63,6 +63,9 @@ def test_a_bag_cut_short_is_read_up_to_its_last_complete_chunk(tmp_path):
     frames = read_bag_images(bag).frames
     assert 5 < len(frames) < len(stamps)
     assert [f.stamp_s for f in frames] == pytest.approx(stamps[: len(frames)])
+    bag.write_bytes(data[:200])  # killed before its first chunk was complete
+    with pytest.raises(InvalidInput, match=r'cannot read bag .*run.mcap: \w+'):
+        read_bag_images(bag)
 
 
 def test_best_all_and_one_trial_are_selected_and_an_unknown_one_is_refused():
