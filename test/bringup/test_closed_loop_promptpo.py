@@ -126,3 +126,48 @@ def test_a_goal_the_search_cannot_take_is_refused_before_anything_runs(graph):
     assert status == GoalStatus.STATUS_ABORTED and result.error_code == Codes.INVALID_GOAL
     assert 'promptpo_candidates must be in [1, 16], got 99' in result.error_msg
     assert not result.run_id and sorted(runs.iterdir()) == before
+
+
+CRASHER = """class Policy:
+    def act(self, obs):
+        return [1.0 / (obs["time_left"] - obs["time_left"]), 0.0]
+"""
+
+
+def test_a_policy_that_fails_on_the_arm_is_repaired_not_the_end_of_the_run(graph):
+    client, llm, runs = graph
+    llm.queues['policy'].append(fence(CRASHER))
+    llm.queues['repair'].append(fence(CANDIDATES[1]))
+    status, result = client.improve('push-gc', improver='promptpo', promptpo=(1, 1, 1))
+    assert status == GoalStatus.STATUS_SUCCEEDED, result.error_msg
+    assert 'repair' in llm.kinds and result.best_policy_source == CANDIDATES[1]
+    # The crash held the arm at step 0 (POLICY_FAILED): a trial without a result, then the fix.
+    assert len(result.trial_ids) == 2 and math.isnan(result.costs[0])
+    assert 'POLICY_FAILED' in result.history[0] and result.best_cost == result.costs[1]
+    run = runs / result.run_id
+    [failed] = [json.loads(line) for line in (run / 'failed_trials.jsonl').read_text().splitlines()]
+    assert failed['status'] == 'POLICY_FAILED' and 'ZeroDivisionError' in failed['message']
+    [candidate] = json.loads((run / 'search.json').read_text())['rounds'][0]['candidates']
+    first, repaired = candidate['attempts']
+    assert first['status'] == 'failed' and 'ZeroDivisionError' in first['reason']
+    assert repaired['status'] == 'ok' and repaired['code'] == CANDIDATES[1]
+
+
+def test_a_canceled_goal_stops_the_search_and_keeps_what_ran(graph):
+    client, llm, runs = graph
+    llm.queues['policy'].extend(fence(code) for code in CANDIDATES)
+    seen: list[Improve.Feedback] = []
+
+    def cancel(feedback: Improve.Feedback) -> None:
+        seen.append(feedback)
+        client.cancel()  # after the first episode
+
+    status, result = client.improve('push-gc', improver='promptpo', on_feedback=cancel,
+                                    promptpo=(2, 2, 1))  # fmt: skip
+    assert status == GoalStatus.STATUS_CANCELED and result.error_code == Codes.CANCELED
+    assert len(seen) == 1 and math.isfinite(result.costs[0]) and len(result.trial_ids) <= 2
+    assert result.best_policy_source == CANDIDATES[0] and result.best_cost == result.costs[0]
+    summary = json.loads((runs / result.run_id / 'summary.json').read_text())
+    assert summary['status'] == 'canceled' and summary['promptpo']['status'] == 'stopped'
+    search = json.loads((runs / result.run_id / 'search.json').read_text())
+    assert search['status'] == 'stopped' and len(search['rounds']) == 1

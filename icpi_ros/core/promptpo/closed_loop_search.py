@@ -87,6 +87,7 @@ class _Search:
         self.cache: dict[str, Evaluation] = {}
         self.history: list[Winner] = []
         self.best: Winner | None = None
+        self.scored: list[tuple[int, str, Evaluation]] = []  # the running round's
         self.feedback: str | None = None
         self._check_bound()
         self.stop = stop or threading.Event()
@@ -259,7 +260,7 @@ class _Search:
         base = self._policy_messages(number)
         round_log: dict = {'round': number, 'prompt': base, 'prompt_chars': prompt_chars(base)}
         self.log['rounds'].append(round_log)
-        scored: list[tuple[int, str, Evaluation]] = []
+        self.scored = scored = []  # (candidate, code, evaluation) of those that ran
         round_log['candidates'] = candidates = []
         for index in range(self.settings.candidates):
             attempts: list = []
@@ -309,6 +310,18 @@ class _Search:
         record['reflection'] = text
         return text
 
+    def _keep_interrupted(self, round_log: dict) -> None:
+        """Let the candidates that ran in a round cut short count for the best (not history)."""
+        if not self.scored:
+            return
+        index, code, evaluation = min(self.scored, key=lambda c: c[2].mean_cost)
+        if self.best is None or evaluation.mean_cost < self.best.mean_cost:
+            self.best = Winner(round_log['round'], index, code, evaluation)
+            round_log['best_of_interrupted'] = {
+                'candidate': index,
+                'mean_cost': round(evaluation.mean_cost, 6),
+            }
+
     def run(self) -> SearchResult:
         status, reason = 'finished', ''
         try:
@@ -326,6 +339,7 @@ class _Search:
         rounds = self.log['rounds']
         if rounds and 'winner' not in rounds[-1]:
             rounds[-1]['interrupted'] = reason
+            self._keep_interrupted(rounds[-1])
         self.log.update(
             status=status,
             reason=reason,

@@ -341,3 +341,25 @@ def test_an_evaluator_that_fails_ends_the_search_failed_with_its_best_kept(llm):
 def test_a_stop_raised_by_the_evaluator_ends_the_search_stopped(llm):
     result = _search(llm, _FailingEvaluator(1, Stopped('canceled during trial x')))
     assert result.status == 'stopped' and result.best is None and 'repair' not in llm.kinds
+
+
+def test_a_candidate_that_ran_in_a_round_cut_short_can_be_the_best(llm):
+    # Canceled after the round's first candidate ran: it is the result (not in the history).
+    llm.queues['policy'].extend([fence(p_policy(1.0)), fence(p_policy(2.0))])
+    stop = threading.Event()
+
+    class StopAfterOne(ToyEvaluator):
+        def __call__(self, source, goals, seeds):
+            episodes = super().__call__(source, goals, seeds)
+            stop.set()
+            return episodes
+
+    config = LLMConfig(base_url=llm.base_url, model='loopback', backoff_s=0.01, timeout_s=5.0)
+    result = closed_loop_search(
+        TOY_TASK, StopAfterOne(), toy_summarise, config,
+        SearchSettings(candidates=2, rounds=2, reflection=False), task_source=SOURCE, stop=stop,
+    )  # fmt: skip
+    assert result.status == 'stopped' and result.best.code == p_policy(1.0)
+    [round_log] = result.log['rounds']
+    assert round_log['best_of_interrupted']['candidate'] == 0 and 'winner' not in round_log
+    assert result.log['best']['code'] == p_policy(1.0) and round_log['interrupted'] == 'stopped'
