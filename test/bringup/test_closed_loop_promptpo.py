@@ -91,7 +91,7 @@ def test_an_improve_goal_runs_closed_loop_promptpo_with_every_episode_a_trial(gr
     assert list(result.trial_ids) == [f'{result.run_id}-0', f'{result.run_id}-1']
     costs = list(result.costs)
     assert all(math.isfinite(c) and 0 < c < 0.2 for c in costs), costs
-    assert costs[0] != costs[1]  # two different policies, two different pushes
+    assert costs[0] != costs[1]  # two episodes on the arm, each its own cost
     best = min(range(2), key=costs.__getitem__)
     assert result.best_cost == costs[best] and result.best_policy_source == CANDIDATES[best]
     assert list(result.best_theta) == [] and len(result.history) == 2
