@@ -25,11 +25,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-for folder in ('test', 'test/core/promptpo', 'test/bringup'):  # the stand-ins, the pushers
+for folder in ('test', 'test/core/promptpo'):  # the loopback stand-in LLM, the pushers
     sys.path.insert(0, str(ROOT / folder))
 
-from closed_loop_toy import RoutedLLM, fence  # noqa: E402
-from test_closed_loop_promptpo import CANDIDATES  # noqa: E402
+from closed_loop_toy import RoutedLLM, fence, pusher  # noqa: E402
 
 from icpi_ros.core.llm import LLMConfig  # noqa: E402
 from icpi_ros.core.promptpo.closed_loop_run import make_evaluate, run_search  # noqa: E402
@@ -37,6 +36,7 @@ from icpi_ros.core.promptpo.closed_loop_state import SearchSettings  # noqa: E40
 from icpi_ros.core.tasks import load_tasks  # noqa: E402
 
 SEED = 4
+CANDIDATES = [pusher(1.5), pusher(0.3)]  # as the bringup test's
 
 
 def _stats(values: list[float]) -> dict:

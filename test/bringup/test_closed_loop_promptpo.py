@@ -14,6 +14,7 @@ stand-in for the paid service, answering a Feedback class and two proportional p
 import dataclasses
 import json
 import math
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,38 +25,18 @@ from bringup_graph import running_graph
 from icpi_interfaces.action import Improve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'core' / 'promptpo'))
-from closed_loop_toy import RoutedLLM, fence  # noqa: E402
+from closed_loop_toy import RoutedLLM, fence, pusher  # noqa: E402
 
 from icpi_ros.graph.bringup import Bringup  # noqa: E402
 from icpi_ros.graph.demo import calibrate_sim_camera  # noqa: E402
 from icpi_ros.graph.description import sim_graph  # noqa: E402
 
 Codes = Improve.Result
-PUSHER = '''import numpy as np
-
-
-class Policy:
-    """Get behind the puck on the line to the goal, then push along it (gain GAIN)."""
-
-    def reset(self, goal):
-        self.goal = np.asarray(goal, dtype=float)
-
-    def act(self, obs):
-        puck, tool = np.asarray(obs["puck"]), np.asarray(obs["tool"])
-        line = self.goal - puck
-        dist = float(np.linalg.norm(line))
-        if dist < 0.003:
-            return [0.0, 0.0]
-        u = line / dist
-        off = puck - 0.035 * u - tool
-        if float(np.linalg.norm(off)) > 0.01:
-            return (3.0 * off).tolist()
-        return (GAIN * dist * u + 3.0 * off).tolist()
-'''
 # Half real time: the tracker keeps up with the camera on a loaded 2-core machine (at 1.0 with
 # two other sim graphs running, a tracked point 0.28 s old failed a trial: TRACKING_LOST).
 REALTIME_FACTOR = 0.5
-CANDIDATES = [PUSHER.replace('GAIN', '1.5'), PUSHER.replace('GAIN', '0.3')]
+CANDIDATES = [pusher(1.5), pusher(0.3)]
+REPAIRED = pusher(0.31)
 
 
 @pytest.fixture(scope='module')
@@ -171,3 +152,29 @@ def test_a_canceled_goal_stops_the_search_and_keeps_what_ran(graph):
     assert summary['status'] == 'canceled' and summary['promptpo']['status'] == 'stopped'
     search = json.loads((runs / result.run_id / 'search.json').read_text())
     assert search['status'] == 'stopped' and len(search['rounds']) == 1
+
+
+def test_icpi_improve_graph_sends_a_closed_loop_promptpo_goal(graph):
+    _, llm, _ = graph
+    # Should the loaded machine make a step late (POLICY_FAILED: act over 20 ms, seen here at
+    # load average 6), the repair answers the same policy (another program: the failed one's
+    # evaluation is cached). A trial the senses failed is run again.
+    llm.queues['policy'].append(fence(CANDIDATES[1]))
+    llm.queues['repair'].append(fence(REPAIRED))
+    command = ['icpi', 'improve-graph', '--task', 'push-gc', '--improver', 'promptpo']
+    flags = ['--promptpo-rounds', '1', '--promptpo-candidates', '1', '--promptpo-episodes', '1']
+    done = subprocess.run([*command, *flags], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert '[ 1/1] theta   cost ' in done.stdout  # one line per episode, of the 1 planned
+    assert 'best mean cost' in done.stdout
+    assert CANDIDATES[1] in done.stdout or REPAIRED in done.stdout
+    llm.queues['repair'].clear()
+    llm.queues['policy'].append(fence(CANDIDATES[1]))  # the same code again: a new run
+    llm.queues['repair'].append(fence(REPAIRED))
+    llm.queues['repair'].append(fence(CANDIDATES[1]))
+    done = subprocess.run([*command, *flags, '--json'], capture_output=True, text=True, timeout=120)
+    answer = json.loads(done.stdout)
+    assert done.returncode == 0 and answer['status'] == 'succeeded', done.stderr
+    assert answer['best_policy_source'] in (CANDIDATES[1], REPAIRED)
+    assert answer['best_theta'] == []
+    assert answer['trial_ids'] and answer['costs'][-1] == answer['best_cost'], answer
