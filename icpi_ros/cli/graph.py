@@ -53,9 +53,13 @@ def _closed_loop_trials(task_name: str, promptpo: tuple[int, int, int]) -> int |
     """Return the trials closed-loop PromptPO plans on `task_name` (None: not closed loop)."""
     from icpi_ros.core.promptpo.closed_loop_state import SearchSettings
     from icpi_ros.core.tasks import load_tasks
+    from icpi_ros.core.validation import InvalidInput
 
-    task = load_tasks().get(task_name)
-    if task is None or task.closed_loop is None:
+    try:
+        task = load_tasks()[task_name]
+    except InvalidInput:  # unknown here: the graph's loop answers for it
+        return None
+    if task.closed_loop is None:
         return None
     default = SearchSettings()
     fallback = (default.rounds, default.candidates, default.episodes)

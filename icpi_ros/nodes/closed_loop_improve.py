@@ -56,9 +56,13 @@ EPISODE_ATTEMPTS = 3
 
 
 def is_closed_loop_promptpo(tasks: dict[str, TaskSpec], goal: Improve.Goal) -> bool:
-    """Whether an Improve goal asks for PromptPO on a closed-loop task (not a resume)."""
-    task = tasks.get(goal.task)
-    return goal.improver == IMPROVER and task is not None and task.closed_loop is not None
+    """Whether an Improve goal asks for PromptPO on a closed-loop task."""
+    if goal.improver != IMPROVER:
+        return False
+    try:
+        return tasks[goal.task].closed_loop is not None
+    except InvalidInput:  # an unknown task: the θ loop refuses it with INVALID_GOAL
+        return False
 
 
 def search_settings(goal: Improve.Goal) -> SearchSettings:

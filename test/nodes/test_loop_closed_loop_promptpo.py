@@ -32,15 +32,17 @@ def test_closed_loop_promptpo_without_an_endpoint_is_refused(ros_graph, monkeypa
             client.improve('push-gc', improver='promptpo', promptpo=(1, 2, 1)),
             client.improve('push-gc', improver='promptpo', promptpo=(0, 0, 21)),
             client.improve('push-gc', improver='promptpo', resume_run_id='latest'),
+            client.improve('nope', improver='promptpo'),  # the θ loop's refusal, as before
         ]
     finally:
         client.close()
     for status, _ in answers:
         assert status == GoalStatus.STATUS_ABORTED
-    (_, endpoint), (_, episodes), (_, resume) = answers
+    (_, endpoint), (_, episodes), (_, resume), (_, unknown) = answers
     assert endpoint.error_code == Codes.INVALID_GOAL
     assert 'promptpo on push-gc needs an LLM endpoint: set llm.base_url' in endpoint.error_msg
     assert episodes.error_code == Codes.INVALID_GOAL
     assert 'promptpo_episodes must be in [1, 20], got 21' in episodes.error_msg
     assert resume.error_code == Codes.RESUME_FAILED and 'cannot be resumed' in resume.error_msg
+    assert unknown.error_code == Codes.INVALID_GOAL and "unknown task 'nope'" in unknown.error_msg
     assert not any(r.run_id for _, r in answers) and not runs.exists()
