@@ -58,7 +58,11 @@ def graph(tmp_path_factory):
 
 def test_an_improve_goal_runs_closed_loop_promptpo_with_every_episode_a_trial(graph):
     client, llm, runs = graph
+    asked = len(llm.kinds)
     llm.queues['policy'].extend(fence(code) for code in CANDIDATES)
+    # Only if the loaded machine makes a step late (POLICY_FAILED: act over 20 ms; seen at load
+    # average 13): the repair of that candidate, another program (a failure is cached by code).
+    llm.queues['repair'].extend(fence(pusher(gain)) for gain in (1.51, 0.31))
     seen: list[Improve.Feedback] = []
     start = time.monotonic()
     status, result = client.improve(
@@ -67,37 +71,43 @@ def test_an_improve_goal_runs_closed_loop_promptpo_with_every_episode_a_trial(gr
     wall_s = time.monotonic() - start
     print(f'closed-loop promptpo, graph, 1 round x 2 candidates x 1 episode: {wall_s:.1f} s')
     assert status == GoalStatus.STATUS_SUCCEEDED, result.error_msg
-    assert llm.kinds == ['feedback', 'policy', 'policy']  # 1 round: no reflection
-    # Each episode ran as an ExecuteTrial goal of this run.
-    assert list(result.trial_ids) == [f'{result.run_id}-0', f'{result.run_id}-1']
-    costs = list(result.costs)
-    assert all(math.isfinite(c) and 0 < c < 0.2 for c in costs), costs
-    assert costs[0] != costs[1]  # two episodes on the arm, each its own cost
-    best = min(range(2), key=costs.__getitem__)
-    assert result.best_cost == costs[best] and result.best_policy_source == CANDIDATES[best]
-    assert list(result.best_theta) == [] and len(result.history) == 2
-    assert [f.iteration for f in seen] == [0, 1] and [f.cost for f in seen] == costs
-    assert seen[1].best_cost == min(costs) and seen[0].improver_used == 'promptpo'
+    kinds = llm.kinds[asked:]
+    # Each episode ran as an ExecuteTrial goal of this run, numbered in order.
+    ids = list(result.trial_ids)
+    assert ids == [f'{result.run_id}-{n}' for n in range(len(ids))] and len(ids) >= 2
+    ran = [c for c in result.costs if math.isfinite(c)]
+    assert len(ran) == 2 and all(0 < c < 0.2 for c in ran), result.costs
+    assert [f.iteration for f in seen] == list(range(len(ids))) and len(result.history) == len(ids)
+    assert seen[-1].best_cost == result.best_cost and seen[0].improver_used == 'promptpo'
 
     run = runs / result.run_id
     trials = [json.loads(line) for line in (run / 'trials.jsonl').read_text().splitlines()]
-    assert [t['trial_id'] for t in trials] == list(result.trial_ids)
-    assert [t['cost'] for t in trials] == pytest.approx(costs)
+    assert [t['cost'] for t in trials] == pytest.approx(ran)
     assert all(t['closed_loop']['control_steps'] == 80 for t in trials)
     search = json.loads((run / 'search.json').read_text())
     [round_log] = search['rounds']
-    assert [c['mean_cost'] for c in round_log['candidates']] == pytest.approx(costs, abs=1e-6)
-    assert [c['attempts'][0]['code'] for c in round_log['candidates']] == CANDIDATES
+    # The best is the candidate with the lowest mean cost (one episode each: its cost).
+    final = [(c['mean_cost'], c['attempts'][-1]['code']) for c in round_log['candidates']]
+    best_cost, best_code = min(final)
+    assert sorted(cost for cost, _ in final) == pytest.approx(sorted(ran), abs=1e-6)
+    assert result.best_cost == pytest.approx(best_cost, abs=1e-6)
+    assert result.best_policy_source == best_code and list(result.best_theta) == []
     assert search['feedback']['attempts'][0]['status'] == 'ok'
     # The Feedback class ran on the episode the executor streamed (its observations).
     [summary_stats] = round_log['entered_history']['feedback']
     assert summary_stats['final_distance'] > 0 and 'closest' in summary_stats
-    assert search['best']['code'] == CANDIDATES[best] and search['status'] == 'finished'
+    assert search['best']['code'] == best_code and search['status'] == 'finished'
     summary = json.loads((run / 'summary.json').read_text())
     assert summary['status'] == 'succeeded' and summary['promptpo']['mode'] == 'closed-loop'
     assert summary['promptpo']['best_cost'] == pytest.approx(result.best_cost)
-    assert summary['promptpo']['best_code'] == CANDIDATES[best]
-    assert summary['promptpo']['episodes_used'] == 2 and summary['costs'] == pytest.approx(costs)
+    assert summary['promptpo']['best_code'] == best_code
+    assert summary['promptpo']['episodes_used'] == len(ids)
+    assert summary['costs'] == pytest.approx(ran)
+    if 'repair' not in kinds:  # the usual run: no step was late, two trials, the two programs
+        assert kinds == ['feedback', 'policy', 'policy']  # 1 round: no reflection
+        assert len(ids) == 2 and [c for _, c in final] == CANDIDATES
+        assert [f.cost for f in seen] == list(result.costs) and ran[0] != ran[1]
+    llm.queues['repair'].clear()
 
 
 def test_a_goal_the_search_cannot_take_is_refused_before_anything_runs(graph):
@@ -146,12 +156,16 @@ def test_a_canceled_goal_stops_the_search_and_keeps_what_ran(graph):
     status, result = client.improve('push-gc', improver='promptpo', on_feedback=cancel,
                                     promptpo=(2, 2, 1))  # fmt: skip
     assert status == GoalStatus.STATUS_CANCELED and result.error_code == Codes.CANCELED
-    assert len(seen) == 1 and math.isfinite(result.costs[0]) and len(result.trial_ids) <= 2
-    assert result.best_policy_source == CANDIDATES[0] and result.best_cost == result.costs[0]
+    assert len(seen) == 1 and len(result.trial_ids) <= 2
+    if math.isfinite(result.costs[0]):  # the first candidate's episode ran: it is the best
+        assert result.best_policy_source == CANDIDATES[0] and result.best_cost == result.costs[0]
+    else:  # a step late on a loaded machine failed it: nothing ran to the end
+        assert result.best_policy_source == ''
     summary = json.loads((runs / result.run_id / 'summary.json').read_text())
     assert summary['status'] == 'canceled' and summary['promptpo']['status'] == 'stopped'
     search = json.loads((runs / result.run_id / 'search.json').read_text())
     assert search['status'] == 'stopped' and len(search['rounds']) == 1
+    llm.queues['policy'].clear()  # the candidate never asked for
 
 
 def test_icpi_improve_graph_sends_a_closed_loop_promptpo_goal(graph):
