@@ -584,6 +584,7 @@ def main() -> int:
     benches['ros_overhead'] = bench_graph.bench_ros_overhead
     benches['demo'] = bench_graph.bench_demo
     benches['idle_cpu'] = bench_graph.bench_idle
+    benches['recording'] = bench_graph.bench_recording
     if args.fresh_setup:
         benches['fresh_setup'] = bench_fresh_setup
     if args.only:

@@ -101,16 +101,17 @@ def _cmd_grow(args: argparse.Namespace) -> int:
     from icpi_ros import __version__
     from icpi_ros.core.dataset import load_dataset
     from icpi_ros.core.dataset_grow import RunTrials, check_grown_path, grow_dataset
-    from icpi_ros.core.paths import data_dir, source_commit
+    from icpi_ros.core.paths import source_commit
     from icpi_ros.core.recorded_runs import read_runs
     from icpi_ros.core.records import new_run_id
+    from icpi_ros.core.retrieval import ExampleLibrary
     from icpi_ros.core.tasks import load_tasks
 
     tasks = load_tasks(args.tasks_file)
     runs_dir = _runs_dir(args)
     runs = read_runs(args.runs, runs_dir, args.task)
     task = tasks[runs[0].task]
-    base_path = Path(args.dataset) if args.dataset else data_dir() / f'{task.name}.json'
+    base_path = Path(args.dataset) if args.dataset else ExampleLibrary().path(task)
     if args.out:
         out = Path(args.out)
     else:  # a folder of its own: a planner's datasets_dir

@@ -17,6 +17,7 @@ def test_package_manifests_are_format_3_with_valid_maintainers():
     for path, build_type in (
         (ROOT / 'package.xml', 'ament_python'),
         (ROOT / 'icpi_interfaces' / 'package.xml', 'ament_cmake'),
+        (ROOT / 'examples' / 'icpi_flick' / 'package.xml', 'ament_python'),
     ):
         root = ET.parse(path).getroot()
         assert root.get('format') == '3'
@@ -36,6 +37,7 @@ DECLARED_AS = {
     'PIL': 'python3-pil',
     'tqdm': 'python3-tqdm',
     'bayes_opt': 'bayesian-optimization',
+    'mcap_ros2': 'mcap-ros2-support',
     'sklearn': 'python3-sklearn',
 }
 

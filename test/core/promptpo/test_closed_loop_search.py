@@ -35,7 +35,7 @@ from icpi_ros.core.loop import Stopped
 from icpi_ros.core.promptpo.closed_loop_search import EvaluationFailed, closed_loop_search
 from icpi_ros.core.promptpo.closed_loop_source import render_closed_loop_source
 from icpi_ros.core.promptpo.closed_loop_state import SearchSettings, code_key, episode_summary
-from icpi_ros.core.scoring import COST_FUNCTIONS, euclidean_cost
+from icpi_ros.core.scoring import cost_function, euclidean_cost
 from icpi_ros.core.tasks import load_tasks
 from icpi_ros.core.validation import InvalidInput
 
@@ -122,7 +122,7 @@ def test_closed_loop_source_of_the_real_push_task():
     limits = task.closed_loop.limits
     assert scope['closed_loop'].limits.max_speed == limits.max_speed
     assert 'def check(' in source and 'class Policy:' in source
-    cost = COST_FUNCTIONS[task.cost]
+    cost = cost_function(task)
     assert inspect.getsource(cost) in source
     for name in inspect.signature(cost).parameters:
         if hasattr(task, name):  # e.g. the effort weight
