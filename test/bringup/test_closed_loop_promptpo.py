@@ -1,11 +1,12 @@
 # Copyright 2026 icpi_ros maintainers
 # SPDX-License-Identifier: Apache-2.0
-"""Closed-loop PromptPO through the Improve action (issue 19), on the five-process sim graph.
+"""Closed-loop PromptPO through the Improve action (issue 19), on the whole sim graph.
 
 The search runs in the loop node; each candidate's episode is a real ExecuteTrial goal with
 its code as `policy_source`.
 
-Five processes (MuJoCo bridge at real time with the camera, tracker, planner, executor, loop).
+The processes of `sim_graph` (MuJoCo bridge with the camera, tracker, planner, executor, loop,
+run recorder).
 The LLM service is replaced by the loopback OpenAI-compatible server on 127.0.0.1
 (test/openai_loopback.py, routed per request kind by closed_loop_toy.RoutedLLM): a test
 stand-in for the paid service, answering a Feedback class and two proportional pushers.
@@ -103,6 +104,7 @@ def test_an_improve_goal_runs_closed_loop_promptpo_with_every_episode_a_trial(gr
     assert summary['promptpo']['best_code'] == best_code
     assert summary['promptpo']['episodes_used'] == len(ids)
     assert summary['costs'] == pytest.approx(ran)
+    assert (run / 'run.mcap').is_file()  # the loop named the run on ~/run: the recorder bags it
     if 'repair' not in kinds:  # the usual run: no step was late, two trials, the two programs
         assert kinds == ['feedback', 'policy', 'policy']  # 1 round: no reflection
         assert len(ids) == 2 and [c for _, c in final] == CANDIDATES
