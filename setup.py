@@ -21,6 +21,7 @@ NODES = {
     'trajectory_tracker': 'icpi_ros.nodes.entry:trajectory_tracker',
     'trial_executor': 'icpi_ros.nodes.entry:trial_executor',
     'improvement_loop': 'icpi_ros.nodes.entry:improvement_loop',
+    'run_recorder': 'icpi_ros.nodes.entry:run_recorder',
 }
 
 setup(
@@ -33,7 +34,7 @@ setup(
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),
         (f'share/{PACKAGE}/launch', _data('launch', '*.launch.py')),
-        (f'share/{PACKAGE}/config', _data('config', '*.yaml')),
+        (f'share/{PACKAGE}/config', _data('config', '*.yaml') + _data('config', '*.json')),
         (f'share/{PACKAGE}/data', _data('data', '*.json') + ['data/README.md']),
     ],
     install_requires=['setuptools'],

@@ -588,6 +588,7 @@ def main() -> int:
     benches['ros_overhead'] = bench_graph.bench_ros_overhead
     benches['demo'] = bench_graph.bench_demo
     benches['idle_cpu'] = bench_graph.bench_idle
+    benches['recording'] = bench_graph.bench_recording
     # icpi bench on a local Ray instance and on the process pool (scripts/bench_sweeps.py).
     benches['sweep_ray_vs_pool'] = bench_sweeps.bench_ray_vs_pool
     benches['sweep_llm_concurrency'] = bench_sweeps.bench_llm_concurrency

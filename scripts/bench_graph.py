@@ -25,8 +25,10 @@ TIMING_KEYS = ('overhead_s', 'cycle_s', 'reset_s', 'window_s', 'tracker_s', 'pla
 
 
 @contextlib.contextmanager
-def _sim_graph() -> Iterator[tuple[Path, Any]]:
+def _sim_graph(recorder: bool = True) -> Iterator[tuple[Path, Any]]:
     """Start the sim graph (slide-gc camera, knn_linear, RTF 1) in a temporary folder.
+
+    `recorder` False: without the run recorder (each run's bag).
 
     Yields the folder (its runs/ hold the records) and the started Bringup, with this
     process's ROS client on the graph's domain; stops every node after, raising if one did
@@ -39,7 +41,9 @@ def _sim_graph() -> Iterator[tuple[Path, Any]]:
     with tempfile.TemporaryDirectory(prefix='icpi-bench-') as tmp:
         work = Path(tmp)
         calibration = calibrate_sim_camera('slide-gc', work / 'calibration.yaml')
-        bringup = Bringup(sim_graph(calibration, 'knn_linear', 1.0, work / 'runs'), work)
+        specs = sim_graph(calibration, 'knn_linear', 1.0, work / 'runs')
+        specs = [s for s in specs if recorder or s.name != 'run_recorder']
+        bringup = Bringup(specs, work)
         try:
             bringup.start()
             use_graph_environment(bringup)
@@ -121,6 +125,60 @@ def bench_idle(seconds: float = 10.0, settle_s: float = 3.0, iterations: int = 4
         'cpu_percent': {k: round(v, 2) for k, v in cpu.items()},
         'idle_wall_s': round(wall, 2),
         'camera_hz_in_trials': [round(r, 1) for r in rates],
+        'realtime_factor': 1.0,
+    }
+
+
+def _recorded_run(recorder: bool, iterations: int) -> dict:
+    """One Improve run over the sim graph, with or without the recorder: wall, CPU, bag."""
+    with _sim_graph(recorder) as (work, bringup):
+        from icpi_ros.graph.client import ICPIClient
+
+        processes = bringup.graph.processes
+        with ICPIClient(node_name='bench_recording') as client:
+            before = {p.name: p.cpu_seconds() for p in processes}
+            start = time.monotonic()
+            trials = _improve(client, work, [0.86, 0.03], iterations)
+            wall = time.monotonic() - start
+            cpu = {p.name: p.cpu_seconds() - before[p.name] for p in processes}
+        time.sleep(1.5)  # the recorder closes the bag close_delay_s after the run
+        size = sum(b.stat().st_size for b in (work / 'runs').glob('*/run.mcap'))
+    return {
+        'wall_s': wall,
+        'cycle_s': float(np.median([t['timing']['cycle_s'] for t in trials[1:]])),
+        'cpu_s': sum(cpu.values()),
+        'recorder_cpu_s': cpu.get('run_recorder', 0.0),
+        'bag_bytes': size,
+    }
+
+
+def bench_recording(iterations: int = 8, pairs: int = 2) -> dict:
+    """Measure what recording the bag costs: runs without and with the recorder, alternated.
+
+    Wall: the median iteration (`cycle_s`, the first one apart), per pair; CPU: every node
+    process's CPU seconds over the run (the recorder's own included), per pair; the bag's
+    size per iteration, and extrapolated to the demo's 20 iterations.
+    """
+    wall, cpu, recorder_cpu, sizes, runs = [], [], [], [], []
+    for _ in range(pairs):
+        without = _recorded_run(False, iterations)
+        with_bag = _recorded_run(True, iterations)
+        runs.append({'without': without, 'with': with_bag})
+        wall.append(100 * (with_bag['cycle_s'] / without['cycle_s'] - 1))
+        cpu.append(100 * (with_bag['cpu_s'] / without['cpu_s'] - 1))
+        recorder_cpu.append(100 * with_bag['recorder_cpu_s'] / with_bag['wall_s'])
+        sizes.append(with_bag['bag_bytes'] / iterations)
+    per_iteration = float(np.median(sizes))
+    return {
+        **describe(wall),
+        'unit': '%',
+        'cpu': {**describe(cpu), 'unit': '%'},
+        'recorder_cpu_percent_of_a_core': [round(c, 1) for c in recorder_cpu],
+        'bag_bytes_per_iteration': round(per_iteration),
+        'bag_mb_20_iterations': round(20 * per_iteration / 1e6, 2),
+        'iterations': iterations,
+        'pairs': pairs,
+        'runs': runs,
         'realtime_factor': 1.0,
     }
 

@@ -10,11 +10,37 @@ import sys
 from collections.abc import Sequence
 
 from icpi_ros import __version__
-from icpi_ros.cli import bench, dataset, demo, graph, improve, llm, sandbox, sim, tasks, vision
+from icpi_ros.cli import (
+    bag,
+    bench,
+    dataset,
+    demo,
+    graph,
+    improve,
+    llm,
+    sandbox,
+    sim,
+    tasks,
+    video,
+    vision,
+)
 from icpi_ros.cli.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTED
 from icpi_ros.core.errors import Failed, IcpiError, Rejected
 
-COMMAND_GROUPS = (tasks, graph, sim, vision, dataset, improve, bench, llm, sandbox, demo)
+COMMAND_GROUPS = (
+    tasks,
+    graph,
+    sim,
+    vision,
+    video,
+    dataset,
+    improve,
+    bench,
+    llm,
+    sandbox,
+    demo,
+    bag,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
 """Argument types and options shared by the `icpi` subcommands."""
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -41,6 +42,18 @@ def add_tasks_file(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--tasks-file', default=None, help='tasks YAML (default: config/tasks.yaml)'
     )
+
+
+def add_runs_dir(parser: argparse.ArgumentParser) -> None:
+    """Add `--runs-dir`: the folder of the run records (read back with `runs_dir(args)`)."""
+    parser.add_argument('--runs-dir', default='', help='default: $ICPI_RUNS_DIR, else ./runs')
+
+
+def runs_dir(args: argparse.Namespace) -> Path:
+    """Return `args.runs_dir` if given, else $ICPI_RUNS_DIR, else ./runs."""
+    from icpi_ros.core.records import default_runs_dir
+
+    return Path(args.runs_dir) if args.runs_dir else default_runs_dir()
 
 
 def sim_task(args: argparse.Namespace) -> 'TaskSpec':

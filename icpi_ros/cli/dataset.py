@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from icpi_ros.cli.args import add_tasks_file, sim_task
+from icpi_ros.cli.args import add_runs_dir, add_tasks_file, runs_dir, sim_task
 from icpi_ros.cli.exit_codes import EXIT_OK
 
 
@@ -65,7 +65,7 @@ def _cmd_from_runs(args: argparse.Namespace) -> int:
     from icpi_ros.core.tasks import load_tasks
 
     task = load_tasks(args.tasks_file)[args.task]
-    runs = read_runs(args.runs, _runs_dir(args), task.name)
+    runs = read_runs(args.runs, runs_dir(args), task.name)
     arrays = [run.arrays(task) for run in runs]
     theta = np.vstack([pair[0] for pair in arrays])
     outcome = np.vstack([pair[1] for pair in arrays])
@@ -88,12 +88,6 @@ def _cmd_from_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _runs_dir(args: argparse.Namespace) -> Path:
-    from icpi_ros.core.records import default_runs_dir
-
-    return Path(args.runs_dir) if args.runs_dir else default_runs_dir()
-
-
 def _cmd_grow(args: argparse.Namespace) -> int:
     import datetime
     import shlex
@@ -101,20 +95,21 @@ def _cmd_grow(args: argparse.Namespace) -> int:
     from icpi_ros import __version__
     from icpi_ros.core.dataset import load_dataset
     from icpi_ros.core.dataset_grow import RunTrials, check_grown_path, grow_dataset
-    from icpi_ros.core.paths import data_dir, source_commit
+    from icpi_ros.core.paths import source_commit
     from icpi_ros.core.recorded_runs import read_runs
     from icpi_ros.core.records import new_run_id
+    from icpi_ros.core.retrieval import ExampleLibrary
     from icpi_ros.core.tasks import load_tasks
 
     tasks = load_tasks(args.tasks_file)
-    runs_dir = _runs_dir(args)
-    runs = read_runs(args.runs, runs_dir, args.task)
+    folder = runs_dir(args)
+    runs = read_runs(args.runs, folder, args.task)
     task = tasks[runs[0].task]
-    base_path = Path(args.dataset) if args.dataset else data_dir() / f'{task.name}.json'
+    base_path = Path(args.dataset) if args.dataset else ExampleLibrary().path(task)
     if args.out:
         out = Path(args.out)
     else:  # a folder of its own: a planner's datasets_dir
-        out = runs_dir / 'datasets' / new_run_id(f'{task.name}-grown') / f'{task.name}.json'
+        out = folder / 'datasets' / new_run_id(f'{task.name}-grown') / f'{task.name}.json'
     check_grown_path(out, base_path)  # before any work
     base = load_dataset(base_path)
     base.check_task(task)
@@ -132,7 +127,7 @@ def _cmd_grow(args: argparse.Namespace) -> int:
             'commit': source_commit(),
             'icpi_ros': __version__,
             'dataset': str(base_path),
-            'runs_dir': str(runs_dir),
+            'runs_dir': str(folder),
         },
     )
     path = growth.dataset.save(out)
@@ -193,7 +188,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help='run ids (or latest); an existing file is read as an `icpi improve --record` file',
     )
     p.add_argument('--task', required=True)
-    p.add_argument('--runs-dir', default='', help='default: $ICPI_RUNS_DIR, else ./runs')
+    add_runs_dir(p)
     p.add_argument('--max-examples', type=int, default=300, help='dataset size (default 300)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', required=True, help='dataset JSON to write (atomically)')
@@ -223,7 +218,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         '--dataset', default=None, help='the dataset to grow (default: data/<task>.json)'
     )
-    p.add_argument('--runs-dir', default='', help='default: $ICPI_RUNS_DIR, else ./runs')
+    add_runs_dir(p)
     p.add_argument(
         '--max-examples',
         type=int,

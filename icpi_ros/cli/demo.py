@@ -26,9 +26,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         'demo',
         help='bring the sim graph up headless and improve a policy over it',
-        description='Start sim_bridge, trajectory_tracker, icpi_planner, trial_executor and '
-        'improvement_loop as processes on a free ROS_DOMAIN_ID, send one Improve goal, print '
-        'each iteration, write runs/<run-id>/ and stop the graph.',
+        description='Start sim_bridge, trajectory_tracker, icpi_planner, trial_executor, '
+        'improvement_loop and run_recorder as processes on a free ROS_DOMAIN_ID, send one '
+        'Improve goal, print each iteration, write runs/<run-id>/ (with the run.mcap bag) and '
+        'stop the graph.',
     )
     p.add_argument('--task', default='slide-gc')
     p.add_argument('--iterations', type=int, default=20)

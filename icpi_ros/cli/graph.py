@@ -49,15 +49,36 @@ def _cmd_next_policy(args: argparse.Namespace) -> int:
     return EXIT_OK if response.success else EXIT_REJECTED
 
 
+def _closed_loop_trials(task_name: str, promptpo: tuple[int, int, int]) -> int | None:
+    """Return the trials closed-loop PromptPO plans on `task_name` (None: not closed loop)."""
+    from icpi_ros.core.promptpo.closed_loop_state import SearchSettings
+    from icpi_ros.core.tasks import load_tasks
+    from icpi_ros.core.validation import InvalidInput
+
+    try:
+        task = load_tasks()[task_name]
+    except InvalidInput:  # unknown here: the graph's loop answers for it
+        return None
+    if task.closed_loop is None:
+        return None
+    default = SearchSettings()
+    fallback = (default.rounds, default.candidates, default.episodes)
+    rounds, candidates, episodes = (a or b for a, b in zip(promptpo, fallback, strict=True))
+    return rounds * candidates * episodes  # without repairs
+
+
 def _cmd_improve_graph(args: argparse.Namespace) -> int:
     from action_msgs.msg import GoalStatus
     from icpi_interfaces.action import Improve
 
     from icpi_ros.graph.client import GraphUnavailable, ICPIClient, format_feedback
 
+    promptpo = (args.promptpo_rounds, args.promptpo_candidates, args.promptpo_episodes)
+    planned = _closed_loop_trials(args.task, promptpo) if args.improver == 'promptpo' else None
+
     def show(feedback) -> None:
         if not args.json:
-            print(format_feedback(feedback, args.iterations), flush=True)
+            print(format_feedback(feedback, planned or args.iterations), flush=True)
 
     with ICPIClient(loop=args.loop, node_name='icpi_improve', cancel_on_ctrl_c=True) as client:
         try:
@@ -72,6 +93,7 @@ def _cmd_improve_graph(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 on_feedback=show,
                 server_timeout_s=args.timeout,
+                promptpo=promptpo,
             )
         except GraphUnavailable as exc:
             print(f'icpi improve-graph: {exc}', file=sys.stderr)
@@ -88,9 +110,14 @@ def _cmd_improve_graph(args: argparse.Namespace) -> int:
                     'best_theta': list(result.best_theta),
                     'best_cost': result.best_cost,
                     'costs': [c for c in result.costs if math.isfinite(c)],
+                    'trial_ids': list(result.trial_ids),
+                    'best_policy_source': result.best_policy_source,
                 }
             )
         )
+    elif succeeded and result.best_policy_source:  # closed-loop promptpo: the best is code
+        print(f'best mean cost {result.best_cost:.4f} over its episodes; the policy:')
+        print(result.best_policy_source)
     elif succeeded:
         print(f'best cost {result.best_cost:.4f} at theta {list(result.best_theta)}')
     if not succeeded:
@@ -154,6 +181,21 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument('--improver', default='', help="empty: the planner's configured improver")
     p.add_argument('--resume', default='', metavar='RUN_ID', help='continue this run')
     p.add_argument('--seed', type=int, default=0)
+    from icpi_ros.core.promptpo.closed_loop_state import SearchSettings
+
+    default = SearchSettings()
+    for name, what in (
+        ('rounds', 'rounds of candidates'),
+        ('candidates', 'policies the LLM writes per round'),
+        ('episodes', 'episodes (goals, one trial each) per candidate'),
+    ):
+        p.add_argument(
+            f'--promptpo-{name}',
+            type=int,
+            default=0,
+            help=f'promptpo on a closed-loop task (push-gc): {what} (0: the default, '
+            f'{getattr(default, name)})',
+        )
     p.add_argument('--loop', default='/improvement_loop', help='improvement_loop node name')
     p.add_argument('--timeout', type=float, default=20.0, help='seconds to wait for the graph')
     p.add_argument('--json', action='store_true', help='print the result as one JSON object')

@@ -121,7 +121,7 @@ def _cmd_improve(args: argparse.Namespace) -> int:
 def _closed_loop_promptpo(args: argparse.Namespace, task, llm) -> int:
     """PromptPO on a closed-loop task: the LLM writes `class Policy`, rounds of rollouts."""
     from icpi_ros.core.files import write_atomic
-    from icpi_ros.core.promptpo.closed_loop_run import run_search
+    from icpi_ros.core.promptpo.closed_loop_run import run_search, search_summary
     from icpi_ros.core.promptpo.closed_loop_state import SearchSettings
     from icpi_ros.core.run_lines import dumps
 
@@ -158,17 +158,7 @@ def _closed_loop_promptpo(args: argparse.Namespace, task, llm) -> int:
         )
 
     result = run_search(task, llm, settings, args.promptpo_sandbox, on_round=show)
-    summary = {
-        'task': task.name,
-        'improver': 'promptpo',
-        'mode': 'closed-loop',
-        'status': result.status,
-        'reason': result.reason,
-        'best_cost': result.best.mean_cost if result.best else None,
-        'best_round': result.best.round if result.best else None,
-        'episodes_used': result.episodes_used,
-        'llm_calls': result.llm_calls,
-    }
+    summary = search_summary(task, result)
     if args.record:  # the whole run log: prompts, answers, candidates, scores, repairs
         write_atomic(args.record, dumps({**result.log, 'summary': summary}) + '\n')
     if args.json:

@@ -273,7 +273,8 @@ def rollout(
         goal: the goal [x, y], inside the task's goal range.
         seed: jitters the object's start (the task's `start_noise_m`).
         sim: a simulator of `task` to reuse (default: a new one).
-        on_step: called with the time after every control step (e.g. to render).
+        on_step: called at every instant the episode records (each control step's start and
+            the end, the times of `ClosedLoopEpisode.times`), with its time (e.g. to render).
 
     Returns:
         The episode.
@@ -303,6 +304,8 @@ def rollout(
         episode.object_path.append(_floats(sim.object_position()))
         episode.tool_path.append(_floats(sim.tip_position()))
         episode.target_path.append(_floats(target))
+        if on_step is not None:
+            on_step(t)
 
     for k in range(config.steps):
         t = k * dt
@@ -321,8 +324,6 @@ def rollout(
         episode.actions.append(_floats(command))
         episode.effort += float(command @ command) * dt
         target = sim.drive_tip(target, command, dt)
-        if on_step is not None:
-            on_step(t + dt)
     settle = task.trial_duration_s - config.steps * dt
     if settle > 0:
         sim.drive_tip(target, np.zeros(2), settle)

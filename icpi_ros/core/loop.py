@@ -13,7 +13,7 @@ from icpi_ros.core.improvers import Improver, ImproverFailed, PolicyQuery
 from icpi_ros.core.improvers.base import HistoryTrial
 from icpi_ros.core.planning import PolicyStep, make_query, next_policy
 from icpi_ros.core.run_lines import PLANNER_FAILED, summarise
-from icpi_ros.core.scoring import COST_FUNCTIONS, Score
+from icpi_ros.core.scoring import Score, trial_cost
 from icpi_ros.core.tasks import TaskSpec
 from icpi_ros.core.validation import InvalidInput
 
@@ -187,7 +187,7 @@ def run_loop(
             outcome, cost = np.asarray(observed.outcome, dtype=float), float(observed.cost)
         else:
             outcome = np.asarray(observed, dtype=float)
-            cost = COST_FUNCTIONS[task.cost](outcome, goal)
+            cost = trial_cost(task, outcome, goal)
         it = Iteration(i, theta, outcome, cost)
         it.trial_s = time.perf_counter() - start
         if produced_by is not None:

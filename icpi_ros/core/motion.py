@@ -2,26 +2,24 @@
 # SPDX-License-Identifier: Apache-2.0
 """theta -> Cartesian tool path -> joint plan, with the checks done before anything moves.
 
-Shared by the simulator and the real robot. A plan starts with the arm at its home pose:
-approach (minimum-jerk) to the start of the stroke, pause, the stroke itself (minimum-jerk
-over the stroke time), then hold. Striking tasks: theta = (angle, distance, time), a straight
-stroke through the object's start position in direction `angle`. Swing tasks: theta = (reach,
-move_time, lift), the tool moves out by `reach` and up by `lift` in `move_time`.
+Shared by the simulator and the real robot. How theta becomes the tool's path is the task's
+motion kind (a MotionPrimitive of a task plugin: core/task_plugins.py; the built-in strike and
+swing in core/builtin_plugin.py); here the path is sampled at PLAN_RATE_HZ, turned into joint
+positions and speeds and checked against the arm's limits.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from icpi_ros.core.arm import ArmSpec, Unreachable
 from icpi_ros.core.errors import IcpiError
+from icpi_ros.core.task_plugins import MotionPrimitive, PluginRegistry, plugin_registry
 from icpi_ros.core.validation import InvalidInput
 
 PLAN_RATE_HZ = 100.0
-# Motion kinds: a planned stroke through the object, a swing, or a closed-loop push.
-KINDS = ('strike', 'swing', 'push')
 _FD_STEP_S = 1e-4
 
 
@@ -37,24 +35,26 @@ class PlanRejected(IcpiError, ValueError):
 class MotionConfig:
     """A task's motion settings (config/tasks.yaml, `motion:`)."""
 
-    kind: str  # 'strike', 'swing' or 'push' (closed loop: core/closed_loop.py, no planned path)
+    kind: str  # the motion kind: strike, swing, push (closed loop) or a plugin's
     home: tuple[float, float, float]  # tool tip at rest, table frame (m)
     tool_pitch: float  # rad; pi/2 = tool pointing down
     approach_time: float  # s, home -> stroke start
     pause: float  # s, still at the stroke start before the stroke
-    object_start: tuple[float, float]  # strike, push: object centre (x, y) on the table
-    contact_height: float  # strike, push: tool tip centre height during the stroke
-    contact_offset: float  # strike, push: tip centre to object centre when they touch
+    object_start: tuple[float, float]  # kinds touching an object: its centre (x, y) on the table
+    contact_height: float  # kinds touching an object: tool tip centre height during the stroke
+    contact_offset: float  # kinds touching an object: tip centre to object centre at contact
+    settings: tuple[tuple[str, float], ...] = ()  # the kind's own numbers, (name, value)
+    primitive: MotionPrimitive | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def parse(cls, task: str, raw: Mapping[str, Any]) -> 'MotionConfig':
-        """Validate a task's `motion:` mapping."""
+    def parse(
+        cls, task: str, raw: Mapping[str, Any], registry: PluginRegistry | None = None
+    ) -> 'MotionConfig':
+        """Validate a task's `motion:` mapping; its kind from `registry` (default: installed)."""
         where = f'tasks.{task}.motion'
         if not isinstance(raw, Mapping):
             raise InvalidInput(f'{where}: expected a mapping')
-        kind = raw.get('kind')
-        if kind not in KINDS:
-            raise InvalidInput(f'{where}.kind: expected one of {", ".join(KINDS)}, got {kind!r}')
+        primitive = (registry or plugin_registry()).motion(raw.get('kind'), where)
 
         def num(key: str, default: float | None = None) -> float:
             value = raw.get(key, default)
@@ -68,10 +68,10 @@ class MotionConfig:
                 raise InvalidInput(f'{where}.{key}: expected {n} numbers, got {value!r}')
             return tuple(float(v) for v in value)
 
-        touches = kind in ('strike', 'push')  # an object on the table
-        stroke = kind != 'push'
+        touches = primitive.touches_object  # an object on the table
+        stroke = not primitive.closed_loop
         return cls(
-            kind=kind,
+            kind=primitive.name,
             home=vec('home', 3),
             tool_pitch=num('tool_pitch'),
             approach_time=num('approach_time', 0.8) if stroke else 0.0,
@@ -79,7 +79,13 @@ class MotionConfig:
             object_start=vec('object_start', 2) if touches else (0.0, 0.0),
             contact_height=num('contact_height') if touches else 0.0,
             contact_offset=num('contact_offset') if touches else 0.0,
+            settings=tuple((key, num(key)) for key in primitive.settings),
+            primitive=primitive,
         )
+
+    def setting(self, name: str) -> float:
+        """Return the kind's own setting `name` (a plugin motion's number from `motion:`)."""
+        return dict(self.settings)[name]
 
 
 @dataclass(frozen=True)
@@ -161,38 +167,6 @@ class JointPlan:
         )
 
 
-def min_jerk(tau: np.ndarray) -> np.ndarray:
-    """Minimum-jerk progress in [0, 1] for normalised time tau (clipped to [0, 1])."""
-    tau = np.clip(tau, 0.0, 1.0)
-    return tau**3 * (10.0 - 15.0 * tau + 6.0 * tau * tau)
-
-
-def _segments(motion: MotionConfig, theta: np.ndarray):
-    """Return (stroke start point, stroke end point, stroke start time, stroke duration)."""
-    home = np.array(motion.home)
-    if motion.kind == 'strike':
-        angle, distance, duration = theta
-        u = np.array([np.cos(angle), np.sin(angle), 0.0])
-        obj = np.array([*motion.object_start, motion.contact_height])
-        start = obj - motion.contact_offset * u
-        end = start + distance * u
-    else:
-        reach, duration, lift = theta
-        start = home
-        end = home + np.array([reach, 0.0, lift])
-    t0 = motion.approach_time + motion.pause
-    return home, start, end, t0, float(duration)
-
-
-def tool_path(motion: MotionConfig, theta: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Tool tip positions (len(t), 3) of the plan for `theta` at times `t`."""
-    home, start, end, t0, duration = _segments(motion, theta)
-    t = np.asarray(t, dtype=float)[:, None]
-    approach = min_jerk(t / motion.approach_time) if motion.approach_time > 0 else 1.0
-    stroke = min_jerk((t - t0) / duration)
-    return home + (start - home) * approach + (end - start) * stroke
-
-
 def plan_motion(
     motion: MotionConfig, arm: ArmSpec, theta: np.ndarray, duration: float
 ) -> JointPlan:
@@ -201,19 +175,41 @@ def plan_motion(
     Raises:
         PlanRejected: the path leaves the workspace ('unreachable') or a joint would exceed
             its position or velocity limit ('limits'). Nothing has moved.
-        InvalidInput: a closed-loop motion (kind push: `closed_loop.rollout`, no plan).
+        InvalidInput: a closed-loop motion (e.g. push: `closed_loop.rollout`, no plan), or
+            a plugin's path of the wrong shape.
 
     """
-    if motion.kind == 'push':
-        raise InvalidInput('a push motion is closed loop: it has no planned path')
-    _, _, _, t0, stroke_time = _segments(motion, theta)
+    primitive = motion.primitive
+    if primitive is None or primitive.closed_loop:
+        raise InvalidInput(f'a {motion.kind} motion is closed loop: it has no planned path')
     n = int(round(duration * PLAN_RATE_HZ)) + 1
     times = np.linspace(0.0, (n - 1) / PLAN_RATE_HZ, n)
-    tip = tool_path(motion, theta, times)
-    ahead = tool_path(motion, theta, times + _FD_STEP_S)
-    behind = tool_path(motion, theta, times - _FD_STEP_S)
+    tip, ahead, behind = (
+        tool_path(motion, theta, t) for t in (times, times + _FD_STEP_S, times - _FD_STEP_S)
+    )
     q, qd = joints_along(arm, motion.tool_pitch, tip, ahead, behind, _FD_STEP_S)
-    return JointPlan(arm.joint_names, times, q, qd, tip, (t0, t0 + stroke_time))
+    start, end = primitive.stroke(motion, theta)
+    return JointPlan(arm.joint_names, times, q, qd, tip, (float(start), float(end)))
+
+
+def tool_path(motion: MotionConfig, theta: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Tool tip positions (len(t), 3) of the plan for `theta` at times `t` (motion's kind).
+
+    Raises:
+        InvalidInput: a closed-loop kind, or the kind's path is not (len(t), 3) and finite.
+
+    """
+    primitive = motion.primitive
+    if primitive is None or primitive.closed_loop:
+        raise InvalidInput(f'a {motion.kind} motion is closed loop: it has no planned path')
+    t = np.asarray(t, dtype=float)
+    tip = np.asarray(primitive.tool_path(motion, np.asarray(theta, dtype=float), t), dtype=float)
+    if tip.shape != (len(t), 3) or not np.all(np.isfinite(tip)):
+        raise InvalidInput(
+            f'motion kind {motion.kind!r}: tool_path returned shape {tip.shape}, expected '
+            f'({len(t)}, 3) finite points'
+        )
+    return tip
 
 
 def joints_along(

@@ -11,7 +11,9 @@ Layout of `<root>/<run-id>/`:
   steps that nobody answered, one fsync'd line each (not part of the history);
 - `summary.json`: costs, final and best cost, best theta, the run status and who answered
   the planner steps (atomic write);
-- `costs.png`: cost per iteration (atomic write).
+- `costs.png`: cost per iteration (atomic write);
+- `search.json`: closed-loop PromptPO only, the search log (every prompt, answer, candidate,
+  score and repair), rewritten after every round (atomic write).
 
 `<root>/latest` is a relative symlink to the newest run folder. Every whole-file write goes
 through `files.write_atomic` (temporary file, fsync, rename), so a crash leaves either the old
@@ -52,6 +54,8 @@ RUNS_DIR_ENV = 'ICPI_RUNS_DIR'
 CONFIG_FILE = 'config.json'
 TRIALS_FILE = 'trials.jsonl'
 SUMMARY_FILE = 'summary.json'
+# A closed-loop PromptPO run's search log (prompts, answers, candidates, scores, repairs).
+SEARCH_FILE = 'search.json'
 # Trials that ended without a result (aborted, refused, timed out): kept, not in the history.
 FAILED_FILE = 'failed_trials.jsonl'
 # Planner steps nobody answered (the LLM refused and no fallback): every exchange, kept.
@@ -303,11 +307,17 @@ class RunRecord:
         """Return the failed-step lines (a line torn by a crash is skipped)."""
         return _read_side_lines(self.path / FAILED_STEPS_FILE)
 
-    def write_summary(self, status: str, message: str = '') -> dict:
+    def write_search(self, log: Mapping[str, Any]) -> None:
+        """Write search.json: a closed-loop PromptPO run's search log (atomic write)."""
+        write_atomic(self.path / SEARCH_FILE, (dumps(log) + '\n').encode())
+
+    def write_summary(
+        self, status: str, message: str = '', extra: Mapping[str, Any] | None = None
+    ) -> dict:
         """Write summary.json (and costs.png, when there are trials) from the trial lines.
 
-        `status` is the state of the run, e.g. 'running', 'succeeded', 'canceled', 'failed'.
-        Return the summary.
+        `status` is the state of the run, e.g. 'running', 'succeeded', 'canceled', 'failed';
+        `extra` (JSON-friendly) is added to the summary as given. Return the summary.
         """
         if not isinstance(status, str) or not status:
             raise InvalidInput(f'status: expected a non-empty string, got {status!r}')
@@ -325,6 +335,7 @@ class RunRecord:
                 {k: t.get(k) for k in ('iteration', 'trial_id', 'status', 'message')}
                 for t in self.failed_trials()
             ],
+            **(extra or {}),
         }
         write_atomic(self.summary_path, (dumps(summary, indent=1) + '\n').encode())
         if trials:

@@ -18,6 +18,7 @@ from scipy.spatial import cKDTree
 from icpi_ros.core.dataset import ExampleBlocks, ImprovementDataset, load_dataset
 from icpi_ros.core.episode_memory import EpisodeExamples
 from icpi_ros.core.paths import data_dir
+from icpi_ros.core.task_plugins import shipped_datasets_dir
 from icpi_ros.core.tasks import TaskSpec
 from icpi_ros.core.validation import InvalidInput
 
@@ -179,7 +180,9 @@ class ExampleIndex:
 class ExampleLibrary:
     """The improvement datasets of a planner, one per task, each loaded and indexed once.
 
-    A task's dataset is `files[task]` if given, else `<directory>/<task>.json`.
+    A task's dataset is `files[task]` if given, else `<directory>/<task>.json`; with no
+    directory, the one its plugin ships (`datasets_dir`: the package's data/ for the built-in
+    tasks).
     """
 
     def __init__(
@@ -189,13 +192,19 @@ class ExampleLibrary:
         encoding: str = 'error',
     ) -> None:
         self.directory = Path(directory) if directory else data_dir()
+        self._own_directory = bool(directory)
         self.files = {name: Path(path) for name, path in (files or {}).items()}
         self.encoding = check_encoding(encoding)
         self._indexes: dict[str, ExampleIndex] = {}
 
-    def path(self, task: str) -> Path:
-        """Where the dataset of `task` is read from."""
-        return self.files.get(task, self.directory / f'{task}.json')
+    def path(self, task: TaskSpec | str) -> Path:
+        """Where the dataset of `task` (a TaskSpec, or a built-in task's name) is read from."""
+        name = task if isinstance(task, str) else task.name
+        if name in self.files:
+            return self.files[name]
+        if self._own_directory or isinstance(task, str):
+            return self.directory / f'{name}.json'
+        return (shipped_datasets_dir(task.plugin) or self.directory) / f'{name}.json'
 
     def add(self, dataset: ImprovementDataset) -> ExampleIndex:
         """Index a dataset held in memory (benchmarks, tests, fresh collections)."""
@@ -211,7 +220,7 @@ class ExampleLibrary:
 
         """
         if task.name not in self._indexes:
-            path = self.path(task.name)
+            path = self.path(task)
             if not path.is_file():
                 raise InvalidInput(
                     f'no improvement dataset for task {task.name!r} at {path}; make one with '
@@ -225,12 +234,13 @@ class ExampleLibrary:
             self.add(dataset)
         return self._indexes[task.name]
 
-    def has(self, task: str) -> bool:
+    def has(self, task: TaskSpec | str) -> bool:
         """Return whether `task` has a dataset (indexed, or a file to load)."""
-        return task in self._indexes or self.path(task).is_file()
+        name = task if isinstance(task, str) else task.name
+        return name in self._indexes or self.path(task).is_file()
 
     def available(self, tasks: Mapping[str, TaskSpec]) -> list[str]:
         """Load every task's dataset that exists; return their names (bad files raise)."""
         return [
-            name for name, task in tasks.items() if self.path(name).is_file() and self.index(task)
+            name for name, task in tasks.items() if self.path(task).is_file() and self.index(task)
         ]

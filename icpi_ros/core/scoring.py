@@ -2,14 +2,15 @@
 # SPDX-License-Identifier: Apache-2.0
 """Score an observed trial: the outcome from a tracked trajectory, error and cost."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from icpi_ros.core.errors import IcpiError
+from icpi_ros.core.task_plugins import plugin_registry
 from icpi_ros.core.tasks import TaskSpec
 
-AXIS = {'x': 0, 'y': 1, 'z': 2}
 # The object must have been seen this close to the end of the trial window (s), and at rest
 # (below REST_SPEED over its last valid frames), to trust its final position: a ball that
 # rolled out of view has no outcome, a puck hidden for a few frames after stopping has one.
@@ -40,8 +41,9 @@ def euclidean_effort_cost(
     return euclidean_cost(outcome, goal) + effort_weight * effort
 
 
-# Cost of a trial by the name in the task definition (TaskSpec.cost, tasks.COSTS).
-COST_FUNCTIONS = {'euclidean': euclidean_cost, 'euclidean_effort': euclidean_effort_cost}
+def cost_function(task: TaskSpec) -> Callable[..., float]:
+    """Return the function of the task's cost kind (`cost:`, a CostFunction of its plugin)."""
+    return plugin_registry().cost(task.cost, f'task {task.name}').function
 
 
 def trial_cost(task: TaskSpec, outcome: np.ndarray, goal: np.ndarray, effort: float = 0.0) -> float:
@@ -56,9 +58,10 @@ def trial_cost(task: TaskSpec, outcome: np.ndarray, goal: np.ndarray, effort: fl
     Returns:
         The cost.
     """
-    if task.cost == 'euclidean_effort':
-        return euclidean_effort_cost(outcome, goal, effort, task.effort_weight)
-    return COST_FUNCTIONS[task.cost](outcome, goal)
+    kind = plugin_registry().cost(task.cost, f'task {task.name}')
+    if kind.uses_effort:
+        return float(kind.function(outcome, goal, effort, task.effort_weight))
+    return float(kind.function(outcome, goal))
 
 
 class TrackingLost(IcpiError, ValueError):
@@ -84,7 +87,10 @@ def score_trajectory(
     final_window_s: float = FINAL_WINDOW_S,
     effort: float = 0.0,
 ) -> Score:
-    """Outcome = the last valid point (outcome axes), seen within `final_window_s` of the end.
+    """Score a tracked trial: the task's outcome kind over the valid points, and the cost.
+
+    The built-in outcome is the last valid point on the outcome axes; the last valid point
+    must be seen within `final_window_s` of the end, the object at rest.
 
     The cost is the task's (`trial_cost`): a closed-loop trial passes its `effort`.
 
@@ -111,7 +117,6 @@ def score_trajectory(
                 f'the object was moving ({speed:.2f} m/s) when last seen, '
                 f'{end_s - float(times[last]):.2f} s before the end of the trial'
             )
-    axes = [AXIS[name] for name in task.outcome_names]
-    outcome = np.asarray(points[last], dtype=float)[axes]
+    outcome = task.outcome_of(np.asarray(times)[valid], np.asarray(points)[valid])
     error = outcome - goal
     return Score(outcome, error, trial_cost(task, outcome, goal, effort))

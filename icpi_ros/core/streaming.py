@@ -19,13 +19,15 @@ stamp to the time of the step (`extrapolate`).
 
 import threading
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from icpi_ros.core.closed_loop import OBSERVATION_FIELDS
+from icpi_ros.core.closed_loop import ACTION_SIZE, OBSERVATION_FIELDS, ClosedLoopEpisode
 from icpi_ros.core.motion import JointPlan, MotionConfig, joints_along
 from icpi_ros.core.safety import SafetyLimits, check_plan, check_sent
+from icpi_ros.core.validation import InvalidInput
 
 # Central-difference step of the joint speeds along a command (s), as plan_motion's.
 _FD_STEP_S = 1e-4
@@ -212,3 +214,71 @@ class StreamStats:
     safety_events: int = 0  # commands clipped or zeroed by the task's limits
     effort: float = 0.0  # integral of |commanded tool velocity|^2 over the episode, m^2/s
     step_wall_max_s: float = 0.0  # the slowest step, control tick to its trajectory ready (wall s)
+    # Each step the policy was asked: its observation (`observation_vector`) and the command
+    # after the limits, flattened step by step (TrialResult's `observations`, `actions`).
+    observations: list[float] = field(default_factory=list)
+    actions: list[float] = field(default_factory=list)
+
+    def add_step(self, obs: Mapping, command: Sequence[float]) -> None:
+        """Keep one asked step's observation and its command (as sent, after the limits)."""
+        self.observations.extend(observation_vector(obs))
+        self.actions.extend(float(v) for v in command)
+
+
+OBSERVATION_SIZE = sum(spec.size for spec in OBSERVATION_FIELDS.values())
+
+
+def observation_vector(obs: Mapping) -> list[float]:
+    """Return one observation as OBSERVATION_SIZE floats, OBSERVATION_FIELDS in order."""
+    out: list[float] = []
+    for name, spec in OBSERVATION_FIELDS.items():
+        out.extend([float(obs[name])] if spec.size == 1 else [float(v) for v in obs[name]])
+    return out
+
+
+def streamed_episode(
+    task_name: str,
+    goal: Sequence[float],
+    seed: int,
+    observations: Sequence[float],
+    actions: Sequence[float],
+    **fields,
+) -> ClosedLoopEpisode:
+    """Return a streamed trial as the fast path's episode (what PromptPO's search reads).
+
+    Args:
+        task_name: the task.
+        goal: the episode's goal.
+        seed: its seed (a label on the arm: the scene's start is the arm's).
+        observations: the flattened observations (`StreamStats.observations`).
+        actions: the flattened commands, ACTION_SIZE a step.
+        **fields: the other `ClosedLoopEpisode` fields (outcome, cost, distance, effort,
+            safety_events, failed, missed_deadlines, wall_s).
+
+    Returns:
+        The episode (no ground-truth paths).
+
+    Raises:
+        InvalidInput: the vectors are not whole steps, or not as many steps each.
+
+    """
+    obs, act = list(observations), list(actions)
+    if len(obs) % OBSERVATION_SIZE or len(act) % ACTION_SIZE:
+        raise InvalidInput(
+            f'streamed episode: {len(obs)} observation numbers and {len(act)} action numbers '
+            f'are not whole steps ({OBSERVATION_SIZE} and {ACTION_SIZE} a step)'
+        )
+    steps = len(obs) // OBSERVATION_SIZE
+    if len(act) // ACTION_SIZE != steps:
+        raise InvalidInput(
+            f'streamed episode: {steps} observations but {len(act) // ACTION_SIZE} actions'
+        )
+    rows = []
+    for k in range(steps):
+        values, parts = obs[k * OBSERVATION_SIZE : (k + 1) * OBSERVATION_SIZE], []
+        for spec in OBSERVATION_FIELDS.values():  # observation()'s arguments are in this order
+            parts.append(values[0] if spec.size == 1 else values[: spec.size])
+            values = values[spec.size :]
+        rows.append(observation(*parts))
+    pairs = [[float(v) for v in act[k * ACTION_SIZE : (k + 1) * ACTION_SIZE]] for k in range(steps)]
+    return ClosedLoopEpisode(task_name, [float(v) for v in goal], int(seed), rows, pairs, **fields)

@@ -3,7 +3,7 @@
 """Task definitions: policy parameters with bounds, outcome space and goals (config/tasks.yaml)."""
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +12,17 @@ import yaml
 
 from icpi_ros.core.closed_loop import ClosedLoopConfig
 from icpi_ros.core.motion import MotionConfig
-from icpi_ros.core.paths import config_file
+from icpi_ros.core.task_plugins import (
+    BUILTIN,
+    OutcomeExtractor,
+    PluginRegistry,
+    check_outcome,
+    plugin_registry,
+    task_files,
+)
 from icpi_ros.core.validation import InvalidInput, as_vector
 
 SUPPORTED_VERSION = 1
-COSTS = ('euclidean', 'euclidean_effort')
-SIM_OBJECTS = ('puck', 'ball', 'rope')
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,11 @@ class TaskSpec:
     closed_loop: ClosedLoopConfig | None = None
     # Cost euclidean_effort: s/m on the effort (sum of |velocity command|^2 dt, m^2/s).
     effort_weight: float = 0.0
+    # How the outcome is read from the object's trajectory (`outcome.kind`), and the plugin
+    # that defines the task (core/task_plugins.py; the built-in tasks are `icpi_ros`'s).
+    outcome_kind: str = 'final_position'
+    plugin: str = BUILTIN
+    extractor: OutcomeExtractor | None = field(default=None, compare=False, repr=False)
 
     @property
     def theta_dim(self) -> int:
@@ -93,6 +103,22 @@ class TaskSpec:
         """Validate a vector of the outcome space (outcome, goal or error)."""
         return as_vector(name, values, self.outcome_dim)
 
+    def outcome_of(self, times: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """Return the outcome of an object trajectory (times, points (N, 3) where seen).
+
+        Raises:
+            InvalidInput: the outcome kind returned the wrong size or a non-finite value.
+
+        """
+        extractor = self.extractor or plugin_registry().outcome(self.outcome_kind, self.name)
+        value = extractor.extract(self, np.asarray(times, float), np.asarray(points, float))
+        return check_outcome(extractor, self, value)
+
+    def goal_marker(self, goal: np.ndarray) -> np.ndarray | None:
+        """Return where the simulation shows `goal` (table frame), or None."""
+        extractor = self.extractor or plugin_registry().outcome(self.outcome_kind, self.name)
+        return extractor.goal_marker(self, np.asarray(goal, float))
+
     def check_goal(self, values: Iterable[float]) -> np.ndarray:
         """Validate a goal: the outcome space's length, finite, inside the goal range."""
         goal = self.check_outcome(values, 'goal')
@@ -126,8 +152,14 @@ def _numbers(value: Any, length: int, where: str) -> tuple[float, ...]:
     return tuple(_number(v, f'{where}[{i}]') for i, v in enumerate(value))
 
 
-def parse_task(name: str, raw: Mapping[str, Any]) -> TaskSpec:
-    """Build a TaskSpec from its YAML mapping; errors name the task and the field."""
+def parse_task(
+    name: str, raw: Mapping[str, Any], registry: PluginRegistry | None = None
+) -> TaskSpec:
+    """Build a TaskSpec from its YAML mapping; errors name the task and the field.
+
+    Motion and outcome kinds are looked up in `registry` (default: the installed plugins).
+    """
+    registry = registry or plugin_registry()
     where = f'tasks.{name}'
     params_raw = _field(raw, 'parameters', where)
     if not isinstance(params_raw, list) or not params_raw:
@@ -145,6 +177,12 @@ def parse_task(name: str, raw: Mapping[str, Any]) -> TaskSpec:
     names = _field(outcome, 'names', f'{where}.outcome')
     if not isinstance(names, list) or not names:
         raise InvalidInput(f'{where}.outcome.names: expected a non-empty list')
+    extractor = registry.outcome(outcome.get('kind', 'final_position'), f'{where}.outcome')
+    if extractor.names is not None and not set(map(str, names)) <= set(extractor.names):
+        raise InvalidInput(
+            f'{where}.outcome.names: outcome kind {extractor.name!r} takes names among '
+            f'{", ".join(extractor.names)}, got {names!r}'
+        )
     dim = len(names)
     goal = _field(raw, 'goal', where)
     low = _numbers(_field(goal, 'low', f'{where}.goal'), dim, f'{where}.goal.low')
@@ -156,25 +194,30 @@ def parse_task(name: str, raw: Mapping[str, Any]) -> TaskSpec:
         raise InvalidInput(f'{where}.goal.default: must lie inside [low, high]')
 
     cost = str(raw.get('cost', 'euclidean'))
-    if cost not in COSTS:
-        raise InvalidInput(f'{where}.cost: unknown cost {cost!r}; known: {", ".join(COSTS)}')
+    cost_kind = registry.cost(cost, f'{where}.cost')
     duration = _number(_field(raw, 'trial_duration_s', where), f'{where}.trial_duration_s')
     if duration <= 0:
         raise InvalidInput(f'{where}.trial_duration_s: must be positive')
 
     effort_weight = 0.0
-    if cost == 'euclidean_effort':
+    if cost_kind.uses_effort:
         effort_weight = _number(_field(raw, 'effort_weight', where), f'{where}.effort_weight')
         if effort_weight < 0:
             raise InvalidInput(f'{where}.effort_weight: must be at least 0')
 
     sim_object = raw.get('sim_object')
-    if sim_object is not None and sim_object not in SIM_OBJECTS:
-        raise InvalidInput(f'{where}.sim_object: expected one of {", ".join(SIM_OBJECTS)}')
+    if sim_object is not None:
+        registry.sim_object(sim_object, f'{where}.sim_object')
 
-    motion = MotionConfig.parse(name, _field(raw, 'motion', where))
+    motion = MotionConfig.parse(name, _field(raw, 'motion', where), registry)
+    wanted = motion.primitive.theta_dim
+    if wanted is not None and len(parameters) != wanted:
+        raise InvalidInput(
+            f'{where}.parameters: motion kind {motion.kind!r} takes {wanted} parameters, '
+            f'got {len(parameters)}'
+        )
     closed_loop = None
-    if motion.kind == 'push':
+    if motion.primitive.closed_loop:
         closed_loop = ClosedLoopConfig.parse(name, raw['motion'])
         if sim_object not in (None, 'puck'):
             raise InvalidInput(f'{where}.sim_object: a push task pushes a puck')
@@ -214,22 +257,32 @@ def parse_task(name: str, raw: Mapping[str, Any]) -> TaskSpec:
         marker_plane=marker_plane,
         closed_loop=closed_loop,
         effort_weight=effort_weight,
+        outcome_kind=extractor.name,
+        extractor=extractor,
     )
 
 
 class TaskRegistry(Mapping[str, TaskSpec]):
-    """The tasks of one tasks.yaml, looked up by name with a helpful error."""
+    """The tasks of the installed plugins (or one tasks file), by name with a helpful error."""
 
-    def __init__(self, tasks: Mapping[str, TaskSpec], source: str = '<memory>') -> None:
+    def __init__(
+        self, tasks: Mapping[str, TaskSpec], source: str = '<memory>', refused: str = ''
+    ) -> None:
         self._tasks = dict(tasks)
         self.source = source
+        self._refused = refused  # a sentence on refused plugins, said for an unknown task
 
     def __getitem__(self, name: str) -> TaskSpec:
         try:
             return self._tasks[name]
         except KeyError:
             known = ', '.join(sorted(self._tasks))
-            raise InvalidInput(f'unknown task {name!r}; known tasks: {known}') from None
+            raise InvalidInput(
+                f'unknown task {name!r}; known tasks: {known}{self._refused}'
+            ) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
 
     def __iter__(self):
         return iter(self._tasks)
@@ -238,30 +291,80 @@ class TaskRegistry(Mapping[str, TaskSpec]):
         return len(self._tasks)
 
 
-def load_tasks(path: Path | str | None = None) -> TaskRegistry:
-    """Load and validate a tasks file (default: the package's config/tasks.yaml)."""
-    path = Path(path) if path is not None else config_file('tasks.yaml')
+def read_tasks_file(
+    path: Path, registry: PluginRegistry | None = None, plugin: str = BUILTIN
+) -> dict[str, TaskSpec]:
+    """Read and validate one tasks file (the schema of config/tasks.yaml).
+
+    Args:
+        path: the file.
+        registry: where its motion and outcome kinds are looked up (default: installed).
+        plugin: the plugin the file belongs to (its tasks say so; errors name it).
+
+    Returns:
+        Its tasks by name.
+
+    Raises:
+        InvalidInput: unreadable, not YAML, a wrong version, or a task with a bad field
+            (the message names the file, the task and the field).
+
+    """
+    where = f'tasks file {path}' + (f' (plugin {plugin})' if plugin != BUILTIN else '')
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(Path(path).read_text())
     except OSError as exc:
         raise InvalidInput(f'cannot read tasks file {path}: {exc.strerror}') from None
     except yaml.YAMLError as exc:
-        raise InvalidInput(f'tasks file {path} is not valid YAML: {exc}') from None
+        raise InvalidInput(f'{where} is not valid YAML: {exc}') from None
     if not isinstance(raw, Mapping):
-        raise InvalidInput(f'tasks file {path}: expected a mapping at the top level')
+        raise InvalidInput(f'{where}: expected a mapping at the top level')
     if raw.get('version') != SUPPORTED_VERSION:
         raise InvalidInput(
-            f'tasks file {path}: version {raw.get("version")!r} is not supported '
+            f'{where}: version {raw.get("version")!r} is not supported '
             f'(expected {SUPPORTED_VERSION})'
         )
     tasks_raw = raw.get('tasks')
     if not isinstance(tasks_raw, Mapping) or not tasks_raw:
-        raise InvalidInput(f'tasks file {path}: expected a non-empty mapping under "tasks"')
+        raise InvalidInput(f'{where}: expected a non-empty mapping under "tasks"')
     try:
-        tasks = {str(n): parse_task(str(n), t) for n, t in tasks_raw.items()}
+        return {
+            str(n): replace(parse_task(str(n), t, registry), plugin=plugin)
+            for n, t in tasks_raw.items()
+        }
     except InvalidInput as exc:
-        raise InvalidInput(f'tasks file {path}: {exc}') from None
-    return TaskRegistry(tasks, source=str(path))
+        raise InvalidInput(f'{where}: {exc}') from None
+
+
+def load_tasks(path: Path | str | None = None) -> TaskRegistry:
+    """Load and validate the tasks: of one file, or (default) of every installed plugin.
+
+    The built-in plugin's file is the package's config/tasks.yaml. A plugin whose tasks file
+    is broken is refused like one that does not load; a task name defined by two plugins is
+    an error that names both.
+    """
+    registry = plugin_registry()
+    if path is not None:
+        return TaskRegistry(read_tasks_file(Path(path), registry), source=str(path))
+    tasks: dict[str, TaskSpec] = {}
+    refused = dict(registry.refused)
+    for plugin, file in task_files():
+        try:
+            found = read_tasks_file(file, registry, plugin)
+        except InvalidInput as exc:
+            if plugin == BUILTIN:
+                raise
+            refused[plugin] = str(exc)
+            continue
+        for name, task in found.items():
+            if name in tasks:
+                raise InvalidInput(
+                    f'task {name!r} is defined twice: by plugin {tasks[name].plugin!r} and '
+                    f'by plugin {plugin!r} ({file}); rename one'
+                )
+            tasks[name] = task
+    note = PluginRegistry(refused=refused).refusal_note()
+    sources = ', '.join(str(file) for _, file in task_files())
+    return TaskRegistry(tasks, source=sources, refused=note)
 
 
 def require_simulated(task: TaskSpec, where: str = '') -> TaskSpec:

@@ -69,8 +69,12 @@ class ICPIClient:
         on_feedback: Callable[[Improve.Feedback], None] | None = None,
         timeout_s: float = 3600.0,
         server_timeout_s: float = 20.0,
+        promptpo: tuple[int, int, int] = (0, 0, 0),
     ) -> tuple[int, Improve.Result]:
         """Send an Improve goal and spin until its result; return (GoalStatus, result).
+
+        `promptpo` is (rounds, candidates, episodes) of closed-loop PromptPO (improver
+        promptpo on push-gc; 0: the default each).
 
         `cancel()` from `on_feedback` (or another thread) cancels the run; so does Ctrl-C
         when the client was made with `cancel_on_ctrl_c` (the canceled result is returned).
@@ -89,6 +93,9 @@ class ICPIClient:
             improver=improver,
             resume_run_id=resume_run_id,
             seed=seed,
+            promptpo_rounds=promptpo[0],
+            promptpo_candidates=promptpo[1],
+            promptpo_episodes=promptpo[2],
         )
         forward = (lambda message: on_feedback(message.feedback)) if on_feedback else None
         self._goal_handle = self._send_goal(request, forward, server_timeout_s)

@@ -7,6 +7,7 @@ trajectory_tracker, trials by trial_executor, the planner's NextPolicy service a
 improvement_loop's Improve action, each its own process talking over DDS.
 """
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -14,7 +15,8 @@ import time
 from pathlib import Path
 
 from icpi_ros.cli.exit_codes import EXIT_DEMO_FAILED, EXIT_INTERRUPTED, EXIT_OK
-from icpi_ros.core.records import default_runs_dir
+from icpi_ros.core.errors import IcpiError
+from icpi_ros.core.records import RunRecord, default_runs_dir
 from icpi_ros.graph.bringup import Bringup, use_graph_environment
 from icpi_ros.graph.description import sim_graph
 
@@ -35,6 +37,28 @@ def save_node_logs(bringup: Bringup, folder: Path) -> Path:
     for process in bringup.graph.processes:
         (folder / f'{process.name}.log').write_text(process.output())
     return folder
+
+
+def write_run_video(run: Path, calibration: Path) -> tuple[Path | None, str]:
+    """Keep the run's calibration in its folder and write the video of every trial.
+
+    Returns:
+        The video (None if not written) and a line saying what was done or why not.
+
+    Raises:
+        IcpiError: the run has a bag but the video could not be made from it.
+
+    """
+    from icpi_ros.core.video import CALIBRATION_FILE, make_video
+    from icpi_ros.core.video_io import BAG_FILE
+
+    shutil.copyfile(calibration, run / CALIBRATION_FILE)
+    if not (run / BAG_FILE).is_file():
+        return None, f'none: no {BAG_FILE} in {run} (the graph ran without the recorder)'
+    started = time.monotonic()
+    result = make_video(RunRecord.open(run.parent, run.name), 'all')
+    seconds = time.monotonic() - started
+    return result.path, f'{result.path} ({result.frames} frames, written in {seconds:.1f} s)'
 
 
 def run_demo(
@@ -87,6 +111,12 @@ def run_demo(
                 print(f'[demo] {problem}', file=sys.stderr)
             if problems and code == EXIT_OK:
                 code = EXIT_DEMO_FAILED
+        if run is not None and code == EXIT_OK:  # the graph is down: the bag is closed
+            try:
+                print(f'[demo] video:   {write_run_video(run, calibration)[1]}', flush=True)
+            except IcpiError as exc:
+                print(f'[demo] no video: {exc}', file=sys.stderr)
+                code = EXIT_DEMO_FAILED
     print(f'[demo] done in {time.monotonic() - started:.1f} s', flush=True)
     return code
 
@@ -127,4 +157,5 @@ def _improve(
     )
     print(f'[demo] summary: {run / "summary.json"}')
     print(f'[demo] plot:    {run / "costs.png"}')
+    print(f'[demo] bag:     {run / "run.mcap"} (icpi bag info {result.run_id}; Foxglove)')
     return EXIT_OK, run

@@ -71,12 +71,14 @@ def core_graph(
     llm_base_url: Any = '',
     llm_model: Any = '',
 ) -> list[NodeSpec]:
-    """Return the nodes shared by the sim and real graphs: tracker, planner, executor, loop.
+    """Return the nodes of the sim and real graphs: tracker, planner, executor, loop, recorder.
 
     `config_files` (e.g. real_roll.yaml, with a section per node) are read after the nodes'
-    own; `overrides` (node -> parameters) win over both. Empty `llm_*` leave the planner's.
+    own; `overrides` (node -> parameters) win over both. Empty `llm_*` leave the planner's and
+    the loop's (closed-loop PromptPO asks the LLM from the loop).
     """
     common = {'use_sim_time': use_sim_time, 'tasks_file': tasks_file}
+    llm = {'llm.base_url': llm_base_url, 'llm.model': llm_model}  # the loop's: closed-loop promptpo
     extra = overrides or {}
     specs = [
         (
@@ -87,17 +89,18 @@ def core_graph(
         (
             'icpi_planner',
             (),
-            {**common, 'improver': improver, 'llm.base_url': llm_base_url, 'llm.model': llm_model},
+            {**common, 'improver': improver, **llm},
         ),
         ('trial_executor', (), common),
-        ('improvement_loop', (), {**common, 'runs_dir': runs_dir}),
+        ('improvement_loop', (), {**common, 'runs_dir': runs_dir, **llm}),
+        ('run_recorder', (), {'use_sim_time': use_sim_time}),
     ]
     return [
         NodeSpec(
             name,
             (*files, *config_files),
             {**params, **extra.get(name, {})},
-            camera_remappings if name == 'trajectory_tracker' else (),
+            camera_remappings if name in ('trajectory_tracker', 'run_recorder') else (),
         )
         for name, files, params in specs
     ]

@@ -71,3 +71,8 @@ def trial_executor() -> None:
 def improvement_loop() -> None:
     """Run the improvement_loop node."""
     _run('icpi_ros.nodes.improvement_loop')
+
+
+def run_recorder() -> None:
+    """Run the run_recorder node."""
+    _run('icpi_ros.nodes.run_recorder')

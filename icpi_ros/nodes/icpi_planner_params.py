@@ -101,7 +101,7 @@ def declare_params(node: Node) -> IcpiPlannerParams:
         read_only=True,
         int_range=(0, 2**31 - 1),
     )
-    llm = _declare_llm(node)
+    llm = declare_llm(node)
     promptpo_candidates = declare(
         node,
         'promptpo.candidates',
@@ -110,16 +110,7 @@ def declare_params(node: Node) -> IcpiPlannerParams:
         read_only=True,
         int_range=(1, MAX_CANDIDATES),
     )
-    promptpo_sandbox = declare(
-        node,
-        'promptpo.sandbox',
-        'kernel',
-        'promptpo: isolation of LLM-written code. kernel: bubblewrap namespaces + seccomp '
-        '(promptpo refuses to start without them); rlimits: Python checks and rlimits '
-        'only, weaker, warned in the log and the run record.',
-        read_only=True,
-        choices=list(ISOLATIONS),
-    )
+    promptpo_sandbox = declare_promptpo_sandbox(node)
     episode_memory = declare(
         node,
         'episode_memory',
@@ -143,7 +134,21 @@ def declare_params(node: Node) -> IcpiPlannerParams:
     )
 
 
-def _declare_llm(node: Node) -> LLMConfig:
+def declare_promptpo_sandbox(node: Node) -> str:
+    """Declare `promptpo.sandbox` (the planner's and the loop's) and return its value."""
+    return declare(
+        node,
+        'promptpo.sandbox',
+        'kernel',
+        'promptpo: isolation of LLM-written code. kernel: bubblewrap namespaces + seccomp '
+        '(promptpo refuses to start without them); rlimits: Python checks and rlimits '
+        'only, weaker, warned in the log and the run record.',
+        read_only=True,
+        choices=list(ISOLATIONS),
+    )
+
+
+def declare_llm(node: Node) -> LLMConfig:
     """Declare the llm.* parameters; unset endpoint and model come from the environment."""
     return LLMConfig.from_env(
         base_url=declare(

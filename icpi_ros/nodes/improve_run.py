@@ -62,6 +62,16 @@ def run_config(tasks: dict[str, TaskSpec], goal: Improve.Goal) -> dict:
     }
 
 
+def fill_history(result: Improve.Result, finished: list[tuple[TrialResult, str]]) -> None:
+    """Put every trial a goal ran (its result, its history line) into the Improve result."""
+    result.history = [line for _, line in finished]
+    result.trial_ids = [trial.trial_id for trial, _ in finished]
+    ran = ExecuteTrial.Result.NONE
+    result.costs = [
+        float(trial.cost) if trial.status == ran else float('nan') for trial, _ in finished
+    ]
+
+
 class ImproveRun:
     """The state of one Improve goal while it runs (an executor thread of the node)."""
 
@@ -100,6 +110,12 @@ class ImproveRun:
                 self.record = RunRecord.open(self.runs, goal.resume_run_id)
             except InvalidInput as exc:
                 raise LoopFailed(Codes.RESUME_FAILED, str(exc)) from None
+            if self.record.config.get('mode') == 'closed-loop':
+                raise LoopFailed(
+                    Codes.RESUME_FAILED,
+                    f'run {self.record.run_id} is a closed-loop promptpo run: it cannot be '
+                    'resumed; start a new one',
+                )
         else:
             self.record = RunRecord.create(self.runs, run_config(self.tasks, goal))
         self.result.run_id = self.record.run_id
@@ -239,12 +255,7 @@ class ImproveRun:
 
     def _fill_history(self) -> None:
         """Every trial this goal ran, one line each, into the result."""
-        self.result.history = [line for _, line in self.finished]
-        self.result.trial_ids = [trial.trial_id for trial, _ in self.finished]
-        ran = ExecuteTrial.Result.NONE
-        self.result.costs = [
-            float(trial.cost) if trial.status == ran else float('nan') for trial, _ in self.finished
-        ]
+        fill_history(self.result, self.finished)
 
     def _summarise(self, status: str, message: str) -> None:
         """Write summary.json; an unsucceeded run's result takes its best trial from it."""

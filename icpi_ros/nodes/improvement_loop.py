@@ -5,7 +5,9 @@
 Each iteration sends an ExecuteTrial goal to the trial executor, records the trial (fsynced),
 asks the planner's NextPolicy service for the next theta and publishes feedback. The loop
 itself is the core's `run_loop`, the same one `icpi improve` runs without ROS; one goal's
-state is an `ImproveRun` (improve_run.py), the clients are in loop_clients.py.
+state is an `ImproveRun` (improve_run.py), the clients are in loop_clients.py. PromptPO on a
+closed-loop task (push-gc) is the core's closed-loop search instead, each episode an
+ExecuteTrial goal with the LLM's code (closed_loop_improve.py).
 """
 
 from pathlib import Path
@@ -13,13 +15,15 @@ from pathlib import Path
 from icpi_interfaces.action import Improve
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
+from std_msgs.msg import String
 
 from icpi_ros.core.records import default_runs_dir
 from icpi_ros.core.tasks import load_tasks
+from icpi_ros.nodes.closed_loop_improve import ClosedLoopImprove, is_closed_loop_promptpo
 from icpi_ros.nodes.improve_run import ImproveRun
 from icpi_ros.nodes.improvement_loop_params import declare_params
 from icpi_ros.nodes.loop_clients import Codes, PlannerClient, TrialClient
-from icpi_ros.nodes.runtime import OneGoalAtATime, run_node
+from icpi_ros.nodes.runtime import LATCHED, OneGoalAtATime, run_node
 
 NODE_NAME = 'improvement_loop'
 
@@ -30,7 +34,7 @@ class ImprovementLoop(Node):
     def __init__(self) -> None:
         """Declare the parameters, create the clients and the action server."""
         super().__init__(NODE_NAME)
-        params = declare_params(self)
+        self._params = params = declare_params(self)
         self._tasks = load_tasks(params.tasks_file or None)
         self._runs = Path(params.runs_dir) if params.runs_dir else default_runs_dir()
         group = ReentrantCallbackGroup()
@@ -45,6 +49,9 @@ class ImprovementLoop(Node):
             'run',
             lambda message: Improve.Result(error_code=Codes.BUSY, error_msg=message),
         )
+        # The folder of the run going on, empty between runs (the run recorder's cue).
+        self._run_pub = self.create_publisher(String, '~/run', LATCHED)
+        self._run_pub.publish(String(data=''))
         self.get_logger().info(
             f'ready: action {self.resolve_topic_name("~/improve")}, runs in {self._runs}'
         )
@@ -54,17 +61,37 @@ class ImprovementLoop(Node):
         self._goals.drain(timeout_s)
 
     def _run(self, handle) -> Improve.Result:
-        """Execute one Improve goal (an executor thread)."""
-        run = ImproveRun(
-            handle,
-            self._tasks,
-            self._runs,
-            self._trials,
-            self._planner,
-            self.get_logger(),
-            self._goals.describe_running,
-        )
-        return run.execute()
+        """Execute one Improve goal (an executor thread); `~/run` names its folder meanwhile."""
+
+        def describe(text: str) -> None:  # told once the run's record is open
+            self._goals.describe_running(text)
+            self._run_pub.publish(String(data=str(run.record.path.resolve())))
+
+        if is_closed_loop_promptpo(self._tasks, handle.request):
+            run = ClosedLoopImprove(
+                handle,
+                self._tasks[handle.request.task],
+                self._runs,
+                self._trials,
+                self.get_logger(),
+                describe,
+                self._params.llm,
+                self._params.promptpo_sandbox,
+            )
+        else:
+            run = ImproveRun(
+                handle,
+                self._tasks,
+                self._runs,
+                self._trials,
+                self._planner,
+                self.get_logger(),
+                describe,
+            )
+        try:
+            return run.execute()
+        finally:
+            self._run_pub.publish(String(data=''))
 
 
 def main(args: list[str] | None = None) -> None:

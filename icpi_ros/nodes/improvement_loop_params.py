@@ -2,13 +2,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """The improvement loop's parameters, declared in one place: `declare_params(node)`.
 
-All are read-only.
+All are read-only. `llm.*` and `promptpo.sandbox` are the planner's (the same declarations):
+the loop itself asks the LLM in closed-loop PromptPO (promptpo on a closed-loop task).
 """
 
 from dataclasses import dataclass
 
 from rclpy.node import Node
 
+from icpi_ros.core.llm import LLMConfig
+from icpi_ros.nodes.icpi_planner_params import declare_llm, declare_promptpo_sandbox
 from icpi_ros.nodes.runtime import declare
 
 
@@ -22,6 +25,8 @@ class ImprovementLoopParams:
     planner_service: str
     trial_timeout_s: float
     planner_timeout_s: float
+    llm: LLMConfig  # llm.*: closed-loop PromptPO's endpoint
+    promptpo_sandbox: str  # closed-loop PromptPO: isolation of the Feedback class
 
 
 def declare_params(node: Node) -> ImprovementLoopParams:
@@ -67,4 +72,6 @@ def declare_params(node: Node) -> ImprovementLoopParams:
             read_only=True,
             float_range=(0.1, 3600.0),
         ),
+        llm=declare_llm(node),
+        promptpo_sandbox=declare_promptpo_sandbox(node),
     )

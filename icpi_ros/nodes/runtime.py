@@ -24,6 +24,7 @@ from rclpy.executors import (
 )
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from rclpy.task import Future
 
@@ -32,6 +33,10 @@ from icpi_ros.core.validation import InvalidInput
 from icpi_ros.nodes import entry
 from icpi_ros.process.stop_signal import StopSignal
 
+# Latched state (~/trial_active, the loop's ~/run): a late subscriber gets the current value.
+LATCHED = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
 # How often the spin loop checks for a stop request (s); bounds the reaction to Ctrl-C.
 STOP_POLL_S = 0.1
 # Set by SIGINT/SIGTERM: one node per process, so one event; long waits inside callbacks (LLM
@@ -63,7 +68,10 @@ class YieldingMultiThreadedExecutor(MultiThreadedExecutor):
 
 
 def run_node(
-    make_node: Callable[[], Node], args: Sequence[str] | None = None, threads: int = 1
+    make_node: Callable[[], Node],
+    args: Sequence[str] | None = None,
+    threads: int = 1,
+    events: bool = False,
 ) -> int:
     """Init, spin until Ctrl-C, SIGTERM or shutdown, clean up; return the exit code.
 
@@ -77,6 +85,9 @@ def run_node(
     `threads` > 1 selects a multi-threaded executor, for nodes whose callbacks wait for other
     nodes (action execution): they must wait with `wait_for()`, which gives up when the stop
     event is set, and may define `drain(timeout_s)` to finish their work before destruction.
+
+    `events` (with one thread): rclpy's experimental EventsExecutor, which dispatches from C++,
+    for a node that takes many small messages (the run recorder).
     """
     stop = _STOP  # not cleared: a signal that came while the node was importing counts
     previous = stop.install()
@@ -87,11 +98,14 @@ def run_node(
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
         # One thread: callbacks never overlap and none is in flight when the loop stops.
         # Nothing may block in a callback; waits are coroutines (see trajectory_tracker).
-        executor = (
-            SingleThreadedExecutor()
-            if threads == 1
-            else YieldingMultiThreadedExecutor(num_threads=threads)
-        )
+        if threads > 1:
+            executor = YieldingMultiThreadedExecutor(num_threads=threads)
+        elif events:
+            from rclpy.experimental import EventsExecutor
+
+            executor = EventsExecutor()
+        else:
+            executor = SingleThreadedExecutor()
         node = make_node()
         executor.add_node(node)
         while not stop.is_set():

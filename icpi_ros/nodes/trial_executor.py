@@ -20,12 +20,13 @@ import threading
 
 from geometry_msgs.msg import PointStamped
 from icpi_interfaces.action import ExecuteTrial
+from icpi_interfaces.msg import TrialResult
 from icpi_interfaces.srv import GetTrajectory, ResetScene
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 from std_srvs.srv import SetBool, Trigger
@@ -34,7 +35,7 @@ from trajectory_msgs.msg import JointTrajectory
 from icpi_ros.core.streaming import TrackedPoints
 from icpi_ros.core.tasks import load_tasks
 from icpi_ros.nodes.conversions import seconds
-from icpi_ros.nodes.runtime import run_node
+from icpi_ros.nodes.runtime import LATCHED, run_node
 from icpi_ros.nodes.trial_executor_params import RUNTIME_FLAGS, declare_params
 from icpi_ros.nodes.trial_goals import RunningTrial, TrialGoals
 from icpi_ros.nodes.trial_io import (
@@ -50,10 +51,6 @@ from icpi_ros.nodes.trial_run import TrialCell, TrialRun
 NODE_NAME = 'trial_executor'
 # Executor threads: up to 5 copies of a goal waiting, plus the service answers of the trial.
 EXECUTOR_THREADS = 8
-# The latched ~/trial_active: a late subscriber (the simulator) gets the current state.
-LATCHED = QoSProfile(
-    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-)
 
 
 class TrialExecutor(Node):
@@ -74,6 +71,12 @@ class TrialExecutor(Node):
         self.create_service(Trigger, '~/abort', self._on_abort, callback_group=group)
         self.create_service(
             Trigger, '~/confirm_reset', self._on_confirm_reset, callback_group=group
+        )
+        # Every trial's result, also a failed one's (the run recorder keeps them in the bag).
+        self._results = self.create_publisher(
+            TrialResult,
+            '~/trial_result',
+            QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE),
         )
         self._goals = TrialGoals(self, self._run, group, params.trial_timeout_s + 30.0)
         self._log_ready()
@@ -241,7 +244,9 @@ class TrialExecutor(Node):
 
     def _run(self, running: RunningTrial) -> ExecuteTrial.Result:
         """Run one trial for the goals watching `running`, with the flags as they are now."""
-        return TrialRun(self._cell, running, self._dry_run, self._publish_plan).execute()
+        result = TrialRun(self._cell, running, self._dry_run, self._publish_plan).execute()
+        self._results.publish(result.trial)
+        return result
 
 
 def main(args: list[str] | None = None) -> None:

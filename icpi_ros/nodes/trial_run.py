@@ -293,6 +293,7 @@ class TrialRun:
         trial.control_steps, trial.missed_deadlines = stats.control_steps, stats.missed_deadlines
         trial.safety_events, trial.effort = stats.safety_events, stats.effort
         trial.step_wall_max_s = stats.step_wall_max_s
+        trial.observations, trial.actions = stats.observations, stats.actions
         self.score(self.observe(start, end), start, end, stats.effort)
 
     def _wait_for_object(self, reset_at: float) -> None:

@@ -166,11 +166,13 @@ class ClosedLoopStream:
         obs = self._observe(k, now)
         previous = self._segment.velocity_at(at)
         try:
-            return config.limits.check(here, self._policy.act(obs), previous, config.dt)
+            command, events = config.limits.check(here, self._policy.act(obs), previous, config.dt)
         except StepFailed as exc:
             raise TrialFailed(
                 Codes.POLICY_FAILED, f'step {k} (t = {k * config.dt:.2f} s) failed: {exc}; held'
             ) from None
+        self.stats.add_step(obs, command)
+        return command, events
 
     def _observe(self, k: int, now: float) -> dict:
         """Build step k's observation from the newest joint state and tracked point."""

@@ -16,7 +16,7 @@ from icpi_ros.graph.bringup import Bringup
 from icpi_ros.graph.demo import calibrate_sim_camera
 from icpi_ros.graph.description import sim_graph
 
-NODES = ('icpi_planner', 'trajectory_tracker', 'trial_executor', 'improvement_loop')
+NODES = ('icpi_planner', 'trajectory_tracker', 'trial_executor', 'improvement_loop', 'run_recorder')
 NODE_BOUND = 8.0  # % of a core; measured 0.5-1.7 % (target 2 %), 12-67 % before idling
 BRIDGE_BOUND = 15.0  # measured 4.5 % idle, 29 % before
 

@@ -9,6 +9,7 @@ import json
 import sys
 import threading
 
+import cv2
 import numpy as np
 import pytest
 import yaml
@@ -16,6 +17,7 @@ from action_msgs.msg import GoalStatus
 from bringup_graph import running_graph
 from icpi_interfaces.action import Improve
 
+from icpi_ros.core.bag_read import read_messages, summarize
 from icpi_ros.core.sim.simulator import TrialRunner
 from icpi_ros.core.tasks import load_tasks
 from icpi_ros.graph.bringup import Bringup
@@ -37,7 +39,7 @@ def graph(tmp_path_factory):
 
 
 def test_improve_over_the_graph_records_every_trial(graph):
-    _, client, runs = graph
+    bringup, client, runs = graph
     seen = []
     status, result = client.improve(
         'slide-gc',
@@ -68,6 +70,8 @@ def test_improve_over_the_graph_records_every_trial(graph):
     assert (run / 'costs.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     assert (runs / 'latest').resolve() == run.resolve()
 
+    _check_bag(bringup, run, trials)
+
     # The tracked outcome matches the simulator's ground truth for the same theta.
     runner = TrialRunner(TASK)
     try:
@@ -76,6 +80,30 @@ def test_improve_over_the_graph_records_every_trial(graph):
             assert np.linalg.norm(np.array(t['outcome']) - truth) < 0.005, (t['outcome'], truth)
     finally:
         runner.close()
+
+
+def _check_bag(bringup, run, trials) -> None:
+    """The run's MCAP bag: every topic, one trajectory and one result per trial, a frame."""
+    recorder = next(p for p in bringup.graph.processes if p.name == 'run_recorder')
+    recorder.wait_for_output(rf'closed \S*{run.name}/run\.mcap', 15.0)
+    summary = summarize(run / 'run.mcap')
+    assert summary.complete, summary.problem
+    counts = {topic: info.count for topic, info in summary.topics.items()}
+    assert counts['/trial_executor/trial_result'] == len(trials), counts
+    assert counts['/trajectory_tracker/trajectory'] == len(trials), counts
+    assert counts['/arm_controller/joint_trajectory'] >= len(trials), counts
+    # The camera at 30 Hz capped at 15 frames per second; joint states and ground truth faster.
+    frames = counts['/camera/image_raw/compressed']
+    assert 5 * len(trials) <= frames <= 15 * summary.duration_s + 2, (frames, summary.duration_s)
+    for topic in ('/joint_states', '/sim/object_pose', '/trajectory_tracker/point'):
+        assert counts[topic] > frames, counts
+    assert counts['/camera/camera_info'] > 0, counts
+    results = [m for _, _, m in read_messages(run / 'run.mcap', ['/trial_executor/trial_result'])]
+    assert [r.trial_id for r in results] == [t['trial_id'] for t in trials]
+    np.testing.assert_allclose([r.cost for r in results], [t['cost'] for t in trials])
+    _, _, frame = next(read_messages(run / 'run.mcap', ['/camera/image_raw/compressed']))
+    image = cv2.imdecode(np.frombuffer(bytes(frame.data), np.uint8), cv2.IMREAD_COLOR)
+    assert frame.format == 'jpeg' and image.shape == (480, 640, 3)
 
 
 @pytest.mark.parametrize(

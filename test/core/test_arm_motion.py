@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from icpi_ros.core.arm import ArmSpec, Unreachable
+from icpi_ros.core.builtin_plugin import min_jerk
 from icpi_ros.core.motion import (
     PLAN_RATE_HZ,
     PlanRejected,
-    min_jerk,
     plan_from_points,
     plan_motion,
     tool_path,

@@ -14,13 +14,17 @@ from icpi_ros.core.scoring import score_trajectory, trial_cost
 from icpi_ros.core.streaming import (
     VELOCITY_WINDOW_S,
     StepSegment,
+    StreamStats,
     TrackedPoints,
     extrapolate,
     observation,
+    observation_vector,
     step_to_send,
+    streamed_episode,
     tool_state,
 )
 from icpi_ros.core.tasks import load_tasks
+from icpi_ros.core.validation import InvalidInput
 
 TASK = load_tasks()['push-gc']
 DT = TASK.closed_loop.dt
@@ -150,3 +154,30 @@ def test_a_tracked_closed_loop_trial_is_scored_with_the_tasks_cost_and_its_effor
     score = score_trajectory(TASK, times, points, valid, goal, 4.5, effort=0.07)
     assert score.cost == pytest.approx(trial_cost(TASK, score.outcome, goal, 0.07))
     assert score.cost == pytest.approx(np.hypot(0.002, 0.001) + TASK.effort_weight * 0.07)
+
+
+def test_a_streamed_trial_reads_back_as_the_fast_paths_episode():
+    # What the executor keeps per asked step, flattened into TrialResult, and the episode the
+    # improvement loop rebuilds from it for PromptPO's search (its Feedback class reads it).
+    stats = StreamStats()
+    seen = []
+    for k in range(3):
+        obs = observation([0.5 + k, 0.01], [0.1, -k], [0.3, 0.0], [0.0, 0.2], [0.6, 0.05], 4 - k)
+        seen.append(obs)
+        stats.add_step(obs, np.array([0.05 * k, -0.01]))
+    assert len(stats.observations) == 3 * sum(f.size for f in OBSERVATION_FIELDS.values())
+    assert observation_vector(seen[1])[:4] == [1.5, 0.01, 0.1, -1.0]
+    episode = streamed_episode(
+        'push-gc', [0.6, 0.05], 7, stats.observations, stats.actions, cost=0.02, effort=0.1
+    )
+    assert episode.observations == seen and list(episode.observations[2]) == list(
+        OBSERVATION_FIELDS
+    )
+    assert episode.actions == [[0.0, -0.01], [0.05, -0.01], [0.1, -0.01]]
+    assert (episode.seed, episode.cost, episode.effort, episode.failed) == (7, 0.02, 0.1, '')
+    failed = streamed_episode('push-gc', [0.6, 0.05], 0, [], [], failed='step 3: late')
+    assert failed.observations == [] and failed.failed and np.isnan(failed.cost)
+    with pytest.raises(InvalidInput, match='not whole steps'):
+        streamed_episode('push-gc', [0.6, 0.05], 0, stats.observations[:-1], stats.actions)
+    with pytest.raises(InvalidInput, match='3 observations but 2 actions'):
+        streamed_episode('push-gc', [0.6, 0.05], 0, stats.observations, stats.actions[:4])

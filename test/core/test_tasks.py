@@ -58,9 +58,12 @@ def _write(tmp_path, data) -> str:
     return str(path)
 
 
+THREE = [{'name': n, 'unit': 'm', 'low': 0.0, 'high': 1.0} for n in 'abc']
+
+
 def _minimal_task(**overrides):
     task = {
-        'parameters': [{'name': 'a', 'unit': 'm', 'low': 0.0, 'high': 1.0}],
+        'parameters': THREE,
         'outcome': {'names': ['x'], 'unit': 'm'},
         'goal': {'default': [0.5], 'low': [0.0], 'high': [1.0]},
         'trial_duration_s': 1.0,
@@ -82,7 +85,8 @@ def test_only_sim_tasks_pass_the_sim_guard():
 
 def test_minimal_file_loads(tmp_path):
     task = load_tasks(_write(tmp_path, _minimal_task()))['t']
-    assert task.theta_dim == 1 and task.outcome_names == ('x',)
+    assert task.theta_dim == 3 and task.outcome_names == ('x',)
+    assert task.plugin == 'icpi_ros' and task.outcome_kind == 'final_position'
 
 
 @pytest.mark.parametrize(
@@ -126,6 +130,18 @@ def test_minimal_file_loads(tmp_path):
             r'tasks.t.motion.object_start: expected 2 numbers',
         ),
         (_minimal_task(sim_object='cube'), 'tasks.t.sim_object: expected one of puck'),
+        (
+            _minimal_task(parameters=THREE[:1]),
+            "tasks.t.parameters: motion kind 'swing' takes 3 parameters, got 1",
+        ),
+        (
+            _minimal_task(outcome={'names': ['x'], 'kind': 'height'}),
+            'tasks.t.outcome.kind: expected one of final_position',
+        ),
+        (
+            _minimal_task(outcome={'names': ['speed']}),
+            "tasks.t.outcome.names: outcome kind 'final_position' takes names among x, y, z",
+        ),
         (_minimal_task(tracking={'plane_offset': 0.0}), "tracking: missing field 'plane_normal'"),
         (
             _minimal_task(tracking={'plane_normal': [0, 0, 0.0], 'plane_offset': 0.0}),

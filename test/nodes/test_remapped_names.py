@@ -9,12 +9,8 @@ sends; a line naming the default would send them looking in the wrong place (iss
 import time
 import uuid
 
-import pytest
-import rclpy
 from icpi_interfaces.action import ExecuteTrial
 from rclpy.action import ActionClient
-from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from trajectory_msgs.msg import JointTrajectory
@@ -25,24 +21,6 @@ from icpi_ros.core.vision.camera import save_extrinsics
 IMAGE, INFO = '/cam0/image', '/cam0/info'
 CONTROLLER = '/arm2/joint_trajectory'
 TRACKER = '/tracker2/get_trajectory'
-
-
-@pytest.fixture
-def node(ros_graph, monkeypatch):
-    """An rclpy node in the test process, on the graph's domain, and its executor."""
-    monkeypatch.setenv('ROS_DOMAIN_ID', str(ros_graph.domain_id))
-    monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    context = Context()
-    rclpy.init(context=context)
-    test_node = rclpy.create_node('remap_test', context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(test_node)
-    try:
-        yield test_node, executor
-    finally:
-        executor.shutdown()
-        test_node.destroy_node()
-        rclpy.try_shutdown(context=context)
 
 
 def _spin_until(executor, done, timeout: float, what: str) -> None:

@@ -104,9 +104,23 @@ def description_calls(
 
 
 def node_sources(nodes_dir: Path, executable: str) -> list[Path]:
-    """A node's module `<executable>.py` and, if it has one, its `<executable>_params.py`."""
+    """Return a node's module, its `<executable>_params.py` and the `*_params.py` it imports.
+
+    The loop's params file imports the planner's llm.* and promptpo.sandbox declarations.
+    """
     params = nodes_dir / f'{executable}_params.py'
-    return [nodes_dir / f'{executable}.py', *([params] if params.is_file() else [])]
+    if not params.is_file():
+        return [nodes_dir / f'{executable}.py']
+    shared = sorted(
+        {
+            nodes_dir / f'{node.module.rsplit(".", 1)[1]}.py'
+            for node in ast.walk(ast.parse(params.read_text(), str(params)))
+            if isinstance(node, ast.ImportFrom)
+            and (node.module or '').startswith('icpi_ros.nodes.')
+            and node.module.endswith('_params')
+        }
+    )
+    return [nodes_dir / f'{executable}.py', params, *shared]
 
 
 def declared_parameters(*node_files: Path) -> set[str]:

@@ -218,6 +218,7 @@ def test_the_parser_sees_every_node_and_the_built_names():
         'trajectory_tracker',
         'trial_executor',
         'improvement_loop',
+        'run_recorder',
     }
     names = {p.name for p in nodes['trajectory_tracker']}
     assert {'hsv_low', 'hsv_high', 'hsv_low_2', 'hsv_high_2'} <= names

@@ -17,6 +17,7 @@ def test_package_manifests_are_format_3_with_valid_maintainers():
     for path, build_type in (
         (ROOT / 'package.xml', 'ament_python'),
         (ROOT / 'icpi_interfaces' / 'package.xml', 'ament_cmake'),
+        (ROOT / 'examples' / 'icpi_flick' / 'package.xml', 'ament_python'),
     ):
         root = ET.parse(path).getroot()
         assert root.get('format') == '3'
@@ -82,9 +83,6 @@ MODULE_OF = {
     'mcap-ros2-support': 'mcap_ros2',
     'bayesian-optimization': 'bayes_opt',
 }
-# Pinned ahead of the code that imports them: the run recorder of issue 20 (MCAP bags) is
-# being written on another branch. Drop a name here once the package imports it.
-NOT_YET_IMPORTED = {'mcap', 'mcap-ros2-support'}
 # requirements.in sections that package.xml does not mirror: what the ROS wheels need to build
 # the interfaces (colcon, ament_cmake's and rosidl's parts, which a ROS install brings with
 # ament_cmake and rosidl_default_generators).
@@ -168,7 +166,7 @@ def test_package_xml_declares_exactly_what_the_package_imports():
     imported = _imported_modules()
     assert imported - set(provides) == set(), 'imported but not declared in package.xml'
     unused = {key for module, key in provides.items() if module not in imported}
-    assert unused - NOT_YET_IMPORTED == set(), 'declared in package.xml but never imported'
+    assert unused == set(), 'declared in package.xml but never imported'
 
 
 def test_every_interface_file_is_generated():

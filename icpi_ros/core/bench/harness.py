@@ -194,10 +194,11 @@ def _runner(task_name: str):
 @functools.cache
 def _dataset(task_name: str):
     from icpi_ros.core.dataset import load_dataset
-    from icpi_ros.core.paths import data_dir
+    from icpi_ros.core.retrieval import ExampleLibrary
 
-    dataset = load_dataset(data_dir() / f'{task_name}.json')
-    dataset.check_task(_tasks()[task_name])
+    task = _tasks()[task_name]
+    dataset = load_dataset(ExampleLibrary().path(task))
+    dataset.check_task(task)
     return dataset
 
 

@@ -6,7 +6,8 @@
 episode in its own `PolicyProcess` (the persistent sandboxed child, a per-step time limit)
 driving `closed_loop.rollout` on one reused simulator. `make_summarise()` runs the LLM's
 `class Feedback` in the one-shot sandbox. `run_search()` is what `icpi improve --improver
-promptpo` runs on a closed-loop task.
+promptpo` runs on a closed-loop task, and the improvement loop with its own `evaluate`
+(each episode an ExecuteTrial goal on the robot, nodes/closed_loop_improve.py).
 """
 
 import threading
@@ -83,8 +84,9 @@ def run_search(
     isolation: str = 'kernel',
     stop: threading.Event | None = None,
     on_round: Callable[[dict], None] | None = None,
+    evaluate: Evaluate | None = None,
 ) -> SearchResult:
-    """Run the closed-loop PromptPO search on the fast sim path.
+    """Run the closed-loop PromptPO search: on the fast sim path, or another `evaluate`.
 
     Args:
         task: a closed-loop sim task.
@@ -93,6 +95,8 @@ def run_search(
         isolation: the sandbox's isolation for the policies and the Feedback class.
         stop: set to end the search before its next LLM call or evaluation.
         on_round: called with each round's log.
+        evaluate: runs the episodes of a program (default: `make_evaluate(task, isolation)`,
+            MuJoCo; the improvement loop's runs each episode as an ExecuteTrial goal).
 
     Returns:
         The search's result: the best policy so far, its status and the run log.
@@ -105,10 +109,38 @@ def run_search(
     """
     return closed_loop_search(
         task,
-        make_evaluate(task, isolation),
+        evaluate or make_evaluate(task, isolation),
         make_summarise(isolation),
         llm,
         settings,
         stop=stop,
         on_round=on_round,
     )
+
+
+def search_summary(task: TaskSpec, result: SearchResult) -> dict:
+    """Return a closed-loop search's summary (the CLI's and the run record's).
+
+    Args:
+        task: the task searched.
+        result: the search's result.
+
+    Returns:
+        task, improver, mode, status, reason, best_cost (the best mean cost), best_round,
+        best_candidate, best_code_sha, episodes_used and llm_calls.
+
+    """
+    best = result.best
+    return {
+        'task': task.name,
+        'improver': 'promptpo',
+        'mode': 'closed-loop',
+        'status': result.status,
+        'reason': result.reason,
+        'best_cost': best.mean_cost if best else None,
+        'best_round': best.round if best else None,
+        'best_candidate': best.candidate if best else None,
+        'best_code_sha': best.sha if best else None,
+        'episodes_used': result.episodes_used,
+        'llm_calls': result.llm_calls,
+    }

@@ -61,6 +61,14 @@ Summarise = Callable[[str, dict], Mapping[str, float]]
 ANSWER_TOKENS = 2048  # at least this many answer tokens (a program of MAX_CODE_BYTES and prose)
 
 
+class EvaluationFailed(IcpiError, RuntimeError):
+    """The evaluator itself failed, not the program (e.g. the robot's trial executor is gone).
+
+    Raised by an `evaluate`; the search ends with status 'failed' and this reason, its best so
+    far kept (a program's own failure is an IcpiError of another kind, or a failed episode).
+    """
+
+
 def _failure(exc: BaseException) -> str:
     return f'{type(exc).__name__}: {exc}'[:MAX_REASON]
 
@@ -79,6 +87,7 @@ class _Search:
         self.cache: dict[str, Evaluation] = {}
         self.history: list[Winner] = []
         self.best: Winner | None = None
+        self.scored: list[tuple[int, str, Evaluation]] = []  # the running round's
         self.feedback: str | None = None
         self._check_bound()
         self.stop = stop or threading.Event()
@@ -186,6 +195,8 @@ class _Search:
             raise Stopped
         try:
             episodes = list(self.evaluate(code, self.goals, self.seeds))
+        except (EvaluationFailed, Stopped):  # not the program's doing: the search ends
+            raise
         except IcpiError as exc:  # the static check refused it, or its process failed
             evaluation.failed = _failure(exc)
             return evaluation
@@ -249,7 +260,7 @@ class _Search:
         base = self._policy_messages(number)
         round_log: dict = {'round': number, 'prompt': base, 'prompt_chars': prompt_chars(base)}
         self.log['rounds'].append(round_log)
-        scored: list[tuple[int, str, Evaluation]] = []
+        self.scored = scored = []  # (candidate, code, evaluation) of those that ran
         round_log['candidates'] = candidates = []
         for index in range(self.settings.candidates):
             attempts: list = []
@@ -299,6 +310,18 @@ class _Search:
         record['reflection'] = text
         return text
 
+    def _keep_interrupted(self, round_log: dict) -> None:
+        """Let the candidates that ran in a round cut short count for the best (not history)."""
+        if not self.scored:
+            return
+        index, code, evaluation = min(self.scored, key=lambda c: c[2].mean_cost)
+        if self.best is None or evaluation.mean_cost < self.best.mean_cost:
+            self.best = Winner(round_log['round'], index, code, evaluation)
+            round_log['best_of_interrupted'] = {
+                'candidate': index,
+                'mean_cost': round(evaluation.mean_cost, 6),
+            }
+
     def run(self) -> SearchResult:
         status, reason = 'finished', ''
         try:
@@ -311,9 +334,12 @@ class _Search:
             status, reason = 'stopped', 'stopped'
         except LLMError as exc:
             status, reason = 'failed', f'LLM call failed: {exc}'
+        except EvaluationFailed as exc:
+            status, reason = 'failed', f'evaluation failed: {exc}'
         rounds = self.log['rounds']
         if rounds and 'winner' not in rounds[-1]:
             rounds[-1]['interrupted'] = reason
+            self._keep_interrupted(rounds[-1])
         self.log.update(
             status=status,
             reason=reason,
@@ -343,7 +369,9 @@ def closed_loop_search(
         task: the closed-loop task (goal range, motion limits, cost).
         evaluate: runs a program's `Policy` for one episode per goal:
             `evaluate(source, goals, seeds) -> list[ClosedLoopEpisode]`; raises an IcpiError
-            for a program it refuses, marks an episode `failed` for a failed step.
+            for a program it refuses, marks an episode `failed` for a failed step, raises
+            EvaluationFailed when it cannot evaluate at all (the search ends 'failed'), and
+            `loop.Stopped` to end the search 'stopped'.
         summarise: runs a `Feedback` program on one episode's `as_dict()`:
             `summarise(source, episode) -> dict[str, float]`; raises an IcpiError on failure.
         llm: the OpenAI-compatible endpoint (answers get at least ANSWER_TOKENS tokens).
@@ -356,7 +384,8 @@ def closed_loop_search(
 
     Returns:
         The best policy so far (None if no candidate ran), the status and the run log. An
-        LLM endpoint that gives up ends the search with status 'failed', its best kept.
+        LLM endpoint that gives up, or an EvaluationFailed, ends the search with status
+        'failed', its best kept.
 
     Raises:
         InvalidInput: goals outside the task's range or not one per episode, or a prompt

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 
 from icpi_ros.core.promptpo.task_source import goal_block, motion_block, settings_lines
-from icpi_ros.core.scoring import COST_FUNCTIONS
+from icpi_ros.core.scoring import cost_function
 from icpi_ros.core.tasks import TaskSpec
 from icpi_ros.core.validation import InvalidInput
 
@@ -169,7 +169,7 @@ def render_closed_loop_source(task: TaskSpec, contract: ModuleType | None = None
     contract = contract or closed_loop_contract()
     fields = contract.OBSERVATION_FIELDS
     entry_types = [t for t in dict.fromkeys(map(type, dict(fields).values())) if _is_own(t)]
-    cost = COST_FUNCTIONS[task.cost]
+    cost = cost_function(task)
     called, values = _cost_parts(task, cost)
     classes = [*_acting_classes(settings), *entry_types]
     shown = [*classes, contract.ClosedLoopPolicy, contract.ClosedLoopEpisode, *called, cost]

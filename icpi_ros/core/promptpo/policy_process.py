@@ -269,6 +269,26 @@ def validate_action(value: object) -> list[float]:
     return [float(v) for v in value]
 
 
+POLICY_ENTRY = ('Policy', ('act',))  # the class a policy program defines, and its method
+
+
+def check_policy(source: str, limits: SandboxLimits | None = None) -> None:
+    """Run the static check a `PolicyProcess` starts with, alone (no process, no episode).
+
+    Args:
+        source: the policy program.
+        limits: whose `max_code_bytes` apply (default `EPISODE_LIMITS`).
+
+    Raises:
+        SandboxFailed: stage 'static', the check's reason.
+
+    """
+    try:
+        check_code(source, (limits or EPISODE_LIMITS).max_code_bytes, entry=POLICY_ENTRY)
+    except CodeRejected as exc:
+        raise SandboxFailed(str(exc), 'static') from None
+
+
 class PolicyProcess:
     """The LLM-written `class Policy` as a closed-loop policy, in its own sandbox per episode.
 
@@ -298,9 +318,9 @@ class PolicyProcess:
         self.steps = 0
         self.sandbox = SandboxedObject(
             source,
-            'Policy',
-            {'act': ('act',), 'reset': ('reset',)},
-            ('act',),
+            POLICY_ENTRY[0],
+            {POLICY_ENTRY[1][0]: POLICY_ENTRY[1], 'reset': ('reset',)},
+            (POLICY_ENTRY[1][0],),
             self.limits,
             static_check=static_check,
             restricted=restricted,

@@ -15,7 +15,7 @@ import numpy as np
 
 from icpi_ros.core.improvers.base import PolicyQuery
 from icpi_ros.core.promptpo.sandbox import SandboxResult
-from icpi_ros.core.scoring import COST_FUNCTIONS
+from icpi_ros.core.scoring import trial_cost
 from icpi_ros.core.tasks import TaskSpec
 
 
@@ -75,7 +75,7 @@ class Episode:
         """Attribute the query's trial to the candidate that proposed its theta."""
         theta, _ = self.task.clip(query.theta)
         outcome = self.goal + query.error
-        cost = COST_FUNCTIONS[self.task.cost](outcome, self.goal)
+        cost = trial_cost(self.task, outcome, self.goal)
         candidate, self.awaiting = self.awaiting, None
         if candidate is not None and np.allclose(
             theta, candidate.result.theta, rtol=0.0, atol=1e-9

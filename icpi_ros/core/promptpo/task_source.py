@@ -4,8 +4,8 @@
 
 Everything is generated: the constants from the TaskSpec (config/tasks.yaml), the motion
 settings with the comments of MotionConfig's fields (`settings_lines`, also used by
-`closed_loop_source`), and the source of the functions the
-robot really runs (theta -> tool path, icpi_ros.core.motion) and of the task's cost function
+`closed_loop_source`), and the source of the functions the robot really runs (theta -> tool
+path: the motion kind's `source_functions`, a plugin's too) and of the task's cost function
 (icpi_ros.core.scoring), read with `inspect`. Nothing here restates them by hand.
 """
 
@@ -13,15 +13,11 @@ import dataclasses
 import inspect
 import re
 
-from icpi_ros.core import motion as motion_module
-from icpi_ros.core.scoring import COST_FUNCTIONS
+from icpi_ros.core.scoring import cost_function
 from icpi_ros.core.tasks import TaskSpec
 
-# MotionConfig fields that a swing does not use (it touches no object on the table).
-_NOT_SWING = ('object_start', 'contact_height', 'contact_offset')
-# The functions of icpi_ros.core.motion that turn theta into the tool's path, in the order they
-# are defined (looked up when rendering: a rename fails the task-source test, not an import).
-_MOTION_FUNCTIONS = ('min_jerk', '_segments', 'tool_path')
+# MotionConfig fields that a kind touching no object on the table (a swing) does not use.
+_NO_OBJECT = ('object_start', 'contact_height', 'contact_offset')
 _THETA_INTRO = (
     "# How theta moves the tool: this task's motion settings (a MotionConfig of",
     '# icpi_ros.core.motion, reduced to its values), read by the functions below.',
@@ -86,7 +82,9 @@ def settings_lines(
 
 def motion_block(task: TaskSpec, intro: tuple[str, ...] = _THETA_INTRO) -> list[str]:
     """Return the lines of the task's motion settings, with the comments of their fields."""
-    skip = _NOT_SWING if task.motion.kind == 'swing' else ()
+    primitive = task.motion.primitive
+    skip = ('primitive',) + (() if primitive.touches_object else _NO_OBJECT)
+    skip += () if task.motion.settings else ('settings',)
     return [
         *intro,
         'MotionConfig = SimpleNamespace',
@@ -114,8 +112,9 @@ def render_task_source(task: TaskSpec) -> str:
     theta_doc = ', '.join(f'{p.name} ({p.unit})' for p in params)
     goal_doc = ', '.join(task.outcome_names)
     thing = task.sim_object or 'object'
-    header = inspect.getdoc(motion_module) or ''
-    cost = COST_FUNCTIONS[task.cost]
+    primitive = task.motion.primitive
+    header = inspect.getdoc(inspect.getmodule(primitive.tool_path)) or ''
+    cost = cost_function(task)
     parts = [
         f'"""Task {task.name}: {task.description}\n\n{header}\n"""',
         '',
@@ -140,10 +139,10 @@ def render_task_source(task: TaskSpec) -> str:
         *motion_block(task),
         '',
         '',
-        *(
-            inspect.getsource(getattr(motion_module, fn)).rstrip() + '\n\n'
-            for fn in _MOTION_FUNCTIONS
-        ),
+        *(inspect.getsource(fn).rstrip() + '\n\n' for fn in primitive.source_functions),
+        f"tool_path = {primitive.tool_path.__name__}  # theta -> the tool tip's path",
+        '',
+        '',
         f'# The cost of a trial (config: cost: {task.cost}); lower is better.',
         inspect.getsource(cost).rstrip(),
         '',

@@ -8,38 +8,16 @@ pusher-object contact pair (arm geoms collide with nothing else), elliptic frict
 Newton solver and the implicitfast integrator.
 """
 
-from dataclasses import dataclass
-
 import cv2
 
 from icpi_ros.core.arm import ArmSpec
+from icpi_ros.core.builtin_plugin import OBJECTS, ObjectSpec
+from icpi_ros.core.task_plugins import SceneContext, SimObject, plugin_registry
 from icpi_ros.core.tasks import TaskSpec
 from icpi_ros.core.vision.calibration import MARGIN, MarkerLayout
 
-
-@dataclass(frozen=True)
-class ObjectSpec:
-    """Physical constants of the simulated objects."""
-
-    puck_radius: float = 0.04
-    puck_height: float = 0.04
-    puck_mass: float = 0.12
-    puck_friction: float = 0.12
-    ball_radius: float = 0.03
-    ball_mass: float = 0.06
-    ball_friction: float = 0.6
-    ball_rolling_friction: float = 0.003
-    rope_segments: int = 15
-    rope_segment_length: float = 0.02
-    rope_radius: float = 0.006
-    rope_damping: float = 0.0004
-    marker_colour: tuple[float, float, float] = (0.9, 0.05, 0.05)
-
-
 CAMERA_WIDTH = 640
 CAMERA_HEIGHT = 480
-# Physics step per object: the rope's light segments need 1 ms.
-TIMESTEP = {'puck': 0.001, 'ball': 0.001, 'rope': 0.001}
 KP = (800.0, 800.0, 500.0, 150.0)  # position gain per joint, N m / rad
 KV = (40.0, 40.0, 25.0, 6.0)  # velocity gain per joint (velocity feed-forward), N m s / rad
 
@@ -86,15 +64,17 @@ def _arm_xml(arm: ArmSpec, tool_children: str) -> str:
     </body>"""
 
 
-def _rope_xml(obj: ObjectSpec, arm: ArmSpec) -> str:
+def rope_body(task: TaskSpec, context: SceneContext, obj: ObjectSpec = OBJECTS) -> str:
+    """Return the built-in rope: capsules on ball joints hanging from the tool, a marker tip."""
     seg, r = obj.rope_segment_length, obj.rope_radius
     xml = (
         f'<geom name="rope_tip" type="sphere" size="0.012" pos="0 0 {-seg:g}" '
-        f'rgba="{_rgba(obj.marker_colour)}" mass="0.002"/>'
+        f'rgba="{context.marker_rgba}" mass="0.002"/>'
         f'<site name="object" pos="0 0 {-seg:g}" size="0.004" group="5"/>'
     )
+    tip = ' '.join(f'{v:g}' for v in context.tip_in_tool)
     for i in reversed(range(obj.rope_segments)):
-        pos = f'{arm.tool:g} 0 0' if i == 0 else f'0 0 {-seg:g}'
+        pos = tip if i == 0 else f'0 0 {-seg:g}'
         xml = (
             f'<body name="rope_{i}" pos="{pos}">'
             f'<joint name="rope_{i}" type="ball" damping="{obj.rope_damping:g}" armature="1e-6"/>'
@@ -104,29 +84,40 @@ def _rope_xml(obj: ObjectSpec, arm: ArmSpec) -> str:
     return xml
 
 
-def _object_xml(kind: str, obj: ObjectSpec, task: TaskSpec) -> str:
+def puck_body(task: TaskSpec, context: SceneContext, obj: ObjectSpec = OBJECTS) -> str:
+    """Return the built-in puck: a sliding cylinder with a marker disc on its top."""
     x, y = task.motion.object_start
-    marker = _rgba(obj.marker_colour)
-    if kind == 'puck':
-        h2 = obj.puck_height / 2
-        return f"""
+    h2 = obj.puck_height / 2
+    return f"""
     <body name="puck" pos="{x:g} {y:g} {h2:g}">
       <freejoint name="puck"/>
       <geom name="object" type="cylinder" size="{obj.puck_radius:g} {h2:g}"
             mass="{obj.puck_mass:g}" friction="{obj.puck_friction:g} 0.005 0.0001"
             rgba=".2 .2 .22 1"/>
       <geom name="marker" type="cylinder" size="{obj.puck_radius * 0.8:g} 0.001"
-            pos="0 0 {h2 + 0.001:g}" mass="0" contype="0" conaffinity="0" rgba="{marker}"/>
+            pos="0 0 {h2 + 0.001:g}" mass="0" contype="0" conaffinity="0"
+            rgba="{context.marker_rgba}"/>
       <site name="object" pos="0 0 {h2:g}" size="0.004" group="5"/>
     </body>"""
+
+
+def ball_body(task: TaskSpec, context: SceneContext, obj: ObjectSpec = OBJECTS) -> str:
+    """Return the built-in ball: a rolling sphere, all of it the marker."""
+    x, y = task.motion.object_start
     r = obj.ball_radius
     return f"""
     <body name="ball" pos="{x:g} {y:g} {r:g}">
       <freejoint name="ball"/>
       <geom name="object" type="sphere" size="{r:g}" mass="{obj.ball_mass:g}" condim="6"
-            friction="{obj.ball_friction:g} 0.002 {obj.ball_rolling_friction:g}" rgba="{marker}"/>
+            friction="{obj.ball_friction:g} 0.002 {obj.ball_rolling_friction:g}"
+            rgba="{context.marker_rgba}"/>
       <site name="object" size="0.004" group="5"/>
     </body>"""
+
+
+def sim_object_of(task: TaskSpec) -> SimObject:
+    """Return the SimObject kind of `task`'s `sim_object`."""
+    return plugin_registry().sim_object(task.sim_object, f'task {task.name}: sim_object')
 
 
 def markers_xml(layout: MarkerLayout | None) -> tuple[str, str, dict[str, bytes]]:
@@ -153,25 +144,26 @@ def markers_xml(layout: MarkerLayout | None) -> tuple[str, str, dict[str, bytes]
     return ''.join(assets), ''.join(bodies), files
 
 
-def scene_xml(
-    task: TaskSpec, arm: ArmSpec, obj: ObjectSpec | None = None, markers: str = '', assets: str = ''
-) -> str:
-    """Return the MJCF of `task`'s scene (with `markers` geoms and `assets`, if given)."""
-    obj = obj or ObjectSpec()
-    kind = task.sim_object
-    if kind is None:
+def scene_xml(task: TaskSpec, arm: ArmSpec, markers: str = '', assets: str = '') -> str:
+    """Return the MJCF of `task`'s scene (with `markers` geoms and `assets`, if given).
+
+    The object is the task's `sim_object` kind (a SimObject of its plugin; the built-in puck,
+    ball and rope are the `icpi_ros` plugin's).
+    """
+    if task.sim_object is None:
         raise ValueError(f'task {task.name!r} has no simulated object (a real-robot task)')
-    rope = kind == 'rope'
-    tool_children = _rope_xml(obj, arm) if rope else ''
-    objects = '' if rope else _object_xml(kind, obj, task)
+    kind = sim_object_of(task)
+    context = SceneContext(_rgba(OBJECTS.marker_colour), (arm.tool, 0.0, 0.0))
+    body = kind.body_xml(task, context)
+    tool_children, objects = (body, '') if kind.on_tool else ('', body)
     pair = (
         ''
-        if rope
+        if kind.on_tool
         else '<contact><pair geom1="tip" geom2="object" condim="1" friction="0 0 0 0 0"/></contact>'
     )
     goal_geom = (
         '<geom type="sphere" size="0.015" rgba=".1 .7 .2 .6" contype="0" conaffinity="0"/>'
-        if rope
+        if kind.on_tool
         else '<geom type="cylinder" size="0.03 0.0005" rgba=".1 .7 .2 1" contype="0" '
         'conaffinity="0"/>'
     )
@@ -190,7 +182,7 @@ def scene_xml(
     )
     return f"""<mujoco model="icpi_{task.name}">
   <compiler angle="radian" autolimits="true"/>
-  <option timestep="{TIMESTEP[kind]:g}" integrator="implicitfast" cone="elliptic"
+  <option timestep="{kind.timestep:g}" integrator="implicitfast" cone="elliptic"
           solver="Newton" gravity="0 0 -9.81"/>
   <visual>
     <global offwidth="{CAMERA_WIDTH}" offheight="{CAMERA_HEIGHT}"/>

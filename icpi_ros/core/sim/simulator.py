@@ -10,14 +10,15 @@ import mujoco
 import numpy as np
 
 from icpi_ros.core.arm import ArmSpec
+from icpi_ros.core.builtin_plugin import AXIS
 from icpi_ros.core.motion import JointPlan, plan_motion
-from icpi_ros.core.scoring import AXIS, Score
+from icpi_ros.core.scoring import Score
 from icpi_ros.core.sim.scenes import (
     CAMERA_HEIGHT,
     CAMERA_WIDTH,
-    ObjectSpec,
     markers_xml,
     scene_xml,
+    sim_object_of,
 )
 from icpi_ros.core.tasks import TaskSpec
 from icpi_ros.core.vision.calibration import MarkerLayout
@@ -79,14 +80,13 @@ class Simulator:
         self,
         task: TaskSpec,
         arm: ArmSpec | None = None,
-        obj: ObjectSpec | None = None,
         markers: MarkerLayout | None = None,
     ):
         self.task = task
         self.arm = arm or ArmSpec()
-        self.obj = obj or ObjectSpec()
+        self.kind = sim_object_of(task)
         assets, bodies, files = markers_xml(markers)
-        xml = scene_xml(task, self.arm, self.obj, markers=bodies, assets=assets)
+        xml = scene_xml(task, self.arm, markers=bodies, assets=assets)
         self.model = mujoco.MjModel.from_xml_string(xml, files)
         self.data = mujoco.MjData(self.model)
         m = self.model
@@ -98,11 +98,13 @@ class Simulator:
         self.object_site = m.site('object').id
         self.tip_site = m.site('tip').id
         self.goal_mocap = m.body_mocapid[m.body('goal').id]
-        self.outcome_axes = [AXIS[n] for n in task.outcome_names]
-        self.camera = 'side' if task.sim_object == 'rope' else 'top'
+        # The axes a tracking check compares on: the outcome's, or all for a non-positional one.
+        named = all(n in AXIS for n in task.outcome_names)
+        self.outcome_axes = [AXIS[n] for n in task.outcome_names] if named else [0, 1, 2]
+        self.camera = self.kind.camera
         self._renderer: mujoco.Renderer | None = None
         self._object_qpos = self._object_dof = None
-        if task.sim_object != 'rope':
+        if not self.kind.on_tool:
             free = m.joint(task.sim_object)
             self._object_qpos = m.jnt_qposadr[free.id]
             self._object_dof = m.jnt_dofadr[free.id]
@@ -122,12 +124,9 @@ class Simulator:
         if self._object_qpos is not None and start_noise_m > 0:
             jitter = np.random.default_rng(seed).normal(0.0, start_noise_m, 2)
             self.data.qpos[self._object_qpos : self._object_qpos + 2] += jitter
-        marker = np.zeros(3)
-        for axis, value in zip(self.outcome_axes, goal, strict=True):
-            marker[axis] = value
-        if 2 not in self.outcome_axes:
-            marker[2] = 0.0005
-        self.data.mocap_pos[self.goal_mocap] = marker
+        marker = self.task.goal_marker(goal)
+        # A goal that is no place (a plugin's outcome) is shown below the table.
+        self.data.mocap_pos[self.goal_mocap] = marker if marker is not None else (0.0, 0.0, -1.0)
         mujoco.mj_forward(self.model, self.data)
 
     def object_position(self) -> np.ndarray:
@@ -222,11 +221,8 @@ class Simulator:
 
     def marker_plane(self) -> tuple[np.ndarray, float]:
         """Plane (normal, offset) the visible marker moves in, for the tracker."""
-        if self.task.sim_object == 'rope':
-            return np.array([0.0, 1.0, 0.0]), 0.0  # the rope swings in the x-z plane
-        if self.task.sim_object == 'puck':
-            return np.array([0.0, 0.0, 1.0]), self.obj.puck_height + 0.002  # top of the cap
-        return np.array([0.0, 0.0, 1.0]), self.obj.ball_radius  # the ball's centre
+        *normal, offset = self.kind.marker_plane
+        return np.array(normal, dtype=float), float(offset)
 
     def close(self) -> None:
         """Release the renderer's GL context (before interpreter exit, to keep it quiet)."""
@@ -300,7 +296,7 @@ class TrialRunner:
         frames: list[np.ndarray] = []
         on_frame = (lambda t: frames.append(self.sim.render())) if render else None
         times, objects, tips = self.sim.run_plan(plan, task.trial_duration_s, on_frame)
-        outcome = objects[-1, self.sim.outcome_axes]
+        outcome = task.outcome_of(times, objects)
         error = outcome - goal_vec
         planned = np.stack([np.interp(times, plan.times, plan.tip[:, i]) for i in range(3)], -1)
         return TrialRecord(

@@ -303,3 +303,31 @@ class RoutedLLM(LoopbackLLM):
         self.kinds.append(kind)
         queue = self.queues[kind]
         return queue.popleft() if queue else self.DEFAULTS[kind]
+
+
+def pusher(gain: float) -> str:
+    """A behind-the-puck pusher for push-gc, as an LLM writes one; `gain` scales the push."""
+    return PUSHER_TEMPLATE.replace('GAIN', repr(float(gain)))
+
+
+PUSHER_TEMPLATE = '''import numpy as np
+
+
+class Policy:
+    """Get behind the puck on the line to the goal, then push along it."""
+
+    def reset(self, goal):
+        self.goal = np.asarray(goal, dtype=float)
+
+    def act(self, obs):
+        puck, tool = np.asarray(obs["puck"]), np.asarray(obs["tool"])
+        line = self.goal - puck
+        dist = float(np.linalg.norm(line))
+        if dist < 0.003:
+            return [0.0, 0.0]
+        u = line / dist
+        off = puck - 0.035 * u - tool
+        if float(np.linalg.norm(off)) > 0.01:
+            return (3.0 * off).tolist()
+        return (GAIN * dist * u + 3.0 * off).tolist()
+'''

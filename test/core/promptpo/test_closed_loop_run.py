@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 import pytest
-from closed_loop_toy import RoutedLLM, fence
+from closed_loop_toy import RoutedLLM, fence, pusher
 
 from icpi_ros.core.closed_loop import rollout
 from icpi_ros.core.llm import LLMConfig
@@ -22,27 +22,7 @@ from icpi_ros.core.promptpo.closed_loop_state import SearchSettings
 from icpi_ros.core.promptpo.policy_process import SandboxFailed
 from icpi_ros.core.tasks import load_tasks
 
-PUSHER = '''import numpy as np
-
-
-class Policy:
-    """Get behind the puck on the line to the goal, then push along it."""
-
-    def reset(self, goal):
-        self.goal = np.asarray(goal, dtype=float)
-
-    def act(self, obs):
-        puck, tool = np.asarray(obs["puck"]), np.asarray(obs["tool"])
-        line = self.goal - puck
-        dist = float(np.linalg.norm(line))
-        if dist < 0.003:
-            return [0.0, 0.0]
-        u = line / dist
-        off = puck - 0.035 * u - tool
-        if float(np.linalg.norm(off)) > 0.01:
-            return (3.0 * off).tolist()
-        return (1.5 * dist * u + 3.0 * off).tolist()
-'''
+PUSHER = pusher(1.5)
 CRASHER = """class Policy:
     def act(self, obs):
         return [1.0 / (obs["time_left"] - obs["time_left"]), 0.0]

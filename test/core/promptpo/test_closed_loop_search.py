@@ -31,10 +31,11 @@ from closed_loop_toy import (
 )
 
 from icpi_ros.core.llm import LLMConfig
-from icpi_ros.core.promptpo.closed_loop_search import closed_loop_search
+from icpi_ros.core.loop import Stopped
+from icpi_ros.core.promptpo.closed_loop_search import EvaluationFailed, closed_loop_search
 from icpi_ros.core.promptpo.closed_loop_source import render_closed_loop_source
 from icpi_ros.core.promptpo.closed_loop_state import SearchSettings, code_key, episode_summary
-from icpi_ros.core.scoring import COST_FUNCTIONS, euclidean_cost
+from icpi_ros.core.scoring import cost_function, euclidean_cost
 from icpi_ros.core.tasks import load_tasks
 from icpi_ros.core.validation import InvalidInput
 
@@ -121,7 +122,7 @@ def test_closed_loop_source_of_the_real_push_task():
     limits = task.closed_loop.limits
     assert scope['closed_loop'].limits.max_speed == limits.max_speed
     assert 'def check(' in source and 'class Policy:' in source
-    cost = COST_FUNCTIONS[task.cost]
+    cost = cost_function(task)
     assert inspect.getsource(cost) in source
     for name in inspect.signature(cost).parameters:
         if hasattr(task, name):  # e.g. the effort weight
@@ -312,3 +313,53 @@ def test_settings_and_goals_are_checked(llm):
             TOY_TASK, ToyEvaluator(), toy_summarise, config, SearchSettings(episodes=1),
             task_source=SOURCE, goals=[[5.0, 0.0]],
         )  # fmt: skip
+
+
+class _FailingEvaluator(ToyEvaluator):
+    """The toy, until its `calls`-th program: then the evaluator itself fails, or is stopped."""
+
+    def __init__(self, calls: int, error: Exception) -> None:
+        super().__init__()
+        self.calls, self.error = calls, error
+
+    def __call__(self, source, goals, seeds):
+        if len(self.sources) + 1 >= self.calls:
+            raise self.error
+        return super().__call__(source, goals, seeds)
+
+
+def test_an_evaluator_that_fails_ends_the_search_failed_with_its_best_kept(llm):
+    # The robot's executor gone (the improvement loop's evaluate): no repair of the program.
+    llm.queues['policy'].extend([fence(p_policy(1.0)), fence(p_policy(2.0))])
+    evaluator = _FailingEvaluator(2, EvaluationFailed('trial x: the trial executor is gone'))
+    result = _search(llm, evaluator, rounds=3)
+    assert result.status == 'failed' and 'the trial executor is gone' in result.reason
+    assert result.reason.startswith('evaluation failed:') and result.best.round == 1
+    assert 'repair' not in llm.kinds and result.log['rounds'][1]['interrupted'] == result.reason
+
+
+def test_a_stop_raised_by_the_evaluator_ends_the_search_stopped(llm):
+    result = _search(llm, _FailingEvaluator(1, Stopped('canceled during trial x')))
+    assert result.status == 'stopped' and result.best is None and 'repair' not in llm.kinds
+
+
+def test_a_candidate_that_ran_in_a_round_cut_short_can_be_the_best(llm):
+    # Canceled after the round's first candidate ran: it is the result (not in the history).
+    llm.queues['policy'].extend([fence(p_policy(1.0)), fence(p_policy(2.0))])
+    stop = threading.Event()
+
+    class StopAfterOne(ToyEvaluator):
+        def __call__(self, source, goals, seeds):
+            episodes = super().__call__(source, goals, seeds)
+            stop.set()
+            return episodes
+
+    config = LLMConfig(base_url=llm.base_url, model='loopback', backoff_s=0.01, timeout_s=5.0)
+    result = closed_loop_search(
+        TOY_TASK, StopAfterOne(), toy_summarise, config,
+        SearchSettings(candidates=2, rounds=2, reflection=False), task_source=SOURCE, stop=stop,
+    )  # fmt: skip
+    assert result.status == 'stopped' and result.best.code == p_policy(1.0)
+    [round_log] = result.log['rounds']
+    assert round_log['best_of_interrupted']['candidate'] == 0 and 'winner' not in round_log
+    assert result.log['best']['code'] == p_policy(1.0) and round_log['interrupted'] == 'stopped'

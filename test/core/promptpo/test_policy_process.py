@@ -407,3 +407,20 @@ def test_feedback_code_is_checked_and_shut_in():
         summarise_trajectory(
             f'class Feedback:\n    def summarise(self, e):\n        {reads}\n', _episode(3)
         )
+
+
+def test_the_static_check_alone_refuses_what_a_policy_process_would():
+    # The improvement loop checks a program before it costs a trial on the robot.
+    from icpi_ros.core.promptpo.policy_process import check_policy
+
+    good = 'class Policy:\n    def act(self, obs):\n        return [0.0, 0.0]\n'
+    check_policy(good)
+    for code, reason in (
+        ('import os\n' + good, 'os'),
+        ('def policy(goal):\n    return [0.0]\n', 'class Policy'),
+    ):
+        with pytest.raises(SandboxFailed, match=reason) as raised:
+            check_policy(code)
+        assert raised.value.stage == 'static'
+        with PolicyProcess(code) as process:
+            assert process.stage == 'static' and process.failure == str(raised.value)

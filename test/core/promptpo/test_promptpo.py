@@ -147,7 +147,7 @@ def test_task_source_is_generated_from_the_definitions(name):
     assert task.description in source
     # The robot's own functions and cost, not a restatement: they compute the same thing.
     assert inspect.getsource(euclidean_cost) in source
-    assert inspect.getsource(motion.tool_path) in source
+    assert inspect.getsource(task.motion.primitive.tool_path) in source
     theta, times = task.theta_middle(), np.linspace(0.0, task.trial_duration_s, 40)
     np.testing.assert_allclose(
         scope['tool_path'](scope['motion'], theta, times),

@@ -136,6 +136,27 @@ def idle_cpu(result: Mapping, limit: Limit | None) -> str:
     return text + (camera if rates else '')
 
 
+def recording_wall(result: Mapping, limit: Limit | None) -> str:
+    """Return the recorder's added iteration wall time per pair of runs."""
+    pairs = f'{result["iterations"]} iterations × {result["pairs"]} pairs'
+    return f'{timing(result, limit)}, {pairs} with and without'
+
+
+def recording_cpu(result: Mapping, limit: Limit | None) -> str:
+    """Return the recorder's added CPU (all node processes) and its own share of a core."""
+    own = ', '.join(f'{format_number(c)} %' for c in result['recorder_cpu_percent_of_a_core'])
+    return f'{timing(result["cpu"], limit)}; the recorder itself {own} of a core'
+
+
+def recording_bag(result: Mapping, limit: Limit | None) -> str:
+    """Return the bag's size for 20 iterations, extrapolated from its size per iteration."""
+    per_iteration = result['bag_bytes_per_iteration'] / 1e6
+    return (
+        f'**{format_number(result["bag_mb_20_iterations"])} MB** for 20 iterations '
+        f'({format_number(per_iteration)} MB per iteration × 20)'
+    )
+
+
 def sweep_overhead(result: Mapping, limit: Limit | None) -> str:
     """Return Ray's wall-time overhead over the process pool, and the two wall times."""
     pool, ray = result.get('pool_wall_s') or [], result.get('ray_wall_s') or []
@@ -171,6 +192,9 @@ READINGS: dict[str, Reading] = {
         calibration,
         demo_wall,
         idle_cpu,
+        recording_wall,
+        recording_cpu,
+        recording_bag,
         sweep_overhead,
         llm_concurrency,
     )
