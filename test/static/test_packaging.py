@@ -129,8 +129,9 @@ def _imported_modules() -> set[str]:
 
 
 def test_every_package_xml_dependency_is_a_checked_rosdep_key():
-    own = {'icpi_interfaces'}  # resolved from the workspace (--from-paths, --ignore-src)
-    for path in (ROOT / 'package.xml', ROOT / 'icpi_interfaces' / 'package.xml'):
+    own = {'icpi_interfaces', 'icpi_ros'}  # from the workspace (--from-paths, --ignore-src)
+    manifests = ('package.xml', 'icpi_interfaces/package.xml', 'examples/icpi_flick/package.xml')
+    for path in (ROOT / name for name in manifests):
         unchecked = _depends(path) - own - set(ROSDEP_KEYS)
         assert not unchecked, f'{path.name}: keys not checked against rosdistro: {unchecked}'
     assert not _pip_only() & set(ROSDEP_KEYS), 'a pip-only name has a rosdep key: use it'
