@@ -37,6 +37,9 @@ ros_overhead     ROS overhead per iteration of Improve over the five-process sim
                  time (iteration wall time - trial window - tracker wait - planner compute;
                  target <= 20 ms); from the timing of each line of trials.jsonl
 demo             `icpi demo` wall time after setup, 3 runs (target <= 120 s) and final cost
+sweep_ray_vs_pool  `icpi bench` on a local Ray instance vs the process pool, CPU-bound grid
+                 (target: Ray within 10 % of the pool's wall time; scripts/bench_sweeps.py)
+sweep_llm_concurrency  an LLM method at 1 s stand-in latency on Ray, --llm-concurrency 1, 4, 16
 
 The simulation and tracking benchmarks run pinned to one core (the DESIGN targets are per core).
 The final cost of the offline default is measured by `icpi bench` with the other methods.
@@ -61,6 +64,7 @@ from icpi_ros.core.bench.stats import machine_info, summary
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_graph  # noqa: E402  (scripts/ is not a package)
+import bench_sweeps  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -585,6 +589,9 @@ def main() -> int:
     benches['demo'] = bench_graph.bench_demo
     benches['idle_cpu'] = bench_graph.bench_idle
     benches['recording'] = bench_graph.bench_recording
+    # icpi bench on a local Ray instance and on the process pool (scripts/bench_sweeps.py).
+    benches['sweep_ray_vs_pool'] = bench_sweeps.bench_ray_vs_pool
+    benches['sweep_llm_concurrency'] = bench_sweeps.bench_llm_concurrency
     if args.fresh_setup:
         benches['fresh_setup'] = bench_fresh_setup
     if args.only:

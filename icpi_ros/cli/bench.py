@@ -64,6 +64,7 @@ def _save(path: Path, document: dict) -> None:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from icpi_ros.core.bench import harness, pool, results
+    from icpi_ros.core.bench.journal import Journal, journal_path
     from icpi_ros.core.bench.report.page import write_report
 
     out = Path(args.out)
@@ -75,32 +76,50 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return EXIT_OK
     config = _config(args)
     specs = harness.plan_runs(config, harness.shipped_dataset_sizes(config.tasks))
-    workers = args.workers or os.cpu_count() or 1
-    print(
-        f'icpi bench: {len(specs)} runs ({len(config.tasks)} tasks x {len(config.methods)} '
-        f'methods x {config.goals} goals + ablations), {config.iterations} iterations each, '
-        f'{workers} workers',
-        file=sys.stderr,
-    )
-    runs: list[dict] = []
-    complete = False
-    start = time.perf_counter()
-    try:
-        pool.run_grid(specs, workers, runs.append, progress=not args.no_progress)
-        complete = True
-    except KeyboardInterrupt:
-        pass
-    finally:
-        document = results.make_document(
-            config,
-            specs,
-            runs,
-            complete,
-            time.perf_counter() - start,
-            command_line(config),
-            workers,
+    if args.llm_concurrency < 1:
+        raise InvalidInput(f'--llm-concurrency must be at least 1, got {args.llm_concurrency}')
+    workers = args.workers or (0 if args.executor == 'ray' else os.cpu_count() or 1)
+    with pool.make_executor(args.executor, workers, args.llm_concurrency, args.address) as ex:
+        journal = Journal(journal_path(out))
+        finished = {s: r for s, r in journal.open(args.resume).items() if s in set(specs)}
+        print(
+            f'icpi bench: {len(specs)} runs ({len(config.tasks)} tasks x '
+            f'{len(config.methods)} methods x {config.goals} goals + ablations), '
+            f'{config.iterations} iterations each; {ex.name}: {ex.cpu_slots} at once, '
+            f'LLM runs {args.llm_concurrency}'
+            + (f'; resumed: {len(finished)} already done' if args.resume else ''),
+            file=sys.stderr,
         )
-        _save(out, document)
+        new: list[dict] = []
+        complete = False
+        start = time.perf_counter()
+        try:
+            pool.run_grid(
+                specs,
+                ex,
+                args.llm_concurrency,
+                lambda spec, record: (journal.append(spec, record), new.append(record)),
+                progress=not args.no_progress,
+                finished=finished,
+            )
+            complete = True
+        except KeyboardInterrupt:
+            pass
+        finally:
+            runs = [*finished.values(), *new]
+            document = results.make_document(
+                config,
+                specs,
+                runs,
+                complete,
+                time.perf_counter() - start,
+                command_line(config),
+                ex.cpu_slots,
+                {'executor': args.executor, 'llm_concurrency': args.llm_concurrency},
+            )
+            _save(out, document)
+    if complete:
+        journal.remove()
     failed = [r for r in runs if 'error' in r]
     if args.json:
         print(json.dumps(document['aggregates']))
@@ -108,7 +127,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         _print_summary(document, sys.stdout)
     print(f'wrote {out} ({len(runs)} of {len(specs)} runs)', file=sys.stderr)
     if not complete:
-        print('icpi bench: interrupted; the partial results are saved', file=sys.stderr)
+        print(
+            f'icpi bench: interrupted; the partial results are saved ({journal.path}: '
+            'the same command with --resume runs only the rest)',
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     if args.report:
         write_report(args.report, args.system or _sibling(args.report), out)
@@ -150,7 +173,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         'episode-memory ablation (knn_linear, knn_mean, llm with memory off). Writes every '
         'run and the aggregates (final cost mean +- std, success rate, cost-vs-iteration '
         'curves) to --out; --report also regenerates the benchmarks page and its figures. '
-        'Ctrl-C saves the runs finished so far and exits with 130.',
+        'Ctrl-C saves the runs finished so far and exits with 130; --resume goes on from '
+        'there. Runs in local worker processes (default) or on Ray (--executor ray).',
     )
     p.add_argument(
         '--quick', action='store_true', help='CI size: 2 goals, 5 iterations, sizes 50,300'
@@ -165,7 +189,40 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument('--goals', type=int, default=None, help='episodes per task (default 10)')
     p.add_argument('--iterations', type=int, default=None, help='per run (default 20)')
-    p.add_argument('--workers', type=int, default=None, help='processes (default: one per core)')
+    p.add_argument(
+        '--workers',
+        type=int,
+        default=None,
+        help="CPU-bound runs at once (default: one per core, or the Ray cluster's CPUs; "
+        '1: every run in this process, one after the other)',
+    )
+    p.add_argument(
+        '--executor',
+        choices=('pool', 'ray'),
+        default='pool',
+        help='pool (default): worker processes here; ray: Ray tasks on a local Ray instance, '
+        'or on the cluster at --address (needs the ray package)',
+    )
+    p.add_argument(
+        '--address',
+        default=None,
+        help='with --executor ray: the Ray cluster to join (as `ray start --head` prints it, '
+        'e.g. 10.0.0.5:6379, or auto); default: start a local instance',
+    )
+    p.add_argument(
+        '--llm-concurrency',
+        type=int,
+        default=4,
+        help='runs of LLM methods (llm, promptpo) at once, beside the CPU-bound ones: they '
+        'wait on the network (pool: that many extra processes; ray: tasks of no CPU) '
+        '(default 4)',
+    )
+    p.add_argument(
+        '--resume',
+        action='store_true',
+        help='skip the runs an interrupted sweep with the same --out finished (kept in '
+        'OUT.partial.jsonl until the sweep is complete)',
+    )
     p.add_argument(
         '--sizes',
         type=integers,

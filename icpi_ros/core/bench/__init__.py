@@ -4,7 +4,8 @@
 
 `methods` names the tasks and methods compared and when a run succeeds; `harness` plans
 tasks x methods x goals (and the ablations) and runs one of them on the fast sim path;
-`pool` runs them in worker processes; `results` aggregates the runs into the results
+`pool` runs them on an executor (worker processes here, or Ray: `ray_executor`), `journal`
+keeps the finished ones for a resume; `results` aggregates the runs into the results
 document; `report` turns the results into docs/benchmarks.md (its figures:
 `icpi_ros.core.plots`); `stats` holds the summaries and the machine description shared with
 scripts/bench.py.

@@ -28,6 +28,9 @@ EXAMPLE_METHODS = frozenset({'knn_linear', 'knn_mean', 'llm', 'llm-completions'}
 DATASET_METHODS = EXAMPLE_METHODS | {'gp_model'}
 # Methods of the episode-memory ablation (ImproverContext.episode_memory on and off).
 MEMORY_METHODS = ('knn_linear', 'knn_mean', 'llm')
+# Methods that wait on an LLM endpoint for most of a run: the executors run many of them at
+# once (`icpi bench --llm-concurrency`), beside the CPU-bound ones.
+NETWORK_METHODS = frozenset({*LLM_METHODS, *METHOD_VARIANTS})
 # Methods whose steps an LLM answers: their runs record who answered, latency and tokens.
 ANSWERING_METHODS = frozenset({'llm', 'llm-completions'})
 # Success: a final cost at most the DESIGN target of the task's family (m).

@@ -193,6 +193,7 @@ def make_document(
     wall_s: float,
     command: str = '',
     workers: int | None = None,
+    execution: Mapping | None = None,
 ) -> dict:
     """Return the results document: machine, configuration, every run, the aggregates.
 
@@ -203,7 +204,8 @@ def make_document(
         complete: whether every planned run finished (False: interrupted).
         wall_s: wall time of the whole bench.
         command: the `icpi bench` command line that reproduces it.
-        workers: the number of worker processes.
+        workers: the number of CPU-bound runs at once (worker processes, Ray CPUs).
+        execution: how it ran (`executor`, `llm_concurrency`), kept in the configuration.
 
     Returns:
         The `icpi-bench-methods` document (`dumps` writes it).
@@ -233,6 +235,7 @@ def make_document(
         'config': {
             **asdict(config),
             'workers': workers,
+            **(execution or {}),
             'seeds': list(range(config.goals)),
             'subsample_seed': SUBSAMPLE_SEED,
             'success_m': {task: success_threshold(task) for task in config.tasks},

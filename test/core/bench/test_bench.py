@@ -348,8 +348,8 @@ def test_the_memory_table_reads_on_and_off_side_by_side_with_failed_and_missing_
 
 
 def test_interrupted_bench_saves_the_partial_results_and_exits_130(tmp_path, monkeypatch):
-    def interrupted(specs, workers, on_result, progress):
-        on_result(harness.run_one(specs[0]))
+    def interrupted(specs, executor, llm_concurrency, on_result, progress, finished):
+        on_result(specs[0], harness.run_one(specs[0]))
         raise KeyboardInterrupt
 
     monkeypatch.setattr(pool, 'run_grid', interrupted)
@@ -359,6 +359,7 @@ def test_interrupted_bench_saves_the_partial_results_and_exits_130(tmp_path, mon
     assert code == 130
     doc = json.loads(out.read_text())
     assert doc['complete'] is False and len(doc['runs']) == 1 < doc['planned_runs']
+    assert len((tmp_path / 'partial.json.partial.jsonl').read_text().splitlines()) == 1
 
 
 def test_llm_runs_count_who_answered_and_failed_runs_count_as_failures(monkeypatch):

@@ -157,6 +157,29 @@ def recording_bag(result: Mapping, limit: Limit | None) -> str:
     )
 
 
+def sweep_overhead(result: Mapping, limit: Limit | None) -> str:
+    """Return Ray's wall-time overhead over the process pool, and the two wall times."""
+    pool, ray = result.get('pool_wall_s') or [], result.get('ray_wall_s') or []
+    pairs = zip(pool, ray, strict=True)
+    walls = ', '.join(f'{format_number(p)}/{format_number(r)} s' for p, r in pairs)
+    same = 'the same records' if result.get('same_records') else '**different records**'
+    return (
+        f'{timing(result, limit)}; pool/Ray {walls} for {result.get("runs", "?")} runs; '
+        f'{same}; Ray start-up {format_number(result.get("ray_start_s", 0))} s more'
+    )
+
+
+def llm_concurrency(result: Mapping, limit: Limit | None) -> str:
+    """Return the LLM sweep's wall time at each --llm-concurrency, and the speed-up."""
+    walls, speedup = result.get('wall_s', {}), result.get('speedup', {})
+    levels = ', '.join(
+        f'{level}: **{format_number(wall)} s** ({format_number(speedup.get(level, 0))}×)'
+        for level, wall in walls.items()
+    )
+    calls = next(iter(result.get('llm_calls', {}).values()), '?')
+    return f'{levels}; {calls} LLM calls of {format_number(result.get("latency_s", 0))} s'
+
+
 READINGS: dict[str, Reading] = {
     reading.__name__: reading
     for reading in (
@@ -172,5 +195,7 @@ READINGS: dict[str, Reading] = {
         recording_wall,
         recording_cpu,
         recording_bag,
+        sweep_overhead,
+        llm_concurrency,
     )
 }
