@@ -21,6 +21,11 @@ from icpi_ros.core.validation import InvalidInput
 
 # The local instance listens on the loopback interface only (not the machine's address).
 LOCAL_IP = '127.0.0.1'
+# Ray's switch for a single-machine instance (meant for macOS and Windows): with it off, every
+# Ray process, the GCS server and its clients included, uses 127.0.0.1 instead of the address
+# it resolves for this machine (seen: the GCS clients connected to the host's own address).
+# Read when ray is imported, in this process and in the processes Ray starts.
+SINGLE_MACHINE_ENV = {'RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER': '0'}
 # The local instance's shared-memory object store: records are small (bytes, not arrays).
 OBJECT_STORE_BYTES = 128 * 2**20
 
@@ -42,6 +47,9 @@ class RayExecutor(Executor):
     name = 'ray'
 
     def __init__(self, address: str | None = None, cpu_slots: int | None = None) -> None:
+        if not address:
+            for key, value in SINGLE_MACHINE_ENV.items():
+                os.environ.setdefault(key, value)
         ray = self._ray = _import_ray()
         os.environ.setdefault('RAY_USAGE_STATS_ENABLED', '0')
         quiet = {'include_dashboard': False, 'logging_level': logging.WARNING}
