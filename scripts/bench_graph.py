@@ -198,9 +198,9 @@ def bench_demo(repeats: int = 3) -> dict:
                 stdout=subprocess.DEVNULL,
             )
             walls.append(time.perf_counter() - start)
-            summary = json.loads((Path(runs) / 'latest' / 'summary.json').read_text())
-            finals.append(summary['final_cost'])
-            bests.append(summary['best_cost'])
+            run = json.loads((Path(runs) / 'latest' / 'summary.json').read_text())
+            finals.append(run['final_cost'])
+            bests.append(run['best_cost'])
     return {
         'wall_s': summary(walls, 's'),
         'final_cost_m': describe(finals),
