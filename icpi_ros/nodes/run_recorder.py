@@ -42,6 +42,10 @@ TOPICS: dict[str, str] = {
     '/sim/object_pose': 'geometry_msgs/msg/PoseStamped',  # sim only: no channel elsewhere
 }
 
+# Messages a recorded (non-image) subscription holds while the recorder is busy: 10 s of a
+# 100 Hz topic.
+QUEUE_DEPTH = 1000
+
 
 def bag_file(folder: Path) -> Path:
     """Return the bag of a run folder: run.mcap, or run.<n>.mcap for a resumed run's later parts."""
@@ -67,13 +71,17 @@ class RunRecorder(Node):
         # (topic, type, data, receive ns) of the last preroll_s while no bag is open.
         self._preroll: deque[tuple[str, str, bytes, int]] = deque()
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        # A deep queue for the small messages: while a callback waits on a chunk's fsync, 100 Hz
+        # topics keep arriving, and depth 10 dropped a burst of 21 /joint_states (CI). Camera
+        # frames (up to 900 kB raw, rate-capped anyway) keep depth 10.
+        deep = QoSProfile(depth=QUEUE_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
         self._subs = []
         for topic, type_name in TOPICS.items():
             sub = self.create_subscription(
                 _message_class(type_name),
                 topic,
                 lambda data, t=topic, n=type_name: self._write(t, n, data),
-                reliable,
+                deep,
                 raw=True,
             )
             self._subs.append(sub)
