@@ -43,7 +43,11 @@ def euclidean_effort_cost(
 
 def cost_function(task: TaskSpec) -> Callable[..., float]:
     """Return the function of the task's cost kind (`cost:`, a CostFunction of its plugin)."""
-    return plugin_registry().cost(task.cost, f'task {task.name}').function
+    return _cost_kind(task).function
+
+
+def _cost_kind(task: TaskSpec):
+    return plugin_registry().cost(task.cost, f'task {task.name}')
 
 
 def trial_cost(task: TaskSpec, outcome: np.ndarray, goal: np.ndarray, effort: float = 0.0) -> float:
@@ -58,7 +62,7 @@ def trial_cost(task: TaskSpec, outcome: np.ndarray, goal: np.ndarray, effort: fl
     Returns:
         The cost.
     """
-    kind = plugin_registry().cost(task.cost, f'task {task.name}')
+    kind = _cost_kind(task)
     if kind.uses_effort:
         return float(kind.function(outcome, goal, effort, task.effort_weight))
     return float(kind.function(outcome, goal))

@@ -170,33 +170,38 @@ class PluginRegistry:
         for obj in plugin.objects:
             self.objects[obj.name] = (plugin.name, obj)
 
+    @staticmethod
+    def _pick(table: dict[str, tuple[str, Any]], kind: Any, refusal: Callable[[str], str]):
+        """Return `table[kind]`'s piece, or raise InvalidInput(refusal(the known kinds))."""
+        if kind not in table:
+            raise InvalidInput(refusal(', '.join(table)))
+        return table[kind][1]
+
     def motion(self, kind: Any, where: str) -> MotionPrimitive:
         """Return the motion kind `kind`, or raise InvalidInput naming `where` and the kinds."""
-        if kind not in self.motions:
-            known = ', '.join(self.motions)
-            raise InvalidInput(f'{where}.kind: expected one of {known}, got {kind!r}')
-        return self.motions[kind][1]
+        return self._pick(
+            self.motions, kind, lambda known: f'{where}.kind: expected one of {known}, got {kind!r}'
+        )
 
     def outcome(self, kind: Any, where: str) -> OutcomeExtractor:
         """Return the outcome kind `kind`, or raise InvalidInput naming `where` and the kinds."""
-        if kind not in self.outcomes:
-            known = ', '.join(self.outcomes)
-            raise InvalidInput(f'{where}.kind: expected one of {known}, got {kind!r}')
-        return self.outcomes[kind][1]
+        return self._pick(
+            self.outcomes,
+            kind,
+            lambda known: f'{where}.kind: expected one of {known}, got {kind!r}',
+        )
 
     def cost(self, kind: Any, where: str) -> CostFunction:
         """Return the cost kind `kind`, or raise InvalidInput naming `where` and the kinds."""
-        if kind not in self.costs:
-            known = ', '.join(self.costs)
-            raise InvalidInput(f'{where}: unknown cost {kind!r}; known: {known}')
-        return self.costs[kind][1]
+        return self._pick(
+            self.costs, kind, lambda known: f'{where}: unknown cost {kind!r}; known: {known}'
+        )
 
     def sim_object(self, kind: Any, where: str) -> SimObject:
         """Return the object kind `kind`, or raise InvalidInput naming `where` and the kinds."""
-        if kind not in self.objects:
-            known = ', '.join(self.objects)
-            raise InvalidInput(f'{where}: expected one of {known}, got {kind!r}')
-        return self.objects[kind][1]
+        return self._pick(
+            self.objects, kind, lambda known: f'{where}: expected one of {known}, got {kind!r}'
+        )
 
     def refusal_note(self) -> str:
         """Return a sentence on the refused plugins ('' when none), for an unknown-task error."""

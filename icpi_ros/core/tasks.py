@@ -110,14 +110,17 @@ class TaskSpec:
             InvalidInput: the outcome kind returned the wrong size or a non-finite value.
 
         """
-        extractor = self.extractor or plugin_registry().outcome(self.outcome_kind, self.name)
+        extractor = self._extractor()
         value = extractor.extract(self, np.asarray(times, float), np.asarray(points, float))
         return check_outcome(extractor, self, value)
 
     def goal_marker(self, goal: np.ndarray) -> np.ndarray | None:
         """Return where the simulation shows `goal` (table frame), or None."""
-        extractor = self.extractor or plugin_registry().outcome(self.outcome_kind, self.name)
-        return extractor.goal_marker(self, np.asarray(goal, float))
+        return self._extractor().goal_marker(self, np.asarray(goal, float))
+
+    def _extractor(self) -> OutcomeExtractor:
+        """Return the outcome kind: as parsed, else looked up (a TaskSpec built without one)."""
+        return self.extractor or plugin_registry().outcome(self.outcome_kind, self.name)
 
     def check_goal(self, values: Iterable[float]) -> np.ndarray:
         """Validate a goal: the outcome space's length, finite, inside the goal range."""
