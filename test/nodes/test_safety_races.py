@@ -66,16 +66,7 @@ class Client(NodeClient):
         else:
             param = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
         request = SetParameters.Request(parameters=[Parameter(name=name, value=param)])
-        # A request (or its answer) sent before the service matched this client back is lost
-        # (seen in CI: no answer in 20 s); setting a parameter twice is harmless.
-        for _ in range(4):
-            future = client.call_async(request)
-            self.executor.spin_until_future_complete(future, timeout_sec=5.0)
-            if future.done():
-                break
-            client.remove_pending_request(future)
-        assert future.done(), 'no answer in 20 s (4 requests)'
-        answer = future.result().results[0]
+        answer = self.call(client, request).results[0]  # setting it twice is harmless
         self.node.destroy_client(client)
         return answer.successful, answer.reason
 
@@ -151,7 +142,7 @@ def test_abort_in_dry_run_sends_nothing_unless_a_live_trial_moves(ros_graph, cli
     assert client.set_parameter('dry_run', False)[0]
     enable = client.node.create_client(SetBool, '/trial_executor/enable')
     assert enable.wait_for_service(timeout_sec=10.0)
-    assert client.spin_until(enable.call_async(SetBool.Request(data=True))).success
+    assert client.call(enable, SetBool.Request(data=True)).success
     handle = client.send('live-0')
     assert handle.accepted
     deadline = time.monotonic() + 10.0
@@ -174,10 +165,7 @@ def test_enable_answers_say_what_is_true_without_require_enable(ros_graph, clien
     _executor(ros_graph)
     enable = client.node.create_client(SetBool, '/trial_executor/enable')
     assert enable.wait_for_service(timeout_sec=10.0)
-    answers = [
-        client.spin_until(enable.call_async(SetBool.Request(data=data))).message
-        for data in (True, False)
-    ]
+    answers = [client.call(enable, SetBool.Request(data=data)).message for data in (True, False)]
     assert answers == [
         'enabled: trials will move the arm (enabling is not required by this executor)',
         'disabled, but enabling is not required by this executor: trials still run',
@@ -382,7 +370,7 @@ def test_tracker_buffer_and_coverage_change_at_run_time(ros_graph, client, tmp_p
 
     def ask(start: float, end: float) -> GetTrajectory.Response:
         request = GetTrajectory.Request(start=to_time(start), end=to_time(end))
-        return client.spin_until(service.call_async(request))
+        return client.call(service, request)
 
     deadline = time.monotonic() + 30.0
     while True:  # until the tracker has 3 s of frames behind it
