@@ -47,13 +47,16 @@ class Client(NodeClient):
     def send(self, trial_id: str, theta=THETA, name: str = ''):
         assert self.action.wait_for_server(timeout_sec=10.0)
         box = self.feedback.setdefault(name or trial_id, [])
-        return self.spin_until(
-            self.action.send_goal_async(
-                ExecuteTrial.Goal(task='slide-gc', theta=theta, trial_id=trial_id),
-                feedback_callback=lambda f: box.append(f.feedback.phase),
-                goal_uuid=UUID(uuid=list(uuid.uuid4().bytes)),
+        goal = ExecuteTrial.Goal(task='slide-gc', theta=theta, trial_id=trial_id)
+        goal_id = UUID(uuid=list(uuid.uuid4().bytes))
+        for _ in range(4):  # resent (same goal id) while unanswered: a goal lost on discovery
+            sent = self.action.send_goal_async(
+                goal, feedback_callback=lambda f: box.append(f.feedback.phase), goal_uuid=goal_id
             )
-        )
+            self.executor.spin_until_future_complete(sent, timeout_sec=5.0)
+            if sent.done():
+                return sent.result()
+        raise AssertionError('no answer in time (4 copies of the goal)')
 
     def set_parameter(self, name: str, value, node: str = 'trial_executor') -> tuple[bool, str]:
         """Set one parameter of a running node through its SetParameters service."""
